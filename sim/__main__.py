@@ -1,0 +1,186 @@
+"""Command line: `python -m sim SCENARIO.yaml`, `python -m sim sweep ...`, `python -m sim schema`.
+
+Every kind of bad input (a missing or malformed scenario, an unknown flag, a bad
+override) ends with one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from sim.scenario import ScenarioError, json_schema, load_scenario
+
+EXIT_BAD_INPUT = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _window(text: str) -> tuple[float, float]:
+    try:
+        start, _, end = text.partition(":")
+        window = (float(start), float(end))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected START:END in milliseconds, e.g. 0:40, got {text!r}"
+        ) from None
+    if window[1] <= window[0]:
+        raise argparse.ArgumentTypeError(f"window end must be after its start, got {text!r}")
+    return window
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m sim",
+        description=(
+            "Simulate Go's CPU profiler on a scenario and report what the profile holds and "
+            "where samples were lost. Other commands: `python -m sim sweep ...`, "
+            "`python -m sim schema`."
+        ),
+    )
+    parser.add_argument("scenario", help="scenario YAML file (see scenarios/)")
+    parser.add_argument("--seed", type=int, help="override the scenario's seed")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="override a field, e.g. --set profiler.rate_hz=250 (repeatable)",
+    )
+    parser.add_argument("--out", type=Path, help="directory for report.json, profiles, figures")
+    parser.add_argument("--json", action="store_true", help="print report.json to stdout")
+    parser.add_argument(
+        "--timeline-ms",
+        type=_window,
+        default=(0.0, 40.0),
+        metavar="START:END",
+        help="window of the timeline figure, in ms (default 0:40)",
+    )
+    parser.add_argument("--top", type=int, default=10, help="rows in the attribution tables")
+    return parser
+
+
+def _sweep_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m sim sweep",
+        description="Run a scenario over a grid of values and plot capture and error.",
+    )
+    parser.add_argument("scenario", help="scenario YAML file")
+    parser.add_argument(
+        "--vary",
+        action="append",
+        required=True,
+        metavar="PATH=V1,V2,...",
+        help="a field and its values, e.g. --vary profiler.rate_hz=100,250,500 (repeatable)",
+    )
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE"
+    )
+    parser.add_argument("--seed", type=int)
+    parser.add_argument("--jobs", type=int, default=1, help="parallel local processes")
+    parser.add_argument("--cluster", help="address of a running Dask scheduler (optional extra)")
+    parser.add_argument("--out", type=Path, help="directory for sweep.json, sweep.csv, sweep.png")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def _write_outputs(result, out: Path) -> list[Path]:
+    from sim import plots
+
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    report_path = out / "report.json"
+    result.report.write_json(report_path)
+    written.append(report_path)
+    for name, fmt in (
+        ("profile.pb.gz", "pprof"),
+        ("profile.folded", "folded"),
+        ("profile.speedscope.json", "speedscope"),
+    ):
+        result.profile.write(out / name, fmt)
+        written.append(out / name)
+    plots.plot_funnel(result.report, out / "funnel.png")
+    written.append(out / "funnel.png")
+    if result.trace is not None:
+        title = f"{result.scenario.name}: first {result.trace.end_ns / 1e6:g} ms"
+        plots.plot_timeline(result.trace, out / "timeline.png", title=title)
+        written.append(out / "timeline.png")
+    return written
+
+
+def run_main(argv: list[str]) -> int:
+    args = _run_parser().parse_args(argv)
+    if args.top < 1:
+        _run_parser().error("--top must be at least 1")
+    from sim.model import simulate
+
+    scenario = load_scenario(args.scenario, args.overrides, args.seed)
+    result = simulate(scenario, trace_window_ms=args.timeline_ms if args.out else None)
+    if args.json:
+        sys.stdout.write(result.report.to_json())
+    else:
+        sys.stdout.write(result.report.to_text(top=args.top))
+    if args.out:
+        written = _write_outputs(result, args.out)
+        print(f"wrote {', '.join(p.name for p in written)} to {args.out}", file=sys.stderr)
+    return 0
+
+
+def sweep_main(argv: list[str]) -> int:
+    args = _sweep_parser().parse_args(argv)
+    if args.jobs < 1:
+        _sweep_parser().error("--jobs must be at least 1")
+    from sim.sweep import parse_vary, run_sweep
+
+    scenario = load_scenario(args.scenario, args.overrides, args.seed)
+    vary = parse_vary(args.vary)
+    result = run_sweep(
+        scenario, vary, jobs=args.jobs, cluster=args.cluster, progress=not args.no_progress
+    )
+    sys.stdout.write(result.to_table())
+    if args.out:
+        written = result.write(args.out)
+        print(f"wrote {', '.join(p.name for p in written)} to {args.out}", file=sys.stderr)
+    return 0
+
+
+def schema_main(argv: list[str]) -> int:
+    parser = _Parser(prog="python -m sim schema", description="Print the scenario JSON Schema.")
+    parser.add_argument("--out", type=Path, help="write to this file instead of stdout")
+    args = parser.parse_args(argv)
+    text = json.dumps(json_schema(), indent=2, sort_keys=True) + "\n"
+    if args.out:
+        args.out.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"sweep": sweep_main, "schema": schema_main}
+    try:
+        if argv and argv[0] in commands:
+            return commands[argv[0]](argv[1:])
+        return run_main(argv)
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,365 @@
+"""The machine: CPUs, a scheduler with time slices, exact CPU-time accounting, the GIL.
+
+What it models (Linux 6.x, `kernel/sched/fair.c` with EEVDF, seen from far enough away):
+
+* `cpus` CPUs, each running one thread or idle, each with its own FIFO run queue. A
+  waking thread takes an idle CPU (its previous one first), else queues on its previous
+  CPU, or on the shortest queue if it never ran (`select_task_rq_fair`, roughly). A CPU
+  that goes idle with an empty queue pulls a waiting thread from the longest queue (the
+  "newidle" balance), so threads keep their CPU unless there is a reason to move.
+* Preemption happens only at a tick: a thread that has used up its slice
+  (`base_slice_ms`, EEVDF's 0.75 ms × (1 + ilog2(min(cpus, 8)))) goes to the back of the
+  queue when someone is waiting. The slice is shorter than a 4 ms tick, so with more
+  runnable threads than CPUs every tick preempts.
+* Exact per-thread CPU time (`sum_exec_runtime`, what CLOCK_THREAD_CPUTIME_ID reads),
+  advanced whenever a running thread is looked at. The tick-charged process clock used by
+  ITIMER_PROF lives with the timer (`sim.cputimers.ProcessTimer`).
+* Signal handler time is spent on the interrupted thread before its own work continues.
+* The GIL for the Python runtimes (CPython's `Python/ceval_gil.c`): one holder runs
+  bytecode; a thread that wants it sleeps off-CPU; after waiting one switch interval
+  (5 ms by default) it forces the holder to drop it, and a holder that leaves Python (a
+  native step, a sleep) releases it at once. A holder preempted by the kernel keeps the
+  GIL while it waits for a CPU.
+
+Left out: wake-up preemption, per-CPU run queues and migration costs, priorities beyond
+the one "high priority" wake used by the Windows sampler thread, NUMA, SMT and steal time.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import simpy
+
+if TYPE_CHECKING:
+    from sim.cputimers import ThreadTimer
+    from sim.workload import Op
+
+# A holder notices a drop request at its next eval-breaker check, and the waiter must
+# then be woken by the kernel: tens of microseconds, never exactly on a tick instant.
+GIL_DROP_LATENCY_NS = 20_000
+
+RUNNING = "running"
+RUNNABLE = "runnable"
+SLEEPING = "sleeping"
+GIL_WAIT = "gil-wait"
+
+
+class Thread:
+    """A kernel thread (Go: an M) with its program and profiler-visible state."""
+
+    __slots__ = (
+        "cpu",
+        "exec_due_cpu_ns",
+        "gil_drop_request",
+        "group",
+        "handler_debt_ns",
+        "holds_gil",
+        "is_main",
+        "kind",
+        "last_cpu",
+        "name",
+        "needs_gil_now",
+        "on_work_done",
+        "op",
+        "private_pending",
+        "program",
+        "run_start_ns",
+        "slice_start_ns",
+        "state",
+        "step_index",
+        "sum_exec_ns",
+        "tid",
+        "timer",
+        "timer_valid",
+        "truth",
+        "work_gen",
+        "work_remaining_ns",
+        "work_scheduled",
+    )
+
+    def __init__(self, tid: int, name: str, group: str, kind: str, program: tuple[Op, ...]):
+        self.tid = tid
+        self.name = name
+        self.group = group
+        self.kind = kind  # "go", "external", or a helper: "reader", "sampler"
+        self.program = program
+        self.is_main = False
+        self.step_index = 0
+        self.op: Op | None = None
+        self.state = RUNNABLE
+        self.cpu: int | None = None
+        self.last_cpu: int | None = None
+        self.run_start_ns = 0
+        self.slice_start_ns = 0
+        self.sum_exec_ns = 0
+        self.handler_debt_ns = 0
+        self.work_remaining_ns = 0
+        self.work_gen = 0
+        self.work_scheduled = False  # the tick flagged a timer check (task work queued)
+        self.timer: ThreadTimer | None = None
+        self.timer_valid = False  # Go's profileTimerValid
+        self.exec_due_cpu_ns = 0  # Go: the lazy per-thread timer switch is due by then
+        self.private_pending = 0  # thread-directed timer signals queued
+        self.holds_gil = False
+        self.gil_drop_request = False
+        self.needs_gil_now = False
+        self.on_work_done: Callable[[Thread], None] | None = None
+        self.truth = True  # counted in the workload's ground truth
+
+    @property
+    def in_handler(self) -> bool:
+        return self.handler_debt_ns > 0
+
+    def __repr__(self) -> str:
+        return f"<Thread {self.name} {self.state} cpu={self.cpu}>"
+
+
+class Machine:
+    """CPUs, run queue and GIL, driven by a SimPy environment in integer nanoseconds."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        cpus: int,
+        slice_ns: int,
+        gil_switch_interval_ns: int | None,
+    ) -> None:
+        self.env = env
+        self.cpus: list[Thread | None] = [None] * cpus
+        self.runqueues: list[deque[Thread]] = [deque() for _ in range(cpus)]
+        self.slice_ns = slice_ns
+        self.gil_switch_interval_ns = gil_switch_interval_ns
+        self.gil_holder: Thread | None = None
+        self.gil_waiters: deque[Thread] = deque()
+        self.gil_episode = 0
+        self.gil_handovers = 0
+        self.function_cpu_ns: dict[str, int] = {}
+        self.thread_cpu_ns: dict[str, int] = {}
+        self.handler_cpu_ns = 0
+        self.context_switches = 0
+        # Hooks set by the model.
+        self.on_return_to_user: Callable[[Thread], None] = lambda t: None
+        self.on_segment: Callable[[int, Thread, int, int], None] | None = None
+
+    # -- accounting ---------------------------------------------------------------------
+
+    def account(self, thread: Thread) -> None:
+        """Bring a running thread's CPU clocks up to now."""
+        if thread.state != RUNNING:
+            return
+        now = self.env.now
+        elapsed = now - thread.run_start_ns
+        if elapsed <= 0:
+            return
+        if self.on_segment is not None:
+            self.on_segment(thread.cpu, thread, thread.run_start_ns, now)  # type: ignore[arg-type]
+        thread.run_start_ns = now
+        thread.sum_exec_ns += elapsed
+        in_handler = min(elapsed, thread.handler_debt_ns)
+        thread.handler_debt_ns -= in_handler
+        work = elapsed - in_handler
+        thread.work_remaining_ns -= work
+        if thread.truth:
+            self.handler_cpu_ns += in_handler
+            self.thread_cpu_ns[thread.name] = self.thread_cpu_ns.get(thread.name, 0) + elapsed
+            if work and thread.op is not None:
+                fn = thread.op.function
+                self.function_cpu_ns[fn] = self.function_cpu_ns.get(fn, 0) + work
+
+    def current_cpu_ns(self, thread: Thread) -> int:
+        if thread.state == RUNNING:
+            self.account(thread)
+        return thread.sum_exec_ns
+
+    # -- work completion ----------------------------------------------------------------
+
+    def _arm_work_done(self, thread: Thread) -> None:
+        delay = thread.handler_debt_ns + max(0, thread.work_remaining_ns)
+        gen = thread.work_gen
+        event = self.env.timeout(delay)
+        event.callbacks.append(lambda _e, t=thread, g=gen: self._work_done(t, g))
+
+    def _work_done(self, thread: Thread, gen: int) -> None:
+        if thread.work_gen != gen or thread.state != RUNNING:
+            return  # stale: the thread was preempted or blocked since
+        self.account(thread)
+        if thread.handler_debt_ns > 0 or thread.work_remaining_ns > 0:
+            self._arm_work_done(thread)  # a handler ran meanwhile and pushed the end out
+            return
+        assert thread.on_work_done is not None
+        thread.on_work_done(thread)
+
+    def start_work(self, thread: Thread, work_ns: int) -> None:
+        """Give a running thread `work_ns` of CPU work; `on_work_done` fires at its end."""
+        thread.work_remaining_ns = work_ns
+        thread.work_gen += 1
+        if thread.state == RUNNING:
+            self._arm_work_done(thread)
+
+    def add_handler_time(self, thread: Thread, cost_ns: int) -> None:
+        """Handler CPU on `thread`, spent before its own work continues."""
+        if thread.state == RUNNING:
+            self.account(thread)
+        thread.handler_debt_ns += cost_ns
+        # The pending work_done event fires early and re-arms for the remainder.
+
+    # -- scheduling ---------------------------------------------------------------------
+
+    def dispatch(self, cpu: int, thread: Thread) -> None:
+        self.cpus[cpu] = thread
+        thread.state = RUNNING
+        thread.cpu = cpu
+        thread.last_cpu = cpu
+        thread.run_start_ns = self.env.now
+        thread.slice_start_ns = self.env.now
+        self.context_switches += 1
+        thread.work_gen += 1
+        self._arm_work_done(thread)
+        if thread.gil_drop_request and thread.holds_gil:
+            # The eval loop sees the drop request as soon as the thread runs again.
+            self.gil_force_drop(thread)
+            return
+        self.on_return_to_user(thread)
+
+    def _pick_next(self, cpu: int) -> None:
+        self.cpus[cpu] = None
+        queue = self.runqueues[cpu]
+        if not queue:
+            longest = max(self.runqueues, key=len)
+            if not longest:
+                return
+            queue = longest
+        self.dispatch(cpu, queue.popleft())
+
+    def preempt(self, cpu: int) -> Thread | None:
+        """Tick-time reschedule: returns the newly dispatched thread, if any."""
+        current = self.cpus[cpu]
+        queue = self.runqueues[cpu]
+        if current is None or not queue:
+            return None
+        if self.env.now - current.slice_start_ns < self.slice_ns:
+            return None
+        self.account(current)
+        current.work_gen += 1
+        current.state = RUNNABLE
+        current.cpu = None
+        queue.append(current)
+        self.dispatch(cpu, queue.popleft())
+        return self.cpus[cpu]
+
+    def block(self, thread: Thread, state: str) -> None:
+        """The thread leaves the CPU (sleep, GIL wait) or its run queue."""
+        if thread.state == RUNNING:
+            self.account(thread)
+            cpu = thread.cpu
+            thread.work_gen += 1
+            thread.state = state
+            thread.cpu = None
+            assert cpu is not None
+            self._pick_next(cpu)
+        elif thread.state == RUNNABLE:
+            for queue in self.runqueues:
+                if thread in queue:
+                    queue.remove(thread)
+                    break
+            thread.state = state
+        else:
+            thread.state = state
+
+    def wake(self, thread: Thread, high_priority: bool = False) -> None:
+        thread.state = RUNNABLE
+        idle = [c for c, t in enumerate(self.cpus) if t is None]
+        if idle:
+            cpu = thread.last_cpu if thread.last_cpu in idle else idle[0]
+            self.dispatch(cpu, thread)  # type: ignore[arg-type]
+            return
+        if high_priority:
+            # A real-time-like wake takes CPU 0 at once; the victim keeps its place.
+            victim = self.cpus[0]
+            assert victim is not None
+            self.account(victim)
+            victim.work_gen += 1
+            victim.state = RUNNABLE
+            victim.cpu = None
+            self.runqueues[0].appendleft(victim)
+            self.dispatch(0, thread)
+            return
+        if thread.last_cpu is not None:
+            target = thread.last_cpu
+        else:
+            target = min(range(len(self.cpus)), key=lambda c: len(self.runqueues[c]))
+        self.runqueues[target].append(thread)
+
+    def start(self, threads: list[Thread]) -> None:
+        for thread in threads:
+            self.wake(thread)
+
+    # -- the GIL ------------------------------------------------------------------------
+
+    def gil_acquire(self, thread: Thread) -> bool:
+        """Take the GIL or start waiting for it (off-CPU). True if taken at once."""
+        thread.needs_gil_now = True
+        if thread.holds_gil:
+            return True
+        if self.gil_holder is None:
+            self._gil_take(thread)
+            return True
+        self.gil_waiters.append(thread)
+        self.block(thread, GIL_WAIT)
+        self._arm_drop_request(thread)
+        return False
+
+    def _gil_take(self, thread: Thread) -> None:
+        self.gil_holder = thread
+        thread.holds_gil = True
+        thread.gil_drop_request = False
+        self.gil_episode += 1
+
+    def _arm_drop_request(self, waiter: Thread) -> None:
+        assert self.gil_switch_interval_ns is not None
+        episode = self.gil_episode
+        event = self.env.timeout(self.gil_switch_interval_ns)
+        event.callbacks.append(lambda _e, w=waiter, ep=episode: self._drop_request(w, ep))
+
+    def _drop_request(self, waiter: Thread, episode: int) -> None:
+        if waiter.state != GIL_WAIT or self.gil_episode != episode:
+            return
+        event = self.env.timeout(GIL_DROP_LATENCY_NS)
+        event.callbacks.append(lambda _e, w=waiter, ep=episode: self._drop_now(w, ep))
+
+    def _drop_now(self, waiter: Thread, episode: int) -> None:
+        if waiter.state != GIL_WAIT or self.gil_episode != episode:
+            return
+        holder = self.gil_holder
+        if holder is None:
+            return
+        if holder.state == RUNNING:
+            self.gil_force_drop(holder)
+        else:
+            holder.gil_drop_request = True
+
+    def gil_force_drop(self, holder: Thread) -> None:
+        """The holder saw a drop request: hand over and wait for the GIL again."""
+        self.gil_release(holder)
+        self.gil_waiters.append(holder)
+        self.block(holder, GIL_WAIT)
+        if self.gil_holder is not holder:
+            self._arm_drop_request(holder)
+
+    def gil_release(self, thread: Thread) -> None:
+        if not thread.holds_gil:
+            return
+        thread.holds_gil = False
+        thread.gil_drop_request = False
+        thread.needs_gil_now = False
+        self.gil_holder = None
+        if self.gil_waiters:
+            nxt = self.gil_waiters.popleft()
+            self._gil_take(nxt)
+            self.gil_handovers += 1
+            if self.gil_waiters:
+                self._arm_drop_request(self.gil_waiters[0])
+            self.wake(nxt)

@@ -1,0 +1,106 @@
+"""Runtimes: what each profiler does with a delivered SIGPROF.
+
+Every runtime answers the same questions: which timers it arms, what its handler costs,
+whether it keeps or discards a delivered signal, where the sample goes, and how its reader
+drains. The outcomes are the funnel's last stages: *recorded*, *lost* (buffer full),
+*discarded* (the runtime ignored the signal) or *merged* (folded into a later handler run).
+
+`go1.17` (src/runtime/signal_unix.go, proc.go `sigprof`, Go ≤ 1.17): only the process
+timer. Every delivered signal is a sample of the interrupted thread.
+
+`go1.18` (Go 1.18–1.25 on Linux, src/runtime/os_linux.go): a per-thread timer on every M
+*beside* the still-armed process timer, and `validSIGPROF` to avoid double counting: on an
+M with its own timer a process signal (SI_KERNEL) is discarded; on an M without one yet a
+timer signal (SI_TIMER) is discarded; threads Go did not create keep process signals. An
+M gets its timer lazily, at its next `execute()`: for a busy goroutine that is its next
+scheduling point or sysmon's async preemption after 10 ms of running
+(`forcePreemptNS`, src/runtime/proc.go). Samples of non-Go threads go through the
+1000-word `cpuprof.extra` buffer; what does not fit is counted in `lostExtra` and
+reported on `_LostExternalCode`. The extra buffer is flushed into profBuf by the next Go
+thread's sample or at stop (`cpuprof.add`, `addExtra`).
+
+`go1.26`: as go1.18, but the reader blocks until profBuf is half full (or EOF, or an
+overflow) instead of sleeping 100 ms between reads (121bc3e464, golang/go #63043).
+
+`go-windows` (src/runtime/os_windows.go `profileLoop`): no signals. A highest-priority
+thread wakes on a wall-clock timer of `1000/hz` ms (at least 1 ms) and suspends, samples
+and resumes every M that is not blocked, on a CPU or merely runnable.
+
+`cpython` (Modules/signalmodule.c): the naive port with `signal.setitimer`. The C-level
+handler only marks the signal as tripped; the Python handler runs on the main thread the
+next time it executes bytecode, and every delivery since the previous run merges into one
+sample of the *main thread's* stack.
+
+`realprof` (this project's `realprof/_sampler.c`): a C handler on the interrupted thread
+writes its Python stack into a ring buffer that frees space as soon as the reader (a
+Python thread, so it needs the GIL) has copied it.
+
+Left out: labels, the `prof.signalLock` spin between handlers, TSAN delayed signals, VDSO
+and `_GC`/`_System` fallback stacks, and 32-bit atomics on mips/arm (`lostAtomic`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sim.scenario import Profiler
+from sim.signals import SI_KERNEL, SI_TIMER
+
+GO_TAG_CAPACITY = 1 << 14  # profBufTagCount, src/runtime/cpuprof.go
+GO_FORCE_PREEMPT_NS = 10_000_000  # sysmon's forcePreemptNS, src/runtime/proc.go
+PYTHON_HANDLER_COST_NS = 20_000  # sys._current_frames() walk, cpython-sampling.md §1
+
+
+@dataclass(frozen=True)
+class RuntimeSpec:
+    name: str
+    timer: str
+    process_timer: bool
+    thread_timers: bool
+    lazy_thread_timers: bool  # Go: armed at the M's next execute()
+    valid_sigprof: bool  # Go 1.18+ duplicate filter
+    handler_cost_ns: int
+    buffer_words: int | None  # None: unbounded (the naive port appends to a dict)
+    tag_capacity: int | None
+    free_on_read: bool
+    reader: str  # "periodic", "half-full" or "at-stop"
+    reader_needs_gil: bool
+    extra_words: int | None  # Go's buffer for non-Go threads
+    python_handler: bool  # CPython: deferred handler on the main thread
+    suspend_sampler: bool  # Windows
+    suspend_period_ns: int
+
+    def accepts(self, si_code: int, has_own_timer: bool, go_thread: bool) -> bool:
+        """validSIGPROF (src/runtime/os_linux.go) or "accept everything"."""
+        if not self.valid_sigprof:
+            return True
+        if si_code == SI_TIMER:
+            return go_thread and has_own_timer
+        if si_code == SI_KERNEL:
+            return not (go_thread and has_own_timer)
+        return True
+
+
+def runtime_spec(profiler: Profiler) -> RuntimeSpec:
+    name = profiler.runtime
+    timer = profiler.effective_timer
+    go = name.startswith("go")
+    handler_cost_ns = round(profiler.effective_handler_cost_us * 1000)
+    return RuntimeSpec(
+        name=name,
+        timer=timer,
+        process_timer=timer in ("process", "both"),
+        thread_timers=timer in ("per-thread", "both"),
+        lazy_thread_timers=name in ("go1.18", "go1.26"),
+        valid_sigprof=name in ("go1.18", "go1.26") or (name == "realprof" and timer == "both"),
+        handler_cost_ns=handler_cost_ns,
+        buffer_words=None if name == "cpython" else profiler.buffer_words,
+        tag_capacity=GO_TAG_CAPACITY if go else None,
+        free_on_read=name == "realprof",
+        reader={"go1.26": "half-full", "cpython": "at-stop"}.get(name, "periodic"),
+        reader_needs_gil=name == "realprof",
+        extra_words=profiler.extra_words if go and name != "go-windows" else None,
+        python_handler=name == "cpython",
+        suspend_sampler=name == "go-windows",
+        suspend_period_ns=max(1, int(1000 // profiler.rate_hz)) * 1_000_000,
+    )

@@ -1,0 +1,186 @@
+"""The kernel facts the simulator must reproduce (shared/reference/linux-sigprof.md).
+
+Exact values where the model is exact (aligned ticks, p = 0 or 1), tolerances from the
+binomial sampling noise where a random choice is involved.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from sim.cputimers import ProcessTimer, ThreadTimer, itimer_interval_ns
+from sim.model import simulate
+from sim.scenario import validate_scenario, with_overrides
+
+
+def busy(
+    threads: int,
+    cpus: int,
+    rate_hz: float,
+    runtime: str = "go1.17",
+    kernel_hz: int = 250,
+    duration_s: float = 5,
+    timer: str | None = None,
+    **machine,
+):
+    return validate_scenario(
+        {
+            "name": "busy",
+            "machine": {"cpus": cpus, "kernel_hz": kernel_hz, **machine},
+            "profiler": {"runtime": runtime, "rate_hz": rate_hz, "timer": timer},
+            "workload": {
+                "duration_s": duration_s,
+                "threads": [
+                    {
+                        "name": "spin",
+                        "count": threads,
+                        "program": [{"run": {"function": "spin", "cpu_ms": 1000}}],
+                    }
+                ],
+            },
+        }
+    )
+
+
+def tick_rounds(duration_s: float, kernel_hz: int) -> int:
+    """Tick instants strictly inside (0, duration)."""
+    tick_ns = (1_000_000_000 + kernel_hz // 2) // kernel_hz
+    duration_ns = round(duration_s * 1e9)
+    return (duration_ns - 1) // tick_ns
+
+
+@pytest.mark.parametrize("kernel_hz", [100, 250, 1000])
+@pytest.mark.parametrize("rate_hz", [2000, 5000])
+@pytest.mark.parametrize(("runtime", "timer"), [("go1.17", None), ("realprof", "per-thread")])
+def test_one_busy_thread_caps_at_kernel_hz(kernel_hz, rate_hz, runtime, timer):
+    # Two CPUs, so the reader thread never takes a tick from the busy one.
+    report = simulate(busy(1, 2, rate_hz, runtime, kernel_hz, duration_s=2, timer=timer)).report
+    rounds = tick_rounds(2, kernel_hz)
+    # At most one signal per tick at which the thread is current, whatever the rate.
+    assert report.samples_in_profile <= rounds
+    assert report.samples_in_profile >= rounds - 2  # the first expiry comes a tick late
+    assert report.samples_in_profile / report.wall_seconds <= kernel_hz
+
+
+def test_per_thread_timers_cap_at_kernel_hz_per_thread():
+    report = simulate(busy(4, 4, 1000, "go1.18", duration_s=2)).report
+    per_thread = [row.samples for row in report.threads]
+    rounds = tick_rounds(2, 250)
+    assert len(per_thread) == 4
+    assert all(rounds - 5 <= n <= rounds for n in per_thread)
+    # The missed intervals are not lost silently: they are reported as overruns.
+    assert report.timer_overruns > 2 * report.samples_in_profile
+
+
+def test_two_busy_threads_on_two_cpus_at_100hz_lose_nothing():
+    report = simulate(busy(2, 2, 100, "go1.17")).report
+    assert report.signals_dropped_pending == 0
+    assert report.samples_lost_overflow == 0
+    # Expected samples are continuous; the profile loses at most the first interval
+    # (the first expiry is a tick late) and the last partial one.
+    assert report.expected_samples - 3 <= report.samples_in_profile <= report.expected_samples
+
+
+def test_go117_many_threads_hit_the_250_percent_ceiling():
+    """golang/go #35057: 16 busy threads on 16 CPUs, aligned ticks, p = 0."""
+    report = simulate(busy(16, 16, 100, "go1.17", same_round_survival=0.0)).report
+    assert report.capture_ratio <= 0.25
+    # Exactly one delivered signal per tick round, for the whole process.
+    assert report.samples_in_profile == tick_rounds(5, 250)
+    assert report.profile_cpu_percent == pytest.approx(250, abs=1)
+    assert report.signals_dropped_pending == report.signals_generated - report.signals_delivered
+
+
+def test_go118_per_thread_timers_lift_the_ceiling():
+    report = simulate(busy(16, 16, 100, "go1.18", same_round_survival=0.0)).report
+    assert report.capture_ratio >= 0.95
+    assert report.conservation_errors() == []
+    # The process timer is still armed; its signals land on Ms with their own timers.
+    assert report.signals_discarded > 0
+
+
+@pytest.mark.parametrize("p", [0.0, 0.5, 1.0])
+def test_saturated_capture_follows_the_same_round_bound(p):
+    """linux-sigprof.md §7: capture = min(1, HZ·(1 + p·(C − 1)) / (C·R)) when R ≥ HZ."""
+    cpus, rate, hz = 4, 500, 250
+    report = simulate(busy(cpus, cpus, rate, "go1.17", same_round_survival=p)).report
+    bound = min(1.0, hz * (1 + p * (cpus - 1)) / (cpus * rate))
+    # Survival is a coin per extra generation: binomial noise on the delivered count.
+    extra = report.signals_generated - tick_rounds(5, hz)
+    se = math.sqrt(max(extra, 1) * p * (1 - p)) / report.expected_samples
+    assert report.capture_ratio == pytest.approx(bound, abs=3 * se + 0.01)
+
+
+def test_skewed_ticks_remove_the_collisions():
+    report = simulate(busy(4, 4, 500, "go1.17", tick_skew=True)).report
+    assert report.signals_dropped_pending == 0
+    assert report.capture_ratio == pytest.approx(0.5, abs=0.01)  # each CPU: HZ/R
+
+
+def test_cpu_check_bias_skews_attribution_like_golang_issue_14434():
+    """Equal work, 80/20 in the profile when CPU 0's check wins four rounds in five."""
+    scenario = busy(2, 2, 100, "go1.17", duration_s=10, cpu_check_bias=[4, 1])
+    # Keep the reader off the CPUs until the end: it would take rounds from one CPU.
+    scenario = with_overrides(scenario, {"profiler.reader_period_ms": 60_000})
+    report = simulate(scenario).report
+    shares = sorted(row.share for row in report.threads)
+    n = report.samples_in_profile
+    se = math.sqrt(0.8 * 0.2 / n)
+    assert shares[1] == pytest.approx(0.8, abs=3 * se)
+    assert [row.true_share for row in report.threads] == [0.5, 0.5]
+
+
+def test_fair_kernel_splits_equal_work_evenly():
+    report = simulate(busy(2, 2, 100, "go1.17", duration_s=10)).report
+    se = math.sqrt(0.25 / report.samples_in_profile)
+    for row in report.threads:
+        assert row.share == pytest.approx(0.5, abs=3 * se)
+
+
+def test_go118_switches_per_thread_timers_lazily():
+    result = simulate(busy(2, 2, 100, "go1.18", duration_s=1))
+    # Busy goroutines reach execute() when sysmon preempts them after 10 ms of running;
+    # the switch is seen at the next tick.
+    assert 10 <= result.stats["timer_switch_last_ms"] <= 10 + 4
+    # Before the switch, the process timer's signals are the samples.
+    assert any("lazily" in note for note in result.report.notes)
+
+
+def test_same_seed_gives_byte_identical_report_and_profile():
+    scenario = busy(3, 2, 250, "go1.17", duration_s=1, same_round_survival=0.5)
+    first, second = simulate(scenario), simulate(scenario)
+    assert first.report.to_json() == second.report.to_json()
+    assert first.profile.to_pprof_bytes() == second.profile.to_pprof_bytes()
+    other = simulate(scenario.model_copy(update={"seed": 2}))
+    assert other.report.to_json() != first.report.to_json()
+
+
+def test_process_timer_drains_a_backlog_one_interval_per_check():
+    interval = itimer_interval_ns(1000)
+    timer = ProcessTimer(interval, tick_ns=4_000_000)
+    timer.clock_ns = 50_000_000  # far behind: many intervals overdue
+    backlog = timer.backlog_ns
+    assert timer.check()
+    assert timer.backlog_ns == backlog - interval
+    fires = 0
+    while timer.check():
+        fires += 1
+    assert timer.backlog_ns == 0
+    assert fires == backlog // interval
+
+
+def test_thread_timer_reports_skipped_intervals_as_overrun():
+    timer = ThreadTimer(1_000_000, thread_cpu_ns=0)
+    assert timer.expires_ns == 1_000_000
+    assert timer.due(4_000_000)
+    timer.fire()
+    assert not timer.due(10_000_000)  # REQUEUE_PENDING until the signal is dequeued
+    assert timer.rearm_at_dequeue(4_500_000) == 3  # 1, 2, 3, 4 ms elapsed: three extra
+    assert timer.expires_ns == 5_000_000
+
+
+def test_setitimer_interval_is_whole_microseconds_like_go():
+    assert itimer_interval_ns(300) == 3_333_000
+    assert itimer_interval_ns(100) == 10_000_000

@@ -1,0 +1,124 @@
+"""Runtime behaviours: each shipped scenario teaches one thing; check that it does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sim.model import simulate
+from sim.scenario import load_scenario
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def run(name: str, *overrides: str):
+    return simulate(load_scenario(SCENARIOS / f"{name}.yaml", overrides)).report
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_scenario_runs_and_conserves(path):
+    scenario = load_scenario(path)
+    assert scenario.description, "every shipped scenario says what it teaches"
+    report = simulate(scenario).report
+    assert report.conservation_errors() == []
+    assert report.samples_in_profile == report.samples_recorded
+    assert report.cpu_seconds > 0
+
+
+def test_library_has_the_scenarios_the_docs_rely_on():
+    names = {p.stem for p in SCENARIOS.glob("*.yaml")}
+    assert {
+        "quickstart",
+        "go117-many-threads",
+        "go118-many-threads",
+        "skewed-attribution",
+        "starved-reader",
+        "cgo-external-threads",
+        "windows-suspend",
+        "cpython-main-thread",
+        "realprof-per-thread",
+    } <= names
+
+
+def test_starved_reader_overflows_and_the_loss_reaches_the_profile():
+    result = simulate(load_scenario(SCENARIOS / "starved-reader.yaml"))
+    report = result.report
+    assert report.samples_lost_overflow > 0.2 * report.expected_samples
+    # Overflow records carry the dropped count into the profile (lostProfileEvent).
+    assert result.profile.lost.get("overflow") == report.samples_lost_overflow
+
+
+def test_go126_half_full_wakeup_loses_less_than_the_sleeping_reader():
+    sleeping = run("starved-reader")
+    woken = run("starved-reader", "profiler.runtime=go1.26")
+    assert woken.samples_lost_overflow < sleeping.samples_lost_overflow / 4
+
+
+def test_a_big_enough_buffer_loses_nothing():
+    report = run("starved-reader", "profiler.buffer_words=131072")
+    assert report.samples_lost_overflow == 0
+
+
+def test_external_threads_lose_samples_in_the_extra_buffer():
+    result = simulate(load_scenario(SCENARIOS / "cgo-external-threads.yaml"))
+    report = result.report
+    assert report.samples_lost_overflow > 0
+    assert result.profile.lost.get("extra") == report.samples_lost_overflow
+    externals = [row for row in report.threads if row.name.startswith("cthread")]
+    assert sum(row.samples for row in externals) > 0
+
+
+def test_windows_samples_runnable_threads_as_if_they_ran():
+    report = run("windows-suspend")
+    # Six busy threads on two CPUs: every unblocked M is sampled every period.
+    assert report.capture_ratio == pytest.approx(3.0, rel=0.02)
+    assert report.signals_dropped_pending == 0
+
+
+def test_cpython_handler_runs_on_the_main_thread_and_merges():
+    report = run("cpython-main-thread")
+    assert report.capture_ratio < 0.10
+    assert report.signals_merged > 0.8 * report.signals_delivered
+    # Every sample shows the main thread, which used almost no CPU.
+    assert [row.name for row in report.threads if row.samples] == ["main"]
+
+
+def test_realprof_samples_every_thread_by_its_own_cpu_time():
+    report = run("realprof-per-thread")
+    assert report.capture_ratio > 0.97
+    assert report.attribution_error_pp < 3
+    # Two Python threads share the GIL; the native thread runs in parallel.
+    python = sum(r.true_cpu_seconds for r in report.threads if r.name.startswith("py"))
+    native = sum(r.true_cpu_seconds for r in report.threads if r.name == "native")
+    assert python == pytest.approx(3.0, rel=0.02)
+    assert native == pytest.approx(3.0, rel=0.02)
+
+
+def test_gil_serializes_python_threads():
+    report = run(
+        "realprof-per-thread",
+        "workload.threads.1.program.0.native.function=c_hash",
+        "machine.cpus=4",
+    )
+    python = sum(r.true_cpu_seconds for r in report.threads if r.name.startswith("py"))
+    assert python <= 3.0 * 1.01  # one GIL: at most one CPU of Python, even on 4 CPUs
+
+
+def test_skewed_attribution_scenario_shows_80_20_and_go118_fixes_it():
+    skewed = run("skewed-attribution")
+    fixed = run("skewed-attribution", "profiler.runtime=go1.18")
+    assert skewed.attribution_error_pp > 20
+    assert fixed.attribution_error_pp < 3
+
+
+def test_exported_json_schema_is_current():
+    """Editors validate scenarios against the committed schema; keep it in sync."""
+    import json
+
+    from sim.scenario import json_schema
+
+    committed = SCENARIOS.parent / "docs" / "reference" / "scenario.schema.json"
+    assert json.loads(committed.read_text()) == json_schema(), (
+        "regenerate with: python -m sim schema --out docs/reference/scenario.schema.json"
+    )
