@@ -144,6 +144,7 @@ class Simulation:
         self.reader_records = 0
         self.reader_reads = 0
         self.round_id = 0
+        self.in_round = False  # returns to user mode wait for the round's check phase
         self.stopped = False
         self.timer_switch_times_ns: list[int] = []
 
@@ -289,6 +290,7 @@ class Simulation:
         self.round_id += 1
         order = self._round_order(cpus)
         tracing = self._tracing()
+        self.in_round = True
         pt = self.process_timer
         # Phase 1a: every CPU of the round charges its tick. account_process_tick is the
         # first thing update_process_times does and the timer fast path the last, so by
@@ -321,7 +323,9 @@ class Simulation:
                 ):
                     current.work_scheduled = True
             machine.preempt(cpu)
-        # Phase 2a: every flagged thread now current runs its check.
+        self.in_round = False
+        # Phase 2a: every flagged thread now current runs its check (threads dispatched
+        # by this round's preemptions included: they return to user mode now).
         for cpu in order:
             current = machine.cpus[cpu]
             if current is not None and current.work_scheduled:
@@ -331,6 +335,8 @@ class Simulation:
             current = machine.cpus[cpu]
             if current is not None:
                 self._deliver(current)
+                if current.is_main and self.tripped:
+                    self._run_python_handler()
         if self.signals.pending:
             self.signals.release_stale()
 
@@ -341,6 +347,8 @@ class Simulation:
             if thread is self.reader:
                 self._reader_run()
             return
+        if self.in_round:
+            return  # a tick-time dispatch: the round's phase 2 checks and delivers
         if thread.work_scheduled:
             self._check(thread)
         self._deliver(thread)
