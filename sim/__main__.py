@@ -17,11 +17,16 @@ from sim.scenario import ScenarioError, json_schema, load_scenario
 EXIT_BAD_INPUT = 2
 
 
+def one_line(text: str) -> str:
+    """Keep an error on one line even when it echoes user input with newlines."""
+    return text.replace("\r", "\\r").replace("\n", "\\n")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage dump) and exit status 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {one_line(message)} (see --help)\n")
 
 
 def _window(text: str) -> tuple[float, float]:
@@ -173,7 +178,12 @@ def main(argv: list[str] | None = None) -> int:
             return commands[argv[0]](argv[1:])
         return run_main(argv)
     except ScenarioError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        # Output paths: an existing file where a directory should be, no permission, ...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {one_line(where + (exc.strerror or str(exc)))}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -19,7 +19,8 @@ Invariants kept here, and property-tested:
   was handed stay occupied until it calls `read` again (`free_on_read=False`). This
   project's own C ring buffer frees them at once (`free_on_read=True`).
 * Records come out in the order they went in, none duplicated, and
-  `written + dropped` equals the number of write attempts.
+  `written + dropped` equals the number of write attempts. The overflow records carry
+  every dropped sample, plus the counts of dropped lostExtra records.
 
 Left out: the packed index words and the CAS loops (the simulator has one writer at a
 time by construction), the reader-sleeping flag bits, and label maps (tags are counted,
@@ -69,6 +70,7 @@ class ProfBuf:
         self.records_written = 0
         self.samples_written = 0
         self.samples_dropped = 0
+        self.lost_counts_dropped = 0  # counts carried by dropped lostExtra records
         self.overflow_records_written = 0
         self.max_used_words = 0
 
@@ -140,16 +142,21 @@ class ProfBuf:
             return False
         self._append(record)
         if record.kind == "sample":
-            self.samples_written += 1
+            self.samples_written += record.count
         return True
 
     def _drop(self, record: Record) -> None:
         if self.overflow_pending == 0:
             self.overflow_time_ns = record.time_ns
-        # Go saturates the 32-bit count; a count of whole samples is what we keep.
-        self.overflow_pending += record.count if record.kind == "sample" else 0
+        # Go adds one per dropped record (saturating at 2^32-1); we carry the samples the
+        # record stood for, so a dropped lostExtra record still reaches the profile as a
+        # count. Only real samples are dropped *here*; lostExtra ones were counted lost
+        # when the extra buffer refused them.
+        self.overflow_pending += record.count
         if record.kind == "sample":
             self.samples_dropped += record.count
+        else:
+            self.lost_counts_dropped += record.count
 
     # -- reader -----------------------------------------------------------------------
 

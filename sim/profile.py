@@ -741,7 +741,11 @@ def _parse_pprof(data: bytes, fail) -> Profile:
             if line.function_id not in functions:
                 raise fail(f"location {location.id} names missing function {line.function_id}")
             name, file, start_line = functions[line.function_id]
-            frames.append(Frame(name, file, line.line, start_line))
+            # Go writes a nameless function for a PC it could not symbolise (C code
+            # without runtime.SetCgoTraceback): treat it as unsymbolised, or every
+            # such address would merge into one frame named "".
+            if name:
+                frames.append(Frame(name, file, line.line, start_line))
         if not frames:  # unsymbolised: all we have is the address
             frames.append(Frame(f"0x{location.address:x}"))
         locations[location.id] = tuple(frames)

@@ -66,7 +66,7 @@ class ScenarioError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Machine(_Strict):
@@ -140,7 +140,9 @@ class Profiler(_Strict):
     timer: Literal["process", "per-thread", "both", "suspend"] | None = Field(
         None, description="Timer source; null picks the runtime's default."
     )
-    rate_hz: float = Field(100, gt=0, le=1_000_000, description="Requested samples per CPU-second.")
+    rate_hz: float = Field(
+        100, ge=0.01, le=1_000_000, description="Requested samples per CPU-second."
+    )
     buffer_words: int = Field(
         131072,
         ge=16,
@@ -192,7 +194,7 @@ class Profiler(_Strict):
 
 class StepWork(_Strict):
     function: str = Field(min_length=1, description="Name of the leaf function in stacks.")
-    cpu_ms: float = Field(gt=0, description="CPU time the step burns.")
+    cpu_ms: float = Field(ge=0.001, description="CPU time the step burns (at least 1 µs).")
     depth: int = Field(3, ge=1, le=4096, description="Frames on the stack, leaf included.")
 
 
@@ -205,7 +207,7 @@ class NativeStep(_Strict):
 
 
 class SleepStep(_Strict):
-    sleep_ms: float = Field(gt=0, description="Time off the CPU.")
+    sleep_ms: float = Field(ge=0.001, description="Time off the CPU (at least 1 µs).")
 
 
 def _step_kind(value: Any) -> str | None:

@@ -75,7 +75,9 @@ def build_threads(scenario: Scenario) -> list[ThreadSpec]:
                 work = step.run if isinstance(step, RunStep) else step.native
                 native = isinstance(step, NativeStep)
                 if group.kind == "external":
-                    stack = (Frame(work.function, f"{group.name}.c"), EXTERNAL_CODE_FRAME)
+                    stack = (Frame(work.function, f"{group.name}.c"), EXTERNAL_CODE_FRAME)[
+                        :max_depth
+                    ]
                 else:
                     stack = make_stack(group.name, work.function, work.depth, max_depth)
                 ops.append(
