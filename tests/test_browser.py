@@ -1,0 +1,238 @@
+"""The built site and a sim profile, opened in a real headless browser.
+
+Builds the site with mkdocs, serves it on 127.0.0.1 (http.server in a thread, free
+port), and drives Debian's Chromium with `tests/browser/check.mjs` (puppeteer-core over
+the DevTools protocol, `executablePath` = the system Chromium; no browser download).
+For the home page, the walkthrough and the reference pages it checks that the page
+renders (title, main heading), that every <img> loaded (naturalWidth > 0) and that the
+console logged no errors and no request failed. The same harness opens a profile
+written by `python -m sim scenarios/quickstart.yaml --out DIR` in the real speedscope
+app (the built app shipped in the npm package `speedscope`, served from the same
+origin and loaded through its `#profileURL=` hash) and checks that the app shows the
+profile's function names.
+
+Why puppeteer-core: speedscope comes from npm anyway, so node is already required;
+puppeteer-core is the maintained CDP client for Chromium, one pinned dependency, and it
+never downloads a browser. A Python CDP client would add a websocket dependency to the
+test extra, and selenium would add a driver layer.
+
+Without Chromium, node or the npm packages the tests skip with the install commands,
+except when the CI environment variable is set: then they fail.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+HARNESS = ROOT / "tests" / "browser"
+SPEEDSCOPE = HARNESS / "node_modules" / "speedscope" / "dist" / "release"
+CHROMIUM = "/usr/bin/chromium"
+INSTALL = (
+    "apt-get install -y chromium (Debian's headless-capable Chromium at /usr/bin/chromium) "
+    "and npm install --prefix tests/browser"
+)
+BUILD_ENV = {"NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}
+
+
+def _missing() -> list[str]:
+    missing = []
+    if not Path(CHROMIUM).is_file():
+        missing.append(CHROMIUM)
+    if shutil.which("node") is None:
+        missing.append("node")
+    if not (HARNESS / "node_modules" / "puppeteer-core").is_dir():
+        missing.append("tests/browser/node_modules/puppeteer-core")
+    if not (SPEEDSCOPE / "index.html").is_file():
+        missing.append("tests/browser/node_modules/speedscope")
+    try:
+        import material  # noqa: F401
+        import mkdocs  # noqa: F401
+    except ImportError:
+        missing.append('mkdocs and mkdocs-material (pip install -e ".[test]")')
+    return missing
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """(base URL, root) of a local server holding site/, speedscope/ and profile/."""
+    missing = _missing()
+    if missing:
+        message = f"missing {', '.join(missing)}: {INSTALL}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    root = tmp_path_factory.mktemp("served")
+    subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(root / "site")],
+        cwd=ROOT,
+        env={**os.environ, **BUILD_ENV},
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    shutil.copytree(SPEEDSCOPE, root / "speedscope")
+    subprocess.run(
+        [sys.executable, "-m", "sim", "scenarios/quickstart.yaml", "--out", str(root / "profile")],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(root))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", root
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _nav_pages() -> list[tuple[str, str]]:
+    """(label, docs-relative path) of every page in mkdocs.yml's nav, in order."""
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
+    pages: list[tuple[str, str]] = []
+
+    def walk(items: list) -> None:
+        for item in items:
+            if isinstance(item, str):
+                pages.append(("", item))
+            else:
+                ((label, value),) = item.items()
+                if isinstance(value, list):
+                    walk(value)
+                else:
+                    pages.append((label, value))
+
+    walk(config["nav"])
+    return pages
+
+
+def _url_path(doc: str) -> str:
+    stem = doc.removesuffix(".md")
+    if stem == "index":
+        return "site/"
+    if stem.endswith("/index"):
+        return f"site/{stem.removesuffix('index')}"
+    return f"site/{stem}/"
+
+
+def _heading(doc: str) -> str:
+    """The page's first Markdown heading, as the browser shows it."""
+    for line in (ROOT / "docs" / doc).read_text(encoding="utf-8").splitlines():
+        if line.startswith("# "):
+            return re.sub(r"[`*]", "", line[2:]).strip()
+    raise AssertionError(f"{doc} has no level-1 heading")
+
+
+@pytest.fixture(scope="module")
+def browser_run(served: tuple[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict:
+    base, _ = served
+    shots = Path(
+        os.environ.get("SIGPROF_BROWSER_SCREENSHOTS") or tmp_path_factory.mktemp("screenshots")
+    )
+    shots.mkdir(parents=True, exist_ok=True)
+    pages = [
+        {"url": f"{base}/{_url_path(doc)}", "name": Path(doc).stem if doc != "index.md" else "home"}
+        for _, doc in _nav_pages()
+    ]
+    profile_url = "/profile/profile.speedscope.json"
+    config = {
+        "chromium": CHROMIUM,
+        "userDataDir": str(tmp_path_factory.mktemp("chromium-profile")),
+        "screenshots": str(shots),
+        "pages": pages,
+        "speedscope": {
+            "url": f"{base}/speedscope/index.html#profileURL={profile_url}&view=sandwich",
+            "expect": ["main.compute", "main.parse"],
+        },
+    }
+    result = subprocess.run(
+        ["node", str(HARNESS / "check.mjs"), json.dumps(config)],
+        cwd=HARNESS,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout)
+
+
+def test_every_page_renders_with_title_heading_and_images(browser_run: dict) -> None:
+    expected = {
+        Path(doc).stem if doc != "index.md" else "home": (label, _heading(doc))
+        for label, doc in _nav_pages()
+    }
+    manifest = json.loads((ROOT / "docs" / "figures" / "figures.json").read_text("utf-8"))
+    problems = []
+    for page in browser_run["pages"]:
+        label, heading = expected[page["name"]]
+        if page["h1"] != heading:
+            problems.append(f"{page['name']}: h1 {page['h1']!r}, expected {heading!r}")
+        # Material titles a page "<nav label or h1> - <site>"; the home page is the site.
+        title = "sigprof-lab" if page["name"] == "home" else f"{label or heading} - sigprof-lab"
+        if page["title"] != title:
+            problems.append(f"{page['name']}: title {page['title']!r}, expected {title!r}")
+        for image in page["images"]:
+            if not image["complete"] or image["naturalWidth"] <= 0:
+                problems.append(f"{page['name']}: image did not load: {image['src']}")
+            name = image["src"].rsplit("/", 1)[-1].removesuffix(".png")
+            if "/figures/" in image["src"] and image["alt"] != manifest[name]["alt"]:
+                problems.append(f"{page['name']}: alt text of {name} is not figures.json's")
+
+    assert len(browser_run["pages"]) == len(expected)
+    assert problems == []
+
+
+def test_figures_are_shown_where_the_docs_put_them(browser_run: dict) -> None:
+    by_name = {page["name"]: page for page in browser_run["pages"]}
+    figures = {
+        name: sum("/figures/" in image["src"] for image in page["images"])
+        for name, page in by_name.items()
+    }
+
+    assert figures["home"] == 1  # the pipeline diagram
+    assert figures["03-signals-and-coalescing"] >= 4
+    assert sum(figures.values()) >= 19
+
+
+def test_no_console_errors_and_no_failed_requests(browser_run: dict) -> None:
+    problems = {
+        page["name"]: page["consoleErrors"] + page["pageErrors"] + page["failedRequests"]
+        for page in browser_run["pages"]
+        if page["consoleErrors"] or page["pageErrors"] or page["failedRequests"]
+    }
+
+    assert problems == {}
+
+
+def test_speedscope_app_shows_the_sim_profile(browser_run: dict) -> None:
+    speedscope = browser_run["speedscope"]
+    expected = ["main.compute", "main.parse"]
+
+    assert speedscope["title"].endswith(" - speedscope"), speedscope["title"]
+    assert speedscope["inDom"] == expected or speedscope["onCanvas"] == expected, speedscope
+    assert speedscope["pageErrors"] == []
+    assert speedscope["failedRequests"] == []
+    assert speedscope["consoleErrors"] == []
