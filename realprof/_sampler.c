@@ -57,7 +57,9 @@
  *   3.12  tstate->_status.active (cleared when the thread detaches to release the GIL)
  *   3.13  tstate->state == _Py_THREAD_ATTACHED
  * otherwise the sample is "native": the frame chain then still shows the Python
- * caller of the GIL-free C code, and that is what is recorded, flagged native.
+ * caller of the GIL-free C code, and that is what is recorded, flagged native. A
+ * thread waiting in take_gil is detached as well, so the few samples taken during
+ * GIL handoffs are flagged native too (their leaf is the Python line that waits).
  *
  * Ring buffer (after Go's src/runtime/profbuf.go, but multi-producer, since on
  * several CPUs several handlers may run at once and we have no signalLock):
@@ -127,6 +129,7 @@
 #include "internal/pycore_frame.h"
 
 #include <errno.h>
+#include <sys/resource.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -190,6 +193,7 @@ typedef struct {
     uint64_t reader_records, dead_code_frames, reader_stalls;
     uint64_t threads_registered, threads_unregistered, table_full;
     uint64_t timers_created, timers_deleted, timer_errors;
+    uint64_t discarded_unprofiled, handler_ns;
 } counters_t;
 
 static struct {
@@ -471,6 +475,9 @@ sigprof_handler(int sig, siginfo_t *si, void *ucontext)
     (void)sig;
     (void)ucontext;
     int saved_errno = errno;
+    /* The handler times itself (vDSO clock, async-signal-safe): calibration reads the
+       mean as the model's handler cost. */
+    long long entered_ns = clock_ns(CLOCK_MONOTONIC);
     __atomic_fetch_add(&g.in_flight, 1, __ATOMIC_SEQ_CST);
     int mode = __atomic_load_n(&g.mode, __ATOMIC_SEQ_CST);
     if (mode == MODE_OFF) {
@@ -504,6 +511,15 @@ sigprof_handler(int sig, siginfo_t *si, void *ucontext)
     else if (si->si_code == SI_KERNEL && own_timer) {
         INC(&g.c.discarded, 1);
         INC(&g.c.discarded_duplicate, 1);
+        goto out;
+    }
+    /* A thread registered as not profiled (the reader) drops what it receives, as Go's
+       sigprof drops signals on an M whose profilehz is 0 (src/runtime/proc.go): the
+       process timer may pick any thread, and the profiler's own thread is not the
+       program. */
+    if (e != NULL && !e->profiled) {
+        INC(&g.c.discarded, 1);
+        INC(&g.c.discarded_unprofiled, 1);
         goto out;
     }
 
@@ -552,6 +568,9 @@ sigprof_handler(int sig, siginfo_t *si, void *ucontext)
     STORE(&buf[w % cap], ((w & SEQ_MASK) << 16) | len);
     INC(&g.c.recorded, 1);
 out:
+    if (mode != MODE_OFF) {
+        INC(&g.c.handler_ns, (uint64_t)(clock_ns(CLOCK_MONOTONIC) - entered_ns));
+    }
     __atomic_fetch_sub(&g.in_flight, 1, __ATOMIC_SEQ_CST);
     errno = saved_errno;
 }
@@ -605,7 +624,10 @@ ring_collect(PyCodeObject *dying)
     long long spin_deadline = -1;
     while (p < wend) {
         uint64_t h = LOAD(&buf[p % cap]);
-        if ((h >> 16) != (p & SEQ_MASK)) {
+        uint64_t len = h & 0xFFFF;
+        /* Published iff the header names this position and a sane length: at p == 0
+           an all-zero slot would otherwise pass the position test. */
+        if ((h >> 16) != (p & SEQ_MASK) || len < HDR_WORDS || len > wend - p) {
             /* reserved, not yet published */
             long long now = clock_ns(CLOCK_MONOTONIC);
             if (spin_deadline < 0) {
@@ -619,9 +641,8 @@ ring_collect(PyCodeObject *dying)
             continue;
         }
         spin_deadline = -1;
-        uint64_t len = h & 0xFFFF;
         uint64_t w1 = buf[(p + 1) % cap];
-        int depth = (int)((w1 >> 32) & 0xFFFF);
+        int depth = (int)((len - HDR_WORDS) / 2); /* == the depth field, by construction */
         if (stg_reserve((size_t)depth) < 0) {
             /* out of memory: drop the record, but keep the funnel honest */
             INC(&g.c.reader_stalls, 1);
@@ -936,7 +957,7 @@ wait_quiescent(void)
 /* ---- Python-visible functions ------------------------------------------------ */
 
 static PyObject *
-py_sigprof_disposition(PyObject *self, PyObject *unused)
+py_sigprof_disposition(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 {
     struct sigaction old;
     if (sigaction(SIGPROF, NULL, &old) != 0) {
@@ -988,7 +1009,7 @@ reset_for_start(void)
     }
 }
 
-static PyObject *py_stop(PyObject *self, PyObject *unused);
+static PyObject *py_stop(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused));
 
 /* PyErr_GetRaisedException is 3.12+; Fetch/Restore work everywhere. */
 static PyObject *
@@ -1032,7 +1053,7 @@ stg_clear(void)
 }
 
 static PyObject *
-py_start(PyObject *self, PyObject *args, PyObject *kw)
+py_start(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"timer_kinds", "period_ns", "buffer_words", "max_depth", NULL};
     int kinds;
@@ -1110,7 +1131,7 @@ py_start(PyObject *self, PyObject *args, PyObject *kw)
 }
 
 static PyObject *
-py_stop(PyObject *self, PyObject *unused)
+py_stop(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 {
     int mode = LOAD(&g.mode);
     if (mode == MODE_OFF) {
@@ -1147,7 +1168,7 @@ py_stop(PyObject *self, PyObject *unused)
 }
 
 static PyObject *
-py_register_thread(PyObject *self, PyObject *args, PyObject *kw)
+py_register_thread(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kw)
 {
     static char *kwlist[] = {"profiled", NULL};
     int profiled = 1;
@@ -1173,7 +1194,7 @@ py_register_thread(PyObject *self, PyObject *args, PyObject *kw)
 }
 
 static PyObject *
-py_scan_threads(PyObject *self, PyObject *unused)
+py_scan_threads(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 {
     if (LOAD(&g.mode) != MODE_SAMPLE) {
         return PyLong_FromLong(0);
@@ -1188,7 +1209,7 @@ py_scan_threads(PyObject *self, PyObject *unused)
 /* Phase 2: staging -> list of (tid, t_ns, si_code, overrun, flags, frames) where
    frames is a tuple, leaf first, of (qualname, filename, line, firstlineno) or None. */
 static PyObject *
-py_drain(PyObject *self, PyObject *unused)
+py_drain(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 {
     ring_collect(NULL);
     PyObject *out = PyList_New(0);
@@ -1244,7 +1265,7 @@ error:
 }
 
 static PyObject *
-py_stats(PyObject *self, PyObject *unused)
+py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 {
     counters_t c;
     c.handler_entries = LOAD(&g.c.handler_entries);
@@ -1265,6 +1286,8 @@ py_stats(PyObject *self, PyObject *unused)
     c.timers_created = LOAD(&g.c.timers_created);
     c.timers_deleted = LOAD(&g.c.timers_deleted);
     c.timer_errors = LOAD(&g.c.timer_errors);
+    c.discarded_unprofiled = LOAD(&g.c.discarded_unprofiled);
+    c.handler_ns = LOAD(&g.c.handler_ns);
     long long cpu = g.cpu_done_ns;
     if (LOAD(&g.mode) == MODE_SAMPLE) {
         for (unsigned i = 0; i < TABLE_SIZE; i++) {
@@ -1279,7 +1302,7 @@ py_stats(PyObject *self, PyObject *unused)
         }
     }
     return Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsLsK}",
+        "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsLsK}",
         "handler_entries", (unsigned long long)c.handler_entries,
         "recorded", (unsigned long long)c.recorded,
         "lost_overflow", (unsigned long long)c.lost_overflow,
@@ -1298,12 +1321,14 @@ py_stats(PyObject *self, PyObject *unused)
         "timers_created", (unsigned long long)c.timers_created,
         "timers_deleted", (unsigned long long)c.timers_deleted,
         "timer_errors", (unsigned long long)c.timer_errors,
+        "discarded_unprofiled", (unsigned long long)c.discarded_unprofiled,
+        "handler_ns", (unsigned long long)c.handler_ns,
         "cpu_ns", cpu,
         "timers_live", (unsigned long long)(c.timers_created - c.timers_deleted));
 }
 
 static PyObject *
-py_timers_armed(PyObject *self, PyObject *unused)
+py_timers_armed(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 {
     long n = g.itimer_armed ? 1 : 0;
     for (unsigned i = 0; i < TABLE_SIZE; i++) {
@@ -1317,7 +1342,7 @@ py_timers_armed(PyObject *self, PyObject *unused)
 /* handler="python": count deliveries in C, run the Python handler via the
    interpreter's own pending-signal machinery. */
 static PyObject *
-py_pycount_start(PyObject *self, PyObject *unused)
+py_pycount_start(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 {
     if (LOAD(&g.mode) != MODE_OFF) {
         PyErr_SetString(PyExc_RuntimeError, "the sampler is already running");
@@ -1334,7 +1359,7 @@ py_pycount_start(PyObject *self, PyObject *unused)
 }
 
 static PyObject *
-py_check_signals(PyObject *self, PyObject *unused)
+py_check_signals(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 {
     if (PyErr_CheckSignals() < 0) {
         return NULL;
@@ -1342,8 +1367,24 @@ py_check_signals(PyObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
+/* This thread's CPU time from getrusage(RUSAGE_THREAD). Unlike reading the thread's
+   CPU clock, it does not make the scheduler update the running task's accounting
+   (update_curr), which on EEVDF kernels can end a used-up slice between ticks: a spin
+   that read its own clock thousands of times a second was switched out mid-tick, escaped
+   the tick-time timer checks and lost samples to overruns. It lags by up to a tick. */
+static long long
+thread_rusage_ns(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_THREAD, &ru) != 0) {
+        return clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    }
+    return (long long)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL
+           + (long long)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
+}
+
 static PyObject *
-py_spin_native(PyObject *self, PyObject *args)
+py_spin_native(PyObject *Py_UNUSED(self), PyObject *args)
 {
     long long cpu_ns;
     if (!PyArg_ParseTuple(args, "L", &cpu_ns)) {
@@ -1352,13 +1393,13 @@ py_spin_native(PyObject *self, PyObject *args)
     long long start, now;
     volatile uint64_t sink = 0;
     Py_BEGIN_ALLOW_THREADS
-    start = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    start = thread_rusage_ns();
     now = start;
     while (now - start < cpu_ns) {
-        for (int i = 0; i < 2000; i++) {
+        for (int i = 0; i < 20000; i++) {
             sink += (uint64_t)i * 2654435761u;
         }
-        now = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        now = thread_rusage_ns();
     }
     Py_END_ALLOW_THREADS
     (void)sink;
@@ -1366,7 +1407,7 @@ py_spin_native(PyObject *self, PyObject *args)
 }
 
 static PyObject *
-py_thread_cpu_ns(PyObject *self, PyObject *args)
+py_thread_cpu_ns(PyObject *Py_UNUSED(self), PyObject *args)
 {
     int tid = 0;
     if (!PyArg_ParseTuple(args, "|i", &tid)) {
@@ -1380,7 +1421,7 @@ py_thread_cpu_ns(PyObject *self, PyObject *args)
 }
 
 static PyObject *
-py_is_running(PyObject *self, PyObject *unused)
+py_is_running(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 {
     return PyLong_FromLong(LOAD(&g.mode));
 }

@@ -1,0 +1,352 @@
+"""grid: the validation grid, the model held against every real world, cell by cell.
+
+`python -m realprof grid [--out docs/data] [--repeat 3] [--worlds sim,real,go]`
+
+Cells: busy threads {1, 2, 4} × rate {100, 200, 250, 500, 1000} Hz × timer {process,
+per-thread}, once with busy native (GIL-free) threads and once with busy Python threads.
+Each cell runs in the simulator (the realprof model on this machine's calibrated profile,
+`machines/this-machine.yaml`) and for real under realprof (median of `--repeat` runs); the
+per-thread cells with native threads also run under the real Go runtime (Go 1.19 arms
+per-thread timers beside the process timer, so its twin is the go1.18 model), where Go is
+installed.
+
+None of these cells is used by `realprof calibrate` (it measures at 150, 1500 and 2000 Hz),
+so the grid is a held-out test of the fitted model. The result, with the machine's
+description, goes to `grid.json`; `plot_grid` redraws the figure from that file alone, so
+the committed figure is reproducible from the committed data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from sim.scenario import Scenario, validate_scenario
+
+THREADS = (1, 2, 4)
+RATES_HZ = (100, 200, 250, 500, 1000)
+TIMERS = ("process", "per-thread")
+WORKLOADS = ("native", "python")
+QUICK_CELLS = (
+    # One cell per regime: unsaturated, tick-capped per thread, process-timer collisions,
+    # the GIL, oversubscription.
+    ("native", 2, 100, "per-thread"),
+    ("native", 2, 1000, "per-thread"),
+    ("native", 2, 500, "process"),
+    ("native", 1, 1000, "process"),
+    ("python", 2, 100, "per-thread"),
+    ("python", 2, 500, "process"),
+    ("native", 4, 250, "per-thread"),
+)
+
+
+def cell_key(workload: str, threads: int, rate_hz: int, timer: str) -> str:
+    return f"{workload}/{threads}t/{rate_hz}Hz/{timer}"
+
+
+def cell_scenario(
+    workload: str,
+    threads: int,
+    rate_hz: int,
+    timer: str,
+    duration_s: float,
+    machine: dict[str, Any],
+    runtime: str = "realprof",
+) -> Scenario:
+    step = "native" if workload == "native" else "run"
+    function = "spin_native" if workload == "native" else "spin_python"
+    return validate_scenario(
+        {
+            "name": cell_key(workload, threads, rate_hz, timer),
+            "machine": machine,
+            "profiler": {
+                "runtime": runtime,
+                "timer": "both" if runtime == "go1.18" else timer,
+                "rate_hz": rate_hz,
+            },
+            "workload": {
+                "duration_s": duration_s,
+                "threads": [
+                    {
+                        "name": "busy",
+                        "count": threads,
+                        "program": [{step: {"function": function, "cpu_ms": 1000, "depth": 4}}],
+                    }
+                ],
+            },
+        }
+    )
+
+
+def _summary(report) -> dict[str, Any]:
+    return {
+        "capture_ratio": report.capture_ratio,
+        "samples_in_profile": report.samples_in_profile,
+        "expected_samples": report.expected_samples,
+        "cpu_seconds": report.cpu_seconds,
+        "timer_overruns": report.timer_overruns,
+        "attribution_error_pp": report.attribution_error_pp,
+        "thread_shares": {row.name: row.share for row in report.threads},
+        "thread_true_shares": {row.name: row.true_share for row in report.threads},
+    }
+
+
+def _median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"runs": runs}
+    for name in ("capture_ratio", "cpu_seconds", "samples_in_profile", "attribution_error_pp"):
+        values = [r[name] for r in runs if r.get(name) is not None]
+        out[name] = statistics.median(values) if values else None
+    return out
+
+
+def cells(quick: bool) -> list[tuple[str, int, int, str]]:
+    if quick:
+        return list(QUICK_CELLS)
+    return [(w, n, r, t) for w in WORKLOADS for n in THREADS for r in RATES_HZ for t in TIMERS]
+
+
+def run_grid(
+    worlds: tuple[str, ...] = ("sim", "real", "go"),
+    repeat: int = 3,
+    duration_s: float = 2.0,
+    quick: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    from tqdm import tqdm
+
+    from realprof.compare import machine_here
+    from sim.model import simulate
+
+    base = cell_scenario("native", 1, 100, "process", duration_s, {})
+    machine, machine_note = machine_here(base, None)
+    go_ok = False
+    if "go" in worlds:
+        from realprof.goworld import go_toolchain
+
+        go_ok = go_toolchain() is not None
+    grid = cells(quick)
+    work = []
+    for cell in grid:
+        work.append(("sim", cell))
+        if "real" in worlds:
+            work.append(("real", cell))
+        if go_ok and cell[0] == "native" and cell[3] == "per-thread":
+            work.append(("sim-go", cell))
+            work.append(("go", cell))
+    results: dict[str, dict[str, Any]] = {}
+    with tqdm(
+        total=len(work), desc="grid", unit="cell", disable=not progress, file=sys.stderr
+    ) as bar:
+        for world, cell in work:
+            workload, threads, rate, timer = cell
+            key = cell_key(*cell)
+            bar.set_postfix_str(f"{world} {key}")
+            entry = results.setdefault(
+                key,
+                {"workload": workload, "threads": threads, "rate_hz": rate, "timer": timer},
+            )
+            if world in ("sim", "sim-go"):
+                runtime = "go1.18" if world == "sim-go" else "realprof"
+                scenario = cell_scenario(*cell, duration_s, machine, runtime)
+                runs = [
+                    _summary(simulate(scenario.model_copy(update={"seed": 1 + i})).report)
+                    for i in range(repeat)
+                ]
+            elif world == "real":
+                from realprof.workload import run_scenario
+
+                scenario = cell_scenario(*cell, duration_s, machine)
+                runs = [_summary(run_scenario(scenario).report) for _ in range(repeat)]
+            else:
+                from realprof.goworld import run_go_world
+
+                scenario = cell_scenario(*cell, duration_s, machine, "go1.18")
+                runs = [_summary(run_go_world(scenario)[0]) for _ in range(repeat)]
+            entry[world] = _median_of(runs)
+            bar.update(1)
+    from realprof.machine import machine_facts
+
+    return {
+        "command": "python -m realprof grid" + (" --quick" if quick else ""),
+        "machine": machine_facts(),
+        "model_machine": machine,
+        "notes": [machine_note],
+        "repeat": repeat,
+        "duration_s": duration_s,
+        "cells": [results[cell_key(*cell)] for cell in grid],
+    }
+
+
+def gaps(data: dict[str, Any], pair: tuple[str, str] = ("sim", "real")) -> list[dict[str, Any]]:
+    """Per cell: predicted and measured capture and their gap (measured − predicted)."""
+    model, world = pair
+    out = []
+    for cell in data["cells"]:
+        if model in cell and world in cell:
+            predicted = cell[model]["capture_ratio"]
+            measured = cell[world]["capture_ratio"]
+            out.append(
+                {
+                    "cell": cell_key(
+                        cell["workload"], cell["threads"], cell["rate_hz"], cell["timer"]
+                    ),
+                    "predicted": predicted,
+                    "measured": measured,
+                    "gap": measured - predicted,
+                }
+            )
+    return out
+
+
+def _value(cell: dict[str, Any], world: str) -> str:
+    return f"{cell[world]['capture_ratio']:.3f}" if world in cell else "—"
+
+
+def _gap_text(cell: dict[str, Any], model: str, world: str, tolerance: float) -> str:
+    if model not in cell or world not in cell:
+        return "—"
+    gap = cell[world]["capture_ratio"] - cell[model]["capture_ratio"]
+    return f"{gap:+.3f}{'!' if abs(gap) > tolerance else ' '}"
+
+
+def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
+    lines = [f"Validation grid ({data['command']}), median of {data['repeat']} run(s)"]
+    header = (
+        f"  {'cell':<32} {'sim':>6} {'real':>6} {'gap':>7}   {'go1.18':>6} {'go':>6} {'gap':>7}"
+    )
+    lines.append(header)
+    for cell in data["cells"]:
+        key = cell_key(cell["workload"], cell["threads"], cell["rate_hz"], cell["timer"])
+        lines.append(
+            f"  {key:<32} {_value(cell, 'sim'):>6} {_value(cell, 'real'):>6} "
+            f"{_gap_text(cell, 'sim', 'real', tolerance):>7}   {_value(cell, 'sim-go'):>6} "
+            f"{_value(cell, 'go'):>6} {_gap_text(cell, 'sim-go', 'go', tolerance):>7}"
+        )
+    for pair, name in ((("sim", "real"), "realprof"), (("sim-go", "go"), "Go")):
+        g = gaps(data, pair)
+        if g:
+            within = sum(abs(x["gap"]) <= tolerance for x in g)
+            worst = max(g, key=lambda x: abs(x["gap"]))
+            lines.append(
+                f"{name}: {within}/{len(g)} cells within {tolerance} of the model; "
+                f"largest gap {worst['gap']:+.3f} at {worst['cell']}"
+            )
+    lines.append("! = outside the tolerance")
+    for note in data.get("notes", []):
+        lines.append(f"note: {note}")
+    return "\n".join(lines) + "\n"
+
+
+def plot_grid(data: dict[str, Any], path: Path) -> str:
+    """Predicted against measured capture, one point per cell; and the gap per cell."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import rcParams
+    from matplotlib.figure import Figure
+
+    rcParams["svg.hashsalt"] = "sigprof-lab"
+    figure = Figure(figsize=(11, 4.6), dpi=100)
+    scatter, bars = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
+    styles = {
+        ("sim", "real", "native"): ("#0072B2", "o", "realprof, native threads"),
+        ("sim", "real", "python"): ("#E69F00", "s", "realprof, Python threads"),
+        ("sim-go", "go", "native"): ("#009E73", "^", "Go 1.19, goroutines"),
+    }
+    labels, values, colours = [], [], []
+    for (model, world, workload), (colour, marker, label) in styles.items():
+        points = [
+            (c[model]["capture_ratio"], c[world]["capture_ratio"], c)
+            for c in data["cells"]
+            if c["workload"] == workload and model in c and world in c
+        ]
+        if not points:
+            continue
+        scatter.scatter(
+            [p for p, _, _ in points],
+            [m for _, m, _ in points],
+            c=colour,
+            marker=marker,
+            label=label,
+            s=28,
+            alpha=0.85,
+        )
+        for predicted, measured, cell in points:
+            labels.append(
+                f"{'go' if world == 'go' else workload[:2]} {cell['threads']}t "
+                f"{cell['rate_hz']} {cell['timer'][:3]}"
+            )
+            values.append(measured - predicted)
+            colours.append(colour)
+    top = max([1.05, *(abs(v) for v in values)])
+    scatter.plot([0, top], [0, top], color="grey", lw=1)
+    for offset in (-0.05, 0.05):
+        scatter.plot([0, top], [offset, top + offset], color="grey", lw=0.6, ls="--")
+    scatter.set_xlabel("capture ratio predicted by the model")
+    scatter.set_ylabel("capture ratio measured")
+    scatter.set_title("Model against reality, one point per cell")
+    scatter.legend(fontsize=8, loc="upper left")
+    scatter.grid(alpha=0.3)
+    bars.bar(range(len(values)), values, color=colours)
+    bars.axhspan(-0.05, 0.05, color="grey", alpha=0.15, label="±0.05")
+    bars.set_xticks(range(len(values)), labels, rotation=90, fontsize=6)
+    bars.set_ylabel("measured − predicted capture")
+    bars.set_title("Gap per cell")
+    bars.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, metadata={"Software": None} if str(path).endswith(".png") else None)
+    within = sum(abs(v) <= 0.05 for v in values)
+    return (
+        f"Scatter of predicted against measured capture ratio for {len(values)} grid cells, "
+        f"{within} of them within 0.05 of the model, and a bar per cell of the gap."
+    )
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m realprof grid", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("docs/data"), help="directory for grid.json"
+    )
+    parser.add_argument("--figure", type=Path, help="also draw the figure here (PNG or SVG)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per real run")
+    parser.add_argument("--worlds", default="sim,real,go")
+    parser.add_argument("--quick", action="store_true", help="the reduced grid (7 cells)")
+    parser.add_argument("--plot-only", type=Path, metavar="GRID_JSON", help="redraw from data")
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    if args.plot_only:
+        try:
+            data = json.loads(args.plot_only.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"error: {args.plot_only}: cannot read grid data: {exc}", file=sys.stderr)
+            return 2
+        sys.stdout.write(render(data))
+        if args.figure:
+            print(plot_grid(data, args.figure), file=sys.stderr)
+        return 0
+    worlds = tuple(w.strip() for w in args.worlds.split(",") if w.strip())
+    unknown = set(worlds) - {"sim", "real", "go"}
+    if unknown or args.repeat < 1:
+        print(
+            f"error: --worlds takes sim,real,go (got {sorted(unknown)}); --repeat >= 1",
+            file=sys.stderr,
+        )
+        return 2
+    data = run_grid(worlds, args.repeat, args.duration, args.quick, not args.no_progress)
+    sys.stdout.write(render(data))
+    args.out.mkdir(parents=True, exist_ok=True)
+    name = "grid-quick.json" if args.quick else "grid.json"
+    (args.out / name).write_text(
+        json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+    )
+    print(f"wrote {args.out / name}", file=sys.stderr)
+    if args.figure:
+        print(plot_grid(data, args.figure), file=sys.stderr)
+    return 0

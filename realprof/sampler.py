@@ -1,0 +1,634 @@
+"""A real SIGPROF sampler for Python programs, built the way Go's CPU profiler is.
+
+The mechanism
+-------------
+``handler="c"`` (the real thing) follows Go's pipeline (``src/runtime/cpuprof.go``,
+``profbuf.go``, ``pprof/pprof.go``): a CPU timer raises SIGPROF on the thread that
+burned the CPU; a C handler (``realprof/_sampler.c``, whose header comment documents
+the handler, the ring buffer and their invariants) records that thread's own Python
+stack as (code pointer, instruction offset) pairs into a preallocated lock-free ring;
+a reader thread wakes every ``reader_period_ms`` (Go 1.9-1.25: 100 ms), takes the
+records, turns code pointers into :class:`sim.profile.Frame` (``co_qualname``,
+``co_filename``, the line from ``PyCode_Addr2Line``, ``co_firstlineno``) and adds
+them to a :class:`sim.profile.Profile`, one sample per record, keyed by stack and
+thread name. Timers:
+
+* ``"process"``: ``setitimer(ITIMER_PROF)``, one per process (what Go <= 1.17 used on
+  Linux); the kernel picks the receiving thread and drops a signal while one is
+  pending, so busy multi-threaded programs are under-sampled (linux-sigprof.md §4);
+* ``"per-thread"``: one ``timer_create(CLOCK_THREAD_CPUTIME_ID)`` per Python thread,
+  aimed at it with ``SIGEV_THREAD_ID`` (Go >= 1.18, golang/go #35057), random first
+  expiry (#40435);
+* ``"both"``: the two together, duplicates discarded like Go's ``validSIGPROF``.
+
+Threads are registered at :meth:`Sampler.start` (every existing Python thread), when
+a ``threading.Thread`` starts (``Thread._bootstrap_inner`` is wrapped while
+profiling, so the thread registers itself before ``run()``), and by the reader's scan
+of the interpreter's thread states each period (threads created from C). Exiting
+threads unregister themselves and delete their timers (see ``_sampler.c``).
+
+``handler="python"`` is the naive port, kept on purpose to show what it loses:
+``signal.setitimer(ITIMER_PROF)`` plus a Python-level ``signal.signal`` handler. CPython
+runs Python handlers only on the main thread, only when it next executes bytecode, and
+folds all deliveries in between into one call (``Doc/library/signal.rst``). So the
+handler records the *main thread's* stack at handler time, whoever burned the CPU;
+with the main thread parked in ``Thread.join()`` the workers are invisible. How the
+merged deliveries are counted: with the extension, its C handler sits in front of
+CPython's, counts every delivery, and forwards it with ``PyErr_SetInterruptEx``
+(async-signal-safe, ``Doc/c-api/exceptions.rst``); ``signals_merged`` is then
+deliveries minus handler runs. Without the extension nothing in pure Python sees a
+delivery, so ``signals_delivered`` is *estimated* as process CPU time / interval
+(what ``ITIMER_PROF`` would fire at most; ``stats["signals_delivered_estimated"]``).
+
+Fallback: on CPython outside 3.11-3.13, or if the extension fails to import,
+``Sampler(handler="c")`` warns and uses the Python handler (and the process timer).
+
+The funnel (``stats`` after :meth:`Sampler.stop`), each count taken where it happens:
+``signals_delivered`` (the C handler's own entry counter) == ``samples_recorded`` +
+``samples_lost_overflow`` + ``signals_discarded`` + ``signals_merged``;
+``samples_recorded`` == ``reader_records`` (records the reader processed) ==
+``profile.total_samples`` + ``profile.lost["unknown_code"]`` (a sample whose leaf
+frame could not be resolved; normally zero). Overflow losses go to
+``profile.add_lost("overflow", n)``, Go's ``lostProfileEvent``.
+
+Synthetic frames: ``[external code]`` for a signal on a thread with no registered
+Python thread state (Go: ``runtime._ExternalCode``), ``[no Python frame]`` for a
+registered thread with no complete frame, ``[unknown code]`` for an unresolvable
+non-leaf frame. Native (GIL-free) samples carry the Python caller of the native code
+as leaf, like Go's profile of a cgo call without a C traceback; they are counted in
+``native_samples``. "Native" means the thread state was detached when the signal
+came, which also covers a thread waiting for the GIL (a few samples per handoff).
+
+Left out: subinterpreters, free-threaded builds, native (C) frames, wall-clock mode,
+perf_event timers, signal-free sampling for macOS. One sampler per process (SIGPROF
+is one signal); the sampler refuses to start if another SIGPROF handler is installed.
+
+Sources: Go ``src/runtime/{os_linux.go,signal_unix.go,cpuprof.go,profbuf.go}``,
+``src/runtime/pprof/{pprof.go,proto.go}``; Linux ``kernel/time/posix-cpu-timers.c``,
+``kernel/signal.c``; CPython ``Modules/signalmodule.c``, ``Lib/threading.py``,
+``Include/internal/pycore_frame.h``; Scalene ``scalene/scalene_cpu_profiler.py``
+(the Python-handler approach).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import math
+import os
+import signal
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from sim.profile import Frame, Profile
+
+try:  # the C core; absent on unsupported versions (setup.py builds it optionally)
+    from realprof import _sampler
+except ImportError as _error:  # pragma: no cover - depends on the build
+    _sampler = None
+    _IMPORT_ERROR: ImportError | None = _error
+else:
+    _IMPORT_ERROR = None
+
+__all__ = [
+    "EXTERNAL_FRAME",
+    "HANDLERS",
+    "NO_PYTHON_FRAME",
+    "TIMERS",
+    "UNKNOWN_FRAME",
+    "Sampler",
+    "c_handler_available",
+    "profile",
+]
+
+TIMERS = ("process", "per-thread", "both")
+HANDLERS = ("c", "python")
+_TIMER_KINDS = {"process": 1, "per-thread": 2, "both": 3}
+SUPPORTED_VERSIONS = ((3, 11), (3, 13))  # inclusive range the C handler knows
+
+EXTERNAL_FRAME = Frame("[external code]")
+NO_PYTHON_FRAME = Frame("[no Python frame]")
+UNKNOWN_FRAME = Frame("[unknown code]")
+
+_active: Sampler | None = None  # the one running sampler (SIGPROF is one signal)
+
+
+def c_handler_available() -> tuple[bool, str]:
+    """Whether ``handler="c"`` can run here, and why not."""
+    lo, hi = SUPPORTED_VERSIONS
+    if not (lo <= sys.version_info[:2] <= hi):
+        return False, (
+            f"CPython {sys.version_info[0]}.{sys.version_info[1]} is outside "
+            f"{lo[0]}.{lo[1]}-{hi[0]}.{hi[1]}, whose frame layouts the C handler reads"
+        )
+    if sys.platform != "linux":
+        return False, "the C handler needs Linux (timer_create with SIGEV_THREAD_ID)"
+    if _sampler is None:
+        return False, f"the C extension realprof._sampler did not import ({_IMPORT_ERROR})"
+    return True, ""
+
+
+class Sampler:
+    """Samples the CPU of this process's Python threads; see the module docstring."""
+
+    def __init__(
+        self,
+        rate_hz: float = 100,
+        timer: str = "per-thread",
+        handler: str = "c",
+        buffer_words: int = 131072,
+        max_depth: int = 64,
+        reader_period_ms: float = 100,
+    ) -> None:
+        if timer not in TIMERS:
+            raise ValueError(f"timer must be one of {TIMERS}, got {timer!r}")
+        if handler not in HANDLERS:
+            raise ValueError(f"handler must be one of {HANDLERS}, got {handler!r}")
+        if not (
+            isinstance(rate_hz, int | float)
+            and not isinstance(rate_hz, bool)
+            and math.isfinite(rate_hz)
+            and 0 < rate_hz <= 1_000_000
+        ):
+            raise ValueError(f"rate_hz must be a number in (0, 1e6], got {rate_hz!r}")
+        if not isinstance(buffer_words, int) or isinstance(buffer_words, bool) or buffer_words < 16:
+            raise ValueError(f"buffer_words must be an integer >= 16, got {buffer_words!r}")
+        if (
+            not isinstance(max_depth, int)
+            or isinstance(max_depth, bool)
+            or not (1 <= max_depth <= 1024)
+        ):
+            raise ValueError(f"max_depth must be an integer in [1, 1024], got {max_depth!r}")
+        if not (
+            isinstance(reader_period_ms, int | float)
+            and math.isfinite(reader_period_ms)
+            and reader_period_ms > 0
+        ):
+            raise ValueError(
+                f"reader_period_ms must be a positive number, got {reader_period_ms!r}"
+            )
+        if handler == "python" and timer != "process":
+            raise ValueError(
+                f"handler='python' works only with timer='process' (got {timer!r}): a "
+                "Python-level handler cannot create per-thread timers, and it runs on the "
+                "main thread whoever received the signal"
+            )
+        self.requested_handler = handler
+        if handler == "c":
+            ok, why = c_handler_available()
+            if not ok:
+                note = "" if timer == "process" else f" and timer='process' instead of {timer!r}"
+                warnings.warn(
+                    f"realprof: {why}; falling back to the pure-Python SIGPROF handler"
+                    f"{note}, which samples only the main thread and misses native and "
+                    "GIL-free time",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                handler, timer = "python", "process"
+        self.rate_hz = float(rate_hz)
+        self.timer = timer
+        self.handler = handler
+        self.buffer_words = buffer_words
+        self.max_depth = max_depth
+        self.reader_period_ms = float(reader_period_ms)
+        # Go: 1e9/hz in whole nanoseconds (src/runtime/os_linux.go setThreadCPUProfiler),
+        # the same period the Profile records.
+        self.period_ns = max(1, int(1_000_000_000 // self.rate_hz))
+        self.profile = Profile(self.rate_hz)
+        self.stats: dict[str, Any] = {}
+        self._running = False
+        self._stopped = False
+        self._in_child = False
+        self._reader: threading.Thread | None = None
+        self._stop_event = threading.Event()
+        self._names: dict[int, str] = {}
+        # si_overrun summed by thread name: expiries the kernel folded into a delivered
+        # signal (linux-sigprof.md §6). Not weights: a sample counts once, as in Go.
+        self.overruns_by_thread: dict[str, int] = {}
+        self._frames: dict[tuple, Frame] = {}
+        self._reader_records = 0
+        self._python_samples = 0
+        self._native_samples = 0
+        self._external_samples = 0
+        self._unknown_leaf = 0
+        self._lost_reported = 0
+        self._reader_errors: list[str] = []
+        self._hook_errors = 0
+        self._wall0 = 0
+        self._cpu0 = 0
+        # python-handler mode
+        self._py_active = False
+        self._py_calls = 0
+        self._py_stacks: list[tuple[Frame, ...]] = []
+        self._py_prev_handler: Any = None
+
+    # ----- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> None:
+        global _active
+        if self._running or self._stopped:
+            raise RuntimeError("a Sampler can be started once; create a new one")
+        if _active is not None:
+            raise RuntimeError("another realprof Sampler is already running in this process")
+        previous = signal.getsignal(signal.SIGPROF)
+        ours = getattr(previous, "__func__", None) is Sampler._py_handler  # left inactive
+        if callable(previous) and not ours:
+            raise RuntimeError(
+                f"a Python SIGPROF handler is already installed ({previous!r}); realprof "
+                "needs sole ownership of SIGPROF: remove it first"
+            )
+        self.profile = Profile(
+            self.rate_hz,
+            start_time_ns=time.time_ns(),
+            comments=[
+                f"realprof handler={self.handler} timer={self.timer} rate_hz={self.rate_hz:g}",
+                f"CPython {sys.version.split()[0]}",
+            ],
+        )
+        # Visible before any thread starts: the thread hook and the reader look here.
+        self._running = True
+        _active = self
+        try:
+            if self.handler == "c":
+                self._start_c()
+            else:
+                self._start_python(previous)
+        except BaseException:
+            self._running = False
+            _active = None
+            raise
+
+    def stop(self) -> Profile:
+        """Stop sampling (idempotent), drain what is left, and return the profile."""
+        global _active
+        if not self._running:
+            return self.profile
+        self._running = False
+        self._stopped = True
+        try:
+            if self._in_child:
+                return self.profile
+            if self.handler == "c":
+                self._stop_c()
+            else:
+                self._stop_python()
+        finally:
+            if _active is self:
+                _active = None
+        return self.profile
+
+    def __enter__(self) -> Sampler:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ----- handler="c" ---------------------------------------------------------------
+
+    def _start_c(self) -> None:
+        assert _sampler is not None
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPROF})
+        _install_thread_hook()
+        main = threading.current_thread()
+        self._names[threading.get_native_id()] = main.name
+        self._refresh_names()
+        self._wall0 = time.perf_counter_ns()
+        try:
+            _sampler.start(
+                _TIMER_KINDS[self.timer], self.period_ns, self.buffer_words, self.max_depth
+            )
+        except BaseException:
+            _uninstall_thread_hook()
+            raise
+        self._stop_event.clear()
+        reader = threading.Thread(target=self._reader_loop, name="realprof-reader", daemon=True)
+        reader._realprof_reader = True  # type: ignore[attr-defined]  # not profiled
+        self._reader = reader
+        reader.start()
+
+    def _stop_c(self) -> None:
+        assert _sampler is not None
+        _sampler.stop()  # disarm and delete timers, wait for handlers in flight
+        wall = time.perf_counter_ns() - self._wall0
+        self._stop_event.set()
+        if self._reader is not None and self._reader is not threading.current_thread():
+            self._reader.join()
+        self._drain()  # the final drain: everything recorded is in the ring or staging
+        _uninstall_thread_hook()
+        c = _sampler.stats()
+        self.profile.duration_ns = wall
+        self.stats = {
+            "handler": "c",
+            "timer": self.timer,
+            "rate_hz": self.rate_hz,
+            "signals_delivered": c["handler_entries"],
+            "samples_recorded": c["recorded"],
+            "samples_lost_overflow": c["lost_overflow"],
+            "signals_discarded": c["discarded"],
+            "signals_merged": 0,
+            "timer_overruns": c["timer_overruns"],
+            "reader_records": self._reader_records,
+            "unknown_frames": c["unknown_frames"],
+            "wall_seconds": wall / 1e9,
+            "cpu_seconds": c["cpu_ns"] / 1e9,
+            "python_samples": self._python_samples,
+            "native_samples": self._native_samples,
+            # details
+            "external_samples": self._external_samples,
+            "unknown_leaf_samples": self._unknown_leaf,
+            "signals_discarded_duplicate": c["discarded_duplicate"],
+            "signals_discarded_stale_timer": c["discarded_stale_timer"],
+            "signals_discarded_unprofiled": c["discarded_unprofiled"],
+            "handler_ns_total": c["handler_ns"],
+            "signals_after_stop": c["late_signals"],
+            "dead_code_frames": c["dead_code_frames"],
+            "ring_records_collected": c["reader_records"],
+            "reader_stalls": c["reader_stalls"],
+            "threads_registered": c["threads_registered"],
+            "threads_unregistered": c["threads_unregistered"],
+            "thread_table_full": c["table_full"],
+            "timers_created": c["timers_created"],
+            "timers_deleted": c["timers_deleted"],
+            "timer_errors": c["timer_errors"],
+            "reader_errors": list(self._reader_errors),
+            "thread_hook_errors": self._hook_errors,
+            "frame_layout": _sampler.FRAME_LAYOUT,
+        }
+
+    def _reader_loop(self) -> None:
+        # Registered (for its stack) but not profiled: no timer, not in cpu_seconds.
+        # The thread hook did this already; a scan may have raced it, so say it again.
+        with contextlib.suppress(Exception):
+            _sampler.register_thread(profiled=False)
+        period = self.reader_period_ms / 1000.0
+        while not self._stop_event.wait(period):
+            try:
+                _sampler.scan_threads()
+                self._drain()
+            except Exception as error:  # keep sampling; report at stop
+                self._reader_errors.append(repr(error))
+
+    def _on_thread_start(self, thread: threading.Thread) -> None:
+        """Runs in a new threading.Thread before run(): register it and its name."""
+        try:
+            _sampler.register_thread(profiled=not getattr(thread, "_realprof_reader", False))
+        except Exception:
+            self._hook_errors += 1
+        self._names[threading.get_native_id()] = thread.name
+
+    def _refresh_names(self) -> None:
+        for thread in threading.enumerate():
+            native_id = getattr(thread, "native_id", None)
+            if native_id is not None:
+                self._names[native_id] = thread.name
+
+    def _frame(self, key: tuple) -> Frame:
+        frame = self._frames.get(key)
+        if frame is None:
+            qualname, filename, line, first = key
+            frame = Frame(str(qualname), str(filename), max(int(line), 0), max(int(first), 0))
+            self._frames[key] = frame
+        return frame
+
+    def _drain(self) -> None:
+        """Move records from the C side into the profile (GIL held throughout)."""
+        assert _sampler is not None
+        records = _sampler.drain()
+        if records:
+            self._refresh_names()
+        f_python, f_native, f_none = _sampler.F_PYTHON, _sampler.F_NATIVE, _sampler.F_NO_TSTATE
+        overruns = self.overruns_by_thread
+        for tid, _t_ns, _si_code, overrun, flags, frames in records:
+            self._reader_records += 1
+            name = self._names.get(tid) or f"tid {tid}"
+            if overrun > 0:
+                overruns[name] = overruns.get(name, 0) + overrun
+            if flags & f_python:
+                self._python_samples += 1
+            elif flags & f_native:
+                self._native_samples += 1
+            if flags & f_none:
+                self._external_samples += 1
+                stack: tuple[Frame, ...] = (EXTERNAL_FRAME,)
+            elif not frames:
+                stack = (NO_PYTHON_FRAME,)
+            elif frames[0] is None:
+                # Profile.add refuses a synthetic lost frame as leaf: it is a loss.
+                self._unknown_leaf += 1
+                self.profile.add_lost("unknown_code", 1)
+                continue
+            else:
+                stack = tuple(UNKNOWN_FRAME if f is None else self._frame(f) for f in frames)
+            self.profile.add(stack, name)
+        lost = _sampler.stats()["lost_overflow"]
+        if lost > self._lost_reported:
+            self.profile.add_lost("overflow", lost - self._lost_reported)
+            self._lost_reported = lost
+
+    # ----- handler="python" -----------------------------------------------------------
+
+    def _start_python(self, previous: Any) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError(
+                "handler='python' must be started on the main thread (signal.signal "
+                "works only there)"
+            )
+        if _sampler is not None:
+            disposition = _sampler.sigprof_disposition()
+            if disposition == "other" and previous not in (signal.SIG_DFL, signal.SIG_IGN):
+                raise RuntimeError(
+                    "another (C-level) SIGPROF handler is installed; realprof needs sole "
+                    "ownership of SIGPROF: remove it first"
+                )
+        elif previous is None:
+            raise RuntimeError(
+                "a SIGPROF handler not installed from Python is present; realprof needs "
+                "sole ownership of SIGPROF"
+            )
+        self._py_prev_handler = previous
+        self._py_stacks = []
+        self._py_calls = 0
+        self._py_main_name = threading.main_thread().name
+        self._py_active = True
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPROF})
+        signal.signal(signal.SIGPROF, self._py_handler)
+        if _sampler is not None:
+            # our C handler in front of CPython's: counts deliveries, then forwards
+            _sampler.pycount_start()
+        else:
+            signal.siginterrupt(signal.SIGPROF, False)  # SA_RESTART, as Scalene does
+        self._wall0 = time.perf_counter_ns()
+        self._cpu0 = time.process_time_ns()
+        interval = self.period_ns / 1e9
+        signal.setitimer(signal.ITIMER_PROF, interval, interval)
+
+    def _py_handler(self, signum: int, frame: Any) -> None:
+        """The naive port: runs on the main thread, sees only the main thread's stack."""
+        if not self._py_active:
+            return
+        self._py_calls += 1
+        stack = []
+        cache = self._frames
+        depth = 0
+        while frame is not None and depth < self.max_depth:
+            code = frame.f_code
+            key = (code.co_qualname, code.co_filename, frame.f_lineno or 0, code.co_firstlineno)
+            item = cache.get(key)
+            if item is None:
+                item = cache[key] = Frame(*key)
+            stack.append(item)
+            frame = frame.f_back
+            depth += 1
+        self._py_stacks.append(tuple(stack))
+
+    def _stop_python(self) -> None:
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        wall = time.perf_counter_ns() - self._wall0
+        cpu = time.process_time_ns() - self._cpu0
+        if _sampler is not None:
+            _sampler.stop()  # deliveries stop counting; our C handler stays, inactive
+            if threading.current_thread() is threading.main_thread():
+                _sampler.check_signals()  # let a pending Python handler run now
+            delivered = _sampler.stats()["handler_entries"]
+            estimated = False
+        else:
+            delivered = cpu // self.period_ns
+            estimated = True
+        self._py_active = False
+        with contextlib.suppress(ValueError):  # not on the main thread: leave it inactive
+            # SIG_IGN, not SIG_DFL: a late SIGPROF must not kill the process.
+            signal.signal(signal.SIGPROF, signal.SIG_IGN)
+        for stack in self._py_stacks:
+            if stack:
+                self.profile.add(stack, self._py_main_name)
+            else:
+                self.profile.add((NO_PYTHON_FRAME,), self._py_main_name)
+        recorded = self._py_calls
+        self.profile.duration_ns = wall
+        self.stats = {
+            "handler": "python",
+            "timer": "process",
+            "rate_hz": self.rate_hz,
+            "signals_delivered": delivered,
+            "signals_delivered_estimated": estimated,
+            "samples_recorded": recorded,
+            "samples_lost_overflow": 0,
+            "signals_discarded": 0,
+            "signals_merged": max(0, delivered - recorded),
+            "timer_overruns": 0,
+            "reader_records": len(self._py_stacks),
+            "unknown_frames": 0,
+            "wall_seconds": wall / 1e9,
+            "cpu_seconds": cpu / 1e9,
+            "python_samples": recorded,
+            "native_samples": 0,
+        }
+
+
+# ----- thread-start hook ------------------------------------------------------------------
+
+_orig_bootstrap_inner: Any = None
+
+
+def _bootstrap_inner(self: threading.Thread) -> None:
+    sampler = _active
+    if sampler is not None and sampler.handler == "c" and sampler._running:
+        sampler._on_thread_start(self)
+    _orig_bootstrap_inner(self)
+
+
+def _install_thread_hook() -> None:
+    global _orig_bootstrap_inner
+    current = threading.Thread.__dict__.get("_bootstrap_inner")
+    if current is _bootstrap_inner:
+        return
+    _orig_bootstrap_inner = current
+    threading.Thread._bootstrap_inner = _bootstrap_inner  # type: ignore[method-assign]
+
+
+def _uninstall_thread_hook() -> None:
+    # Only if nobody wrapped it after us; otherwise ours stays, inert when not sampling.
+    if threading.Thread.__dict__.get("_bootstrap_inner") is _bootstrap_inner:
+        threading.Thread._bootstrap_inner = _orig_bootstrap_inner  # type: ignore[method-assign]
+
+
+# ----- process events ---------------------------------------------------------------------
+
+
+def _before_fork() -> None:
+    # handler="python" arms ITIMER_PROF from Python: disarm it across os.fork() (a
+    # SIGPROF storm can make a large clone() restart forever: gperftools issue 278).
+    # handler="c" does the same in C with pthread_atfork, which also covers C forks.
+    global _saved_itimer
+    sampler = _active
+    if sampler is not None and sampler.handler == "python" and sampler._py_active:
+        _saved_itimer = signal.setitimer(signal.ITIMER_PROF, 0, 0)
+
+
+def _after_fork_in_parent() -> None:
+    global _saved_itimer
+    if _saved_itimer is not None:
+        value, interval = _saved_itimer
+        _saved_itimer = None
+        if value or interval:
+            signal.setitimer(signal.ITIMER_PROF, value or interval, interval)
+
+
+def _after_fork_in_child() -> None:
+    global _saved_itimer
+    _saved_itimer = None  # the child inherits no interval timer (setitimer(2))
+    # _sampler's pthread_atfork child handler already reset the C side (the child has
+    # no timers and one thread); the reader thread does not exist here.
+    global _active
+    sampler = _active
+    if sampler is not None:
+        sampler._in_child = True
+        sampler._py_active = False
+        _active = None
+    _uninstall_thread_hook()
+
+
+def _stop_at_exit() -> None:
+    # Disarm before interpreter finalization (cpython-sampling.md §5).
+    sampler = _active
+    if sampler is not None:
+        sampler.stop()
+
+
+_saved_itimer: tuple[float, float] | None = None
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+)
+atexit.register(_stop_at_exit)
+
+
+@contextlib.contextmanager
+def profile(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    hz: float = 100,
+    timer: str = "per-thread",
+    handler: str = "c",
+    format: str | None = None,
+    **kw: Any,
+) -> Iterator[Sampler]:
+    """Profile the ``with`` block; write ``path`` at exit, even on an exception.
+
+    ``kw`` goes to :class:`Sampler` (``buffer_words``, ``max_depth``,
+    ``reader_period_ms``). Yields the sampler: ``.profile`` and ``.stats`` are filled
+    once the block ends.
+    """
+    sampler = Sampler(rate_hz=hz, timer=timer, handler=handler, **kw)
+    sampler.start()
+    try:
+        yield sampler
+    finally:
+        result = sampler.stop()
+        if path is not None:
+            result.write(path, format=format)

@@ -1,0 +1,316 @@
+"""`python -m realprof record` and `show`, run as a user runs them: in a subprocess.
+
+The recorded programs are real and so is the sampler (real SIGPROF, real kernel). The
+assertions are about what must hold on any machine: the target's exit status and argv,
+a profile that loads and holds the target's hot function, and one-line errors with exit
+status 2 for every kind of bad input.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from sim.profile import Profile
+from sim.report import build_report
+
+REPO = Path(__file__).resolve().parent.parent
+HOT = "realprof_test_hot"
+
+SCRIPT = textwrap.dedent(
+    f"""
+    import sys, time
+
+    def {HOT}(seconds):
+        end = time.thread_time() + seconds
+        x = 0
+        while time.thread_time() < end:
+            x += 1
+        return x
+
+    print("ARGV=" + repr(sys.argv[1:]))
+    print("PATH0=" + sys.path[0])
+    {HOT}(0.3)
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    if mode == "exit3":
+        sys.exit(3)
+    if mode == "raise":
+        raise RuntimeError("the target failed on purpose")
+    """
+)
+
+
+def run_realprof(
+    *args: str, cwd: Path, extra_path: Path | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    paths = [str(REPO), *([str(extra_path)] if extra_path else [])]
+    env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return subprocess.run(
+        [sys.executable, "-m", "realprof", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> str:
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("record")
+    (path / "target.py").write_text(SCRIPT, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def recorded(workdir: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
+    """One default recording (pprof, per-thread timer), shared by several tests."""
+    result = run_realprof("record", "target.py", "ok", "--flag", "-o", "x", cwd=workdir)
+    return result, workdir / "realprof.pb.gz"
+
+
+def hot_samples(path: Path) -> tuple[int, Profile]:
+    profile = Profile.load(path)
+    return profile.by_function().get(HOT, 0), profile
+
+
+# ---------------------------------------------------------------------------------------
+# record
+
+
+def test_record_keeps_status_and_argv_and_writes_the_hot_function(recorded) -> None:
+    result, path = recorded
+    assert result.returncode == 0, result.stderr
+    # Everything after the script is the target's, flags that look like ours included.
+    assert "ARGV=['ok', '--flag', '-o', 'x']" in result.stdout
+    # sys.path[0] is the script's directory, as with `python target.py`.
+    assert f"PATH0={os.path.realpath(path.parent)}" in result.stdout
+    hot, profile = hot_samples(path)
+    # 0.3 s of CPU at 100 Hz: about 30 samples, nearly all in the hot function.
+    assert hot >= 15, profile.by_function()
+    assert hot >= 0.8 * profile.total_samples
+    # The runner's own frames (this CLI, runpy) are not in the target's stacks.
+    frames = {frame.function for stack, _thread in profile.samples for frame in stack}
+    assert not frames & {"record_main", "_run_target", "_run_code", "run_path"}, frames
+    # The summary on stderr says what happened and where the file went.
+    assert "capture" in result.stderr and "delivered" in result.stderr
+    assert HOT in result.stderr
+    assert "go tool pprof -top realprof.pb.gz" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("mode", "output", "status"),
+    [("exit3", "out.folded", 3), ("raise", "out.speedscope.json", 1)],
+)
+def test_record_keeps_failing_status_and_still_writes(
+    workdir: Path, mode: str, output: str, status: int
+) -> None:
+    result = run_realprof("record", "-o", output, "target.py", mode, cwd=workdir)
+    assert result.returncode == status, result.stderr
+    hot, _profile = hot_samples(workdir / output)
+    assert hot > 0
+    if mode == "raise":
+        # The target's own traceback, without the runner's frames above it.
+        assert "Traceback" in result.stderr
+        assert "RuntimeError: the target failed on purpose" in result.stderr
+        assert 'target.py", line' in result.stderr
+        assert "realprof/__main__.py" not in result.stderr
+        assert "runpy" not in result.stderr
+
+
+def test_record_module_with_pythonpath(tmp_path: Path) -> None:
+    modules = tmp_path / "mods"
+    modules.mkdir()
+    (modules / "realprof_test_target.py").write_text(SCRIPT, encoding="utf-8")
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    result = run_realprof(
+        "record", "-o", "m.pb.gz", "-m", "realprof_test_target", "exit3", "-v",
+        cwd=cwd, extra_path=modules,
+    )  # fmt: skip
+    assert result.returncode == 3, result.stderr
+    assert "ARGV=['exit3', '-v']" in result.stdout
+    assert f"PATH0={os.path.realpath(cwd)}" in result.stdout  # python -m: the cwd
+    hot, _profile = hot_samples(cwd / "m.pb.gz")
+    assert hot > 0
+
+
+def test_record_python_handler(workdir: Path) -> None:
+    result = run_realprof(
+        "record", "--handler", "python", "-o", "py.pb.gz", "target.py", cwd=workdir
+    )
+    assert result.returncode == 0, result.stderr
+    assert "handler python, timer process" in result.stderr
+    hot, _profile = hot_samples(workdir / "py.pb.gz")
+    assert hot > 0
+
+
+def test_record_ctrl_c_exits_130_and_writes(tmp_path: Path) -> None:
+    script = tmp_path / "forever.py"
+    started = tmp_path / "started"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            from pathlib import Path
+            def spin_forever():
+                while True:
+                    pass
+            Path({str(started)!r}).touch()
+            spin_forever()
+            """
+        ),
+        encoding="utf-8",
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "realprof", "record", "-o", "ki.pb.gz", "forever.py"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A shell without job control starts background jobs with SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert started.exists(), "the target never started"
+        time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+        _out, err = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert Profile.load(tmp_path / "ki.pb.gz").by_function().get("spin_forever", 0) > 0
+
+
+def test_go_tool_pprof_reads_the_profile(recorded, require_tool) -> None:
+    go = require_tool("go", "apt-get install -y golang-go")
+    _result, path = recorded
+    top = subprocess.run(
+        [go, "tool", "pprof", "-top", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, HOME=os.environ.get("HOME", str(path.parent))),
+    )
+    assert top.returncode == 0, top.stderr
+    assert HOT in top.stdout
+    assert "Total samples" in top.stdout + top.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# bad input: one line, exit 2, never a traceback
+
+BAD_RECORD = {
+    "missing script": (["record", "missing.py"], ["missing.py"]),
+    "missing module": (["record", "-m", "realprof_no_such_module"], ["realprof_no_such_module"]),
+    "unknown flag": (["record", "--bogus", "target.py"], ["--bogus"]),
+    "hz zero": (["record", "--hz", "0", "target.py"], ["--hz"]),
+    "hz negative": (["record", "--hz", "-5", "target.py"], ["--hz"]),
+    "hz not a number": (["record", "--hz", "fast", "target.py"], ["--hz", "fast"]),
+    "timer": (["record", "--timer", "wall", "target.py"], ["process", "per-thread", "both"]),
+    "handler": (["record", "--handler", "rust", "target.py"], ["'c'", "'python'"]),
+    "format": (["record", "--format", "svg", "target.py"], ["pprof", "folded", "speedscope"]),
+    "python handler per-thread": (
+        ["record", "--handler", "python", "--timer", "per-thread", "target.py"],
+        ["python", "process"],
+    ),
+    "python handler both": (
+        ["record", "--handler", "python", "--timer", "both", "target.py"],
+        ["python", "process"],
+    ),
+    "unwritable directory": (["record", "-o", "no/such/dir/x.pb.gz", "target.py"], ["no/such"]),
+    "output is a directory": (["record", "-o", ".", "target.py"], ["directory"]),
+    "unknown suffix": (["record", "-o", "out.xyz", "target.py"], ["--format"]),
+    "no program": (["record", "--hz", "50"], ["script"]),
+    "unknown command": (["frobnicate"], ["frobnicate"]),
+    "no command": ([], ["command"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RECORD))
+def test_bad_record_input(workdir: Path, case: str) -> None:
+    argv, words = BAD_RECORD[case]
+    assert_one_line_error(run_realprof(*argv, cwd=workdir), *words)
+    # Nothing was run, so nothing was written.
+    assert not (workdir / "out.xyz").exists()
+
+
+# ---------------------------------------------------------------------------------------
+# show
+
+
+def test_show_profile(recorded, workdir: Path) -> None:
+    _result, path = recorded
+    profile = Profile.load(path)
+    result = run_realprof("show", str(path), cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    assert f"samples: {profile.total_samples:,} at 100 Hz" in result.stdout
+    assert HOT in result.stdout
+    assert "MainThread" in result.stdout  # the thread table
+    assert "lost: 0" in result.stdout
+
+
+def test_show_report(tmp_path: Path) -> None:
+    report = build_report(
+        world="real",
+        scenario="tiny",
+        runtime="realprof",
+        timer="per-thread",
+        machine={"cpus": 2, "kernel_hz": 250},
+        rate_hz=100,
+        wall_seconds=1.0,
+        cpu_seconds=1.0,
+        counts={"signals_delivered": 100, "samples_recorded": 100},
+        function_samples={"main.compute": 100},
+        thread_samples={"main": 100},
+        true_function_cpu_s={"main.compute": 1.0},
+    )
+    path = tmp_path / "report.json"
+    report.write_json(path)
+    result = run_realprof("show", str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == report.to_text()
+
+
+def test_show_bad_files(recorded, tmp_path: Path) -> None:
+    _result, path = recorded
+    data = path.read_bytes()
+    files = {
+        "garbage.pb.gz": b"\x00\x01\x02 this is not a profile \xff\xfe",
+        "truncated.pb.gz": data[: len(data) // 2],
+        "truncated-raw.pb": gzip.decompress(data)[: len(gzip.decompress(data)) // 2],
+        "empty.pb.gz": b"",
+        "report-ish.json": b'{"world": "real", "scenario": 3}',
+        "broken.json": b'{"world": "real", ',
+    }
+    for name, content in files.items():
+        (tmp_path / name).write_bytes(content)
+    for name in [*files, "missing.pb.gz", "."]:
+        result = run_realprof("show", name, cwd=tmp_path)
+        assert_one_line_error(result)
