@@ -109,6 +109,22 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         server.server_close()
 
 
+def _front_matter_title(name: str) -> str | None:
+    doc = ROOT / "docs" / (name.replace("--", "/") + ".md")
+    if name == "home" or not doc.exists():
+        return None
+    text = doc.read_text(encoding="utf-8")
+    if not text.startswith("---\n"):
+        return None
+    meta = yaml.safe_load(text.split("---\n", 2)[1]) or {}
+    return meta.get("title")
+
+
+def _page_name(doc: str) -> str:
+    """A unique, file-name-safe name per page (two sections each have an index.md)."""
+    return "home" if doc == "index.md" else doc.removesuffix(".md").replace("/", "--")
+
+
 def _nav_pages() -> list[tuple[str, str]]:
     """(label, docs-relative path) of every page in mkdocs.yml's nav, in order."""
     config = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))
@@ -154,7 +170,7 @@ def browser_run(served: tuple[str, Path], tmp_path_factory: pytest.TempPathFacto
     )
     shots.mkdir(parents=True, exist_ok=True)
     pages = [
-        {"url": f"{base}/{_url_path(doc)}", "name": Path(doc).stem if doc != "index.md" else "home"}
+        {"url": f"{base}/{_url_path(doc)}", "name": _page_name(doc)}
         for _, doc in _nav_pages()
     ]
     profile_url = "/profile/profile.speedscope.json"
@@ -181,7 +197,7 @@ def browser_run(served: tuple[str, Path], tmp_path_factory: pytest.TempPathFacto
 
 def test_every_page_renders_with_title_heading_and_images(browser_run: dict) -> None:
     expected = {
-        Path(doc).stem if doc != "index.md" else "home": (label, _heading(doc))
+        _page_name(doc): (label, _heading(doc))
         for label, doc in _nav_pages()
     }
     manifest = json.loads((ROOT / "docs" / "figures" / "figures.json").read_text("utf-8"))
@@ -190,8 +206,10 @@ def test_every_page_renders_with_title_heading_and_images(browser_run: dict) -> 
         label, heading = expected[page["name"]]
         if page["h1"] != heading:
             problems.append(f"{page['name']}: h1 {page['h1']!r}, expected {heading!r}")
-        # Material titles a page "<nav label or h1> - <site>"; the home page is the site.
-        title = "sigprof-lab" if page["name"] == "home" else f"{label or heading} - sigprof-lab"
+        # Material titles a page "<front-matter title, nav label or h1> - <site>"; the
+        # home page is the site.
+        shown = _front_matter_title(page["name"]) or label or heading
+        title = "sigprof-lab" if page["name"] == "home" else f"{shown} - sigprof-lab"
         if page["title"] != title:
             problems.append(f"{page['name']}: title {page['title']!r}, expected {title!r}")
         for image in page["images"]:
@@ -213,7 +231,7 @@ def test_figures_are_shown_where_the_docs_put_them(browser_run: dict) -> None:
     }
 
     assert figures["home"] == 1  # the pipeline diagram
-    assert figures["03-signals-and-coalescing"] >= 4
+    assert figures["walkthrough--03-signals-and-coalescing"] >= 4
     assert sum(figures.values()) >= 19
 
 

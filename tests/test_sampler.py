@@ -274,7 +274,12 @@ def test_both_timers_discard_duplicates_without_double_counting():
         cpu = run_threads(native_worker, names, 2_000_000_000)
     st = s.stats
     assert st["signals_discarded"] > 0, st
-    assert st["signals_discarded_duplicate"] == st["signals_discarded"]
+    # Duplicates, plus process signals that landed on the profiler's own reader thread
+    # (dropped like Go drops them on an M with profilehz 0).
+    assert (
+        st["signals_discarded_duplicate"] + st["signals_discarded_unprofiled"]
+        == st["signals_discarded"]
+    )
     assert_funnel(s)
     expected = sum(cpu.values()) / 1e9 * 100
     captured, generated = seen(s, names)
@@ -290,7 +295,8 @@ def test_process_timer_samples_the_receiving_thread():
     st = s.stats
     assert_funnel(s)
     assert st["timers_created"] == 0  # setitimer only
-    assert st["signals_discarded"] == 0
+    # The only discards: signals the kernel handed to the profiler's own reader thread.
+    assert st["signals_discarded"] == st["signals_discarded_unprofiled"]
     # How much ITIMER_PROF delivers is the kernel's business (one process timer,
     # tick-charged clock, a pending signal swallows the next: linux-sigprof.md §4;
     # ~100 % on a quiet 2-CPU machine at 100 Hz, far less under contention), so no
