@@ -242,68 +242,10 @@ def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
 
 
 def plot_grid(data: dict[str, Any], path: Path) -> str:
-    """Predicted against measured capture, one point per cell; and the gap per cell."""
-    import matplotlib
+    """The grid's figure; drawn by `sim.plots` so the docs generator can redraw it."""
+    from sim.plots import plot_validation_grid
 
-    matplotlib.use("Agg")
-    from matplotlib import rcParams
-    from matplotlib.figure import Figure
-
-    rcParams["svg.hashsalt"] = "sigprof-lab"
-    figure = Figure(figsize=(11, 4.6), dpi=100)
-    scatter, bars = figure.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
-    styles = {
-        ("sim", "real", "native"): ("#0072B2", "o", "realprof, native threads"),
-        ("sim", "real", "python"): ("#E69F00", "s", "realprof, Python threads"),
-        ("sim-go", "go", "native"): ("#009E73", "^", "Go 1.19, goroutines"),
-    }
-    labels, values, colours = [], [], []
-    for (model, world, workload), (colour, marker, label) in styles.items():
-        points = [
-            (c[model]["capture_ratio"], c[world]["capture_ratio"], c)
-            for c in data["cells"]
-            if c["workload"] == workload and model in c and world in c
-        ]
-        if not points:
-            continue
-        scatter.scatter(
-            [p for p, _, _ in points],
-            [m for _, m, _ in points],
-            c=colour,
-            marker=marker,
-            label=label,
-            s=28,
-            alpha=0.85,
-        )
-        for predicted, measured, cell in points:
-            labels.append(
-                f"{'go' if world == 'go' else workload[:2]} {cell['threads']}t "
-                f"{cell['rate_hz']} {cell['timer'][:3]}"
-            )
-            values.append(measured - predicted)
-            colours.append(colour)
-    top = max([1.05, *(abs(v) for v in values)])
-    scatter.plot([0, top], [0, top], color="grey", lw=1)
-    for offset in (-0.05, 0.05):
-        scatter.plot([0, top], [offset, top + offset], color="grey", lw=0.6, ls="--")
-    scatter.set_xlabel("capture ratio predicted by the model")
-    scatter.set_ylabel("capture ratio measured")
-    scatter.set_title("Model against reality, one point per cell")
-    scatter.legend(fontsize=8, loc="upper left")
-    scatter.grid(alpha=0.3)
-    bars.bar(range(len(values)), values, color=colours)
-    bars.axhspan(-0.05, 0.05, color="grey", alpha=0.15, label="±0.05")
-    bars.set_xticks(range(len(values)), labels, rotation=90, fontsize=6)
-    bars.set_ylabel("measured − predicted capture")
-    bars.set_title("Gap per cell")
-    bars.legend(fontsize=8)
-    figure.tight_layout()
-    figure.savefig(path, metadata={"Software": None} if str(path).endswith(".png") else None)
-    within = sum(abs(v) <= 0.05 for v in values)
-    return (
-        f"Scatter of predicted against measured capture ratio for {len(values)} grid cells, "
-        f"{within} of them within 0.05 of the model, and a bar per cell of the gap."
-    )
+    return plot_validation_grid(data, path)
 
 
 def main(argv: list[str]) -> int:

@@ -928,3 +928,77 @@ def plot_sweep(
         alt = f"{heading}. Against {x} = {xs_words}: " + "; ".join(parts) + "."
         _save(fig, path, heading, alt)
     return alt
+
+
+def plot_validation_grid(data: dict[str, Any], path: str | Path) -> str:
+    """The validation grid: predicted against measured capture per cell, and each gap.
+
+    `data` is what `python -m realprof grid` writes (`docs/data/grid.json`): cells with
+    the simulated twin's and each real world's median capture ratio. The left panel puts
+    every cell on the predicted/measured plane with the ±0.05 band; the right one shows
+    the gap per cell, so the regimes where the model misses stand out.
+    """
+    styles = {
+        ("sim", "real", "native"): ("#0072B2", "o", "realprof, native threads"),
+        ("sim", "real", "python"): ("#E69F00", "s", "realprof, Python threads"),
+        ("sim-go", "go", "native"): ("#009E73", "^", "Go 1.19, goroutines"),
+    }
+    labels, values, colours = [], [], []
+    with _style():
+        fig = _new_figure(11, 4.8)
+        scatter, bars = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.6]})
+        for (model, world, workload), (colour, marker, label) in styles.items():
+            points = [
+                (c[model]["capture_ratio"], c[world]["capture_ratio"], c)
+                for c in data["cells"]
+                if c["workload"] == workload and model in c and world in c
+            ]
+            if not points:
+                continue
+            scatter.scatter(
+                [p for p, _, _ in points],
+                [m for _, m, _ in points],
+                c=colour,
+                marker=marker,
+                label=label,
+                s=28,
+                alpha=0.85,
+            )
+            for predicted, measured, cell in points:
+                labels.append(
+                    f"{'go' if world == 'go' else workload[:2]} {cell['threads']}t "
+                    f"{cell['rate_hz']} {cell['timer'][:3]}"
+                )
+                values.append(measured - predicted)
+                colours.append(colour)
+        top = 1.1
+        scatter.plot([0, top], [0, top], color="grey", lw=1)
+        for offset in (-0.05, 0.05):
+            scatter.plot([0, top], [offset, top + offset], color="grey", lw=0.6, ls="--")
+        scatter.set_xlim(0, top)
+        scatter.set_ylim(0, top)
+        scatter.set_xlabel("capture ratio predicted by the model")
+        scatter.set_ylabel("capture ratio measured")
+        scatter.set_title("Model against reality, one point per cell")
+        scatter.legend(fontsize=8, loc="upper left")
+        scatter.grid(alpha=0.3)
+        bars.bar(range(len(values)), values, color=colours)
+        bars.axhspan(-0.05, 0.05, color="grey", alpha=0.15, label="±0.05")
+        bars.set_xticks(range(len(values)), labels, rotation=90, fontsize=6)
+        bars.set_ylabel("measured − predicted capture")
+        bars.set_title("Gap per cell (cell: workload, threads, rate Hz, timer)")
+        bars.legend(fontsize=8)
+        within = sum(abs(v) <= 0.05 for v in values)
+        worst = max(range(len(values)), key=lambda k: abs(values[k])) if values else None
+        alt = (
+            f"Validation grid: predicted against measured capture ratio for {len(values)} "
+            f"cells, {within} of them within 0.05 of the model"
+            + (
+                f"; the largest gap is {values[worst]:+.2f} at {labels[worst]}"
+                if worst is not None
+                else ""
+            )
+            + ". Right: the gap per cell."
+        )
+        _save(fig, path, "Validation grid", alt)
+    return alt
