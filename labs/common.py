@@ -1,0 +1,50 @@
+"""Helpers shared by the labs' checkers (`labs/NN-slug/check.py`)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+
+class Usage(Exception):
+    """Malformed arguments (exit 2)."""
+
+
+def number(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise Usage(f"{what} must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise Usage(f"{what} must be a finite number, got {text!r}")
+    return value
+
+
+def want_args(args: list[str], count: int) -> None:
+    if len(args) != count:
+        raise Usage(f"expected {count} argument(s), got {len(args)}")
+
+
+def report(path_text: str) -> Any:
+    """A sim.report.Report from a report.json path, or Usage."""
+    from pydantic import ValidationError
+
+    from sim.report import Report
+
+    path = Path(path_text)
+    if not path.is_file():
+        raise Usage(f"{path_text}: no such file (give the report.json your run wrote)")
+    try:
+        return Report.load(path)
+    except (ValueError, ValidationError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0]
+        raise Usage(f"{path_text}: not a report.json ({first})") from None
+
+
+def simulate(scenario: str | Path, overrides: list[str], seed: int | None = None) -> Any:
+    """Run the simulator in this process; returns the Report."""
+    from sim.model import simulate as run
+    from sim.scenario import load_scenario
+
+    return run(load_scenario(str(scenario), overrides, seed)).report
