@@ -61,7 +61,7 @@ class FigureSpec:
     """One figure: which plot, of which scenario, with which overrides."""
 
     name: str  # file stem in docs/figures
-    kind: str  # "timeline", "funnel", "sweep" or "diagram"
+    kind: str  # "timeline", "funnel", "sweep", "diagram" or "grid" (measured data)
     scenario: str = ""  # stem of scenarios/<scenario>.yaml
     overrides: tuple[str, ...] = ()
     window_ms: tuple[float, float] = (0.0, 40.0)  # timelines
@@ -73,6 +73,9 @@ class FigureSpec:
         """The command line that reproduces this figure's run (its numbers, not its bytes)."""
         if self.kind == "diagram":
             return REGENERATE
+        if self.kind == "grid":
+            # Measured on a real machine: the data are committed, the figure is redrawn.
+            return "python -m realprof grid --repeat 2 --out docs/data"
         sets = " ".join(f"--set {shlex.quote(o)}" for o in self.overrides)
         path = f"scenarios/{self.scenario}.yaml"
         if self.kind == "sweep":
@@ -98,6 +101,7 @@ _FOUR = ("machine.cpus=4", "workload.threads.0.count=4", "workload.duration_s=0.
 
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("pipeline", "diagram"),
+    FigureSpec("validation-grid", "grid"),
     # Timelines: a 40 ms window in the middle of a short run.
     FigureSpec(
         "go117-timeline",
@@ -202,6 +206,9 @@ def _figure(spec: FigureSpec, out_dir: Path, reports: dict[str, Report]) -> str:
     path = out_dir / f"{spec.name}.png"
     if spec.kind == "diagram":
         return draw_pipeline(path)
+    if spec.kind == "grid":
+        data = json.loads((ROOT / "docs" / "data" / "grid.json").read_text(encoding="utf-8"))
+        return plots.plot_validation_grid(data, path)
     scenario = _scenario(spec)
     if spec.kind == "timeline":
         result = simulate(scenario, trace_window_ms=spec.window_ms)

@@ -119,8 +119,8 @@ def test_every_point_is_validated_before_anything_runs(monkeypatch: pytest.Monke
     with pytest.raises(ScenarioError) as info:
         run_sweep(tiny(), {RATE: [100, 250, -5]}, progress=False)
     assert str(info.value) == (
-        "--vary profiler.rate_hz=-5: profiler.rate_hz: Input should be greater than or equal to 0.01 "
-        "(got -5)"
+        "--vary profiler.rate_hz=-5: profiler.rate_hz: Input should be greater than or "
+        "equal to 0.01 (got -5)"
     )
 
     # Values that are only wrong together: go1.17 has no per-thread timers.
