@@ -129,7 +129,11 @@
 #include "internal/pycore_frame.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <sys/resource.h>
+#include <sys/uio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -413,6 +417,49 @@ newest_frame(PyThreadState *ts)
  * pos, pos+1, ... and counts unknown frames. The chain cannot change between the two
  * passes: it belongs to the thread this handler interrupted.
  */
+/*
+ * Can `len` bytes at `addr` be read? process_vm_readv on our own pid is a plain system
+ * call that answers EFAULT instead of faulting, so the handler can test a pointer it
+ * cannot trust. CPython 3.11 and 3.12 publish
+ * tstate->cframe (a struct on the C stack) a few instructions before they set its
+ * current_frame (Python/ceval.c, _PyEval_EvalFrameDefault), so a signal in that window
+ * sees an uninitialised pointer, and the frame being pushed is reachable before its
+ * `previous` is set. So the first two frame pointers of a walk are tested before they
+ * are read. errno is saved by the handler.
+ */
+static int
+readable(const void *addr, size_t len)
+{
+    char scratch[512];
+    if (addr == NULL || len > sizeof(scratch)) {
+        return 0;
+    }
+    struct iovec local = {scratch, len};
+    struct iovec remote = {(void *)addr, len};
+    return syscall(SYS_process_vm_readv, (long)getpid(), &local, 1UL, &remote, 1UL, 0UL)
+           == (long)len;
+}
+
+static int
+plausible_frame(_PyInterpreterFrame *f)
+{
+    if (!readable(f, offsetof(_PyInterpreterFrame, localsplus))) {
+        return 0;
+    }
+#if PY313
+    PyObject *exe = f->f_executable;
+#else
+    PyObject *exe = (PyObject *)f->f_code;
+#endif
+    if (exe == NULL || !readable(exe, sizeof(PyObject))) {
+        return 0;
+    }
+    if (Py_TYPE(exe) == &PyCode_Type && !readable(exe, sizeof(PyCodeObject))) {
+        return 0;
+    }
+    return 1;
+}
+
 static int
 walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int *truncated)
 {
@@ -420,6 +467,16 @@ walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int *truncated)
     int n = 0;
     int budget = 4 * g.max_depth + 64; /* bound even a corrupt or cyclic chain */
     while (f != NULL && budget-- > 0) {
+        /* Only the newest pointer and the newest frame's `previous` can be unset (see
+           readable()); older links were complete before they became reachable, so they
+           are not tested (process_vm_readv costs ~5-10 us a call). */
+        if (n < 2 && budget >= 4 * g.max_depth + 62 && !plausible_frame(f)) {
+            /* Caught mid-push: the chain ends here for this sample. */
+            if (out != NULL) {
+                INC(&g.c.unknown_frames, 1);
+            }
+            break;
+        }
 #if PY312
         if (f->owner == FRAME_OWNED_BY_CSTACK) {
             f = f->previous;
