@@ -139,7 +139,7 @@ class Report(BaseModel):
 
     def to_json(self) -> str:
         """Deterministic JSON: same report, same bytes."""
-        return json.dumps(_rounded(self.model_dump()), indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(rounded_for_json(self.model_dump()), indent=2, ensure_ascii=False) + "\n"
 
     def write_json(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json(), encoding="utf-8")
@@ -152,15 +152,20 @@ class Report(BaseModel):
         return render_text(self, top=top)
 
 
-def _rounded(value: Any) -> Any:
+def rounded_for_json(value: Any) -> Any:
+    """Floats to 6 decimals, NaN and infinities to null, through mappings and lists.
+
+    The one rounding of every JSON this project writes (report.json, sweep.json), so the
+    same run gives the same bytes.
+    """
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             return None
         return round(value, 6)
     if isinstance(value, Mapping):
-        return {k: _rounded(v) for k, v in value.items()}
+        return {k: rounded_for_json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_rounded(v) for v in value]
+        return [rounded_for_json(v) for v in value]
     return value
 
 

@@ -23,7 +23,6 @@ import gc
 import io
 import itertools
 import json
-import math
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -34,6 +33,7 @@ from typing import Any
 
 import yaml
 
+from sim.report import rounded_for_json
 from sim.scenario import Scenario, ScenarioError, scenario_to_dict, with_overrides
 
 # The Report fields each row carries, after the varied values. The first group is what
@@ -172,7 +172,7 @@ class SweepResult:
             "axes": self.axes,
             "values": {axis: _unique(row[axis] for row in self.rows) for axis in self.axes},
             "fields": list(ROW_FIELDS),
-            "rows": [_rounded(row) for row in self.rows],
+            "rows": [rounded_for_json(row) for row in self.rows],
             "base_scenario": scenario_to_dict(self.scenario) if self.scenario else None,
         }
         return json.dumps(document, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
@@ -185,7 +185,7 @@ class SweepResult:
         for row in self.rows:
             out = []
             for column in columns:
-                value = _rounded(row.get(column))
+                value = rounded_for_json(row.get(column))
                 if value is None:
                     out.append("")
                 elif isinstance(value, list | dict | bool):
@@ -494,16 +494,3 @@ def _unique(values: Iterable[Any]) -> list[Any]:
         if not any(_same(value, s) for s in seen):
             seen.append(value)
     return seen
-
-
-def _rounded(value: Any) -> Any:
-    """Floats to 6 decimals (as in report.json), NaN and infinities to null."""
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return None
-        return round(value, 6)
-    if isinstance(value, Mapping):
-        return {k: _rounded(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_rounded(v) for v in value]
-    return value
