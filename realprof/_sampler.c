@@ -99,10 +99,11 @@
  * installed, inactive: SIG_DFL would let a late SIGPROF kill the process (Go keeps
  * its handler for the same reason, golang/go #19320).
  *
+ * A frame chain caught mid-update is never read on trust: see "Trusting the frame
+ * chain" below (checked frame pointers, an anchor, a SIGSEGV/SIGBUS guard).
+ *
  * Left out: subinterpreters (only the main interpreter's threads are registered);
- * 3.14+ (tagged _PyStackRef frames) and < 3.11; guarded reads of a frame chain
- * caught mid-update (vmprof uses a SIGSEGV/longjmp guard; we rely on each version's
- * push order and type-check every code pointer); native C frames (py-spy --native);
+ * 3.14+ (tagged _PyStackRef frames) and < 3.11; native C frames (py-spy --native);
  * perf_event timers; rates above CONFIG_HZ (one signal per tick per thread).
  *
  * Sources: Go src/runtime/{os_linux.go,signal_unix.go,cpuprof.go,profbuf.go,proc.go};
@@ -131,7 +132,8 @@
 #include <errno.h>
 #include <stddef.h>
 #include <sys/resource.h>
-#include <sys/uio.h>
+#include <setjmp.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <pthread.h>
@@ -172,6 +174,7 @@ enum { TIMER_PROCESS = 1, TIMER_THREAD = 2 };
 #define F_NO_TSTATE 4   /* thread not registered: no Python stack to read */
 #define F_TRUNCATED 8   /* stack cut at max_depth (leaf end kept) */
 #define F_OWN_TIMER 16  /* the signal came from this thread's own timer */
+#define F_UNTRUSTED 32  /* the frame chain could not be trusted: no stack recorded */
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
@@ -188,6 +191,8 @@ typedef struct {
     timer_t timer;
     uint32_t gen;
     long long cpu_start_ns;
+    int walk_tid;            /* this thread's tid while its handler walks (fault guard) */
+    sigjmp_buf *walk_jb;     /* where the fault guard jumps back to */
 } thread_entry;
 
 typedef struct {
@@ -198,6 +203,7 @@ typedef struct {
     uint64_t threads_registered, threads_unregistered, table_full;
     uint64_t timers_created, timers_deleted, timer_errors;
     uint64_t discarded_unprofiled, handler_ns;
+    uint64_t stacks_untrusted, stack_walk_faults, guard_installs;
 } counters_t;
 
 static struct {
@@ -217,6 +223,9 @@ static struct {
     uint64_t w;              /* reserved position (atomic, CAS) */
     uint64_t r;              /* consumed position (atomic, reader only writes) */
     long long cpu_done_ns;   /* CPU of profiled threads already unregistered */
+    PyObject *dying_code;    /* the code object freed last, with its thread and stack */
+    PyThreadState *dying_tstate;
+    void *dying_top;
     counters_t c;
 } g;
 
@@ -412,74 +421,157 @@ newest_frame(PyThreadState *ts)
 }
 
 /*
- * Walks ts's frame chain, leaf first. With out == NULL only counts the frames that
- * would be written (min(depth, max_depth)). Otherwise writes pairs at ring positions
- * pos, pos+1, ... and counts unknown frames. The chain cannot change between the two
- * passes: it belongs to the thread this handler interrupted.
+ * Trusting the frame chain.
+ *
+ * The handler reads only the interrupted thread's own frames, which nothing else changes
+ * while it runs, but the thread may have been stopped half-way through changing them:
+ *  - 3.11 and 3.12 publish tstate->cframe (a struct on the C stack) a few instructions
+ *    before they set its current_frame (the prologue of _PyEvalFrameDefault, at every
+ *    entry from C), so for that moment the newest frame pointer is whatever the stack
+ *    slot held before: often a frame popped long ago, sometimes any word at all;
+ *  - a frame is popped (datastack_top lowered, its chunk maybe unmapped) a few
+ *    instructions before current_frame moves on to its caller;
+ *  - the compiler may order the stores that link a new frame unlike the source.
+ * So no frame pointer is dereferenced on trust. Each is checked first:
+ *  - a frame owned by the thread must lie below datastack_top in one of the thread's
+ *    live data-stack chunks (the tstate->datastack_chunk list, Python/pystate.c):
+ *    arithmetic only, and memory there is mapped and holds frames not yet popped;
+ *  - a generator's frame lies inside its generator object, whose type must be a
+ *    generator, coroutine or async generator, with a frame state not yet completed;
+ *  - an entry frame on the C stack (3.12+) must run a code object (3.12's trampoline)
+ *    or nothing (3.13);
+ *  - anything else ends the walk.
+ * And in 3.11 and 3.12 the newest segment must lead, through checked frames, to the
+ * previous cframe's current_frame (the anchor): it was set before the newest C-level
+ * eval began and cannot change until that eval returns. A walk that misses the anchor
+ * began at a stale pointer: its stack is dropped and counted (stacks_untrusted).
+ * The checks read generator objects and C-stack frames at addresses a stale pointer may
+ * aim anywhere, so walks run under a SIGSEGV/SIGBUS guard (the technique vmprof uses):
+ * a fault jumps back into the handler, which drops the stack and counts it
+ * (stack_walk_faults); a fault anywhere else goes to the previous handler. A code
+ * object freed while its frame is still current (_PyFrame_Clear runs before the pop)
+ * is named by the dealloc hook in g.dying_* and recorded as unknown.
  */
-/*
- * Can `len` bytes at `addr` be read? process_vm_readv on our own pid is a plain system
- * call that answers EFAULT instead of faulting, so the handler can test a pointer it
- * cannot trust. CPython 3.11 and 3.12 publish
- * tstate->cframe (a struct on the C stack) a few instructions before they set its
- * current_frame (Python/ceval.c, _PyEval_EvalFrameDefault), so a signal in that window
- * sees an uninitialised pointer, and the frame being pushed is reachable before its
- * `previous` is set. So the first two frame pointers of a walk are tested before they
- * are read. errno is saved by the handler.
- */
-static int
-readable(const void *addr, size_t len)
+#define HOPS_MAX 100000            /* frames a walk may hop through to reach its anchor */
+#define MAX_CHUNKS 64
+
+typedef struct {
+    uintptr_t lo[MAX_CHUNKS], hi[MAX_CHUNKS];
+    int n;
+} stack_ranges;
+
+static void
+live_ranges(PyThreadState *ts, stack_ranges *r)
 {
-    char scratch[512];
-    if (addr == NULL || len > sizeof(scratch)) {
-        return 0;
+    r->n = 0;
+    _PyStackChunk *c = ts->datastack_chunk;
+    uintptr_t top = (uintptr_t)ts->datastack_top;
+    for (int first = 1; c != NULL && r->n < MAX_CHUNKS; first = 0, c = c->previous) {
+        uintptr_t lo = (uintptr_t)&c->data[0];
+        uintptr_t end = (uintptr_t)c + c->size;
+        /* older chunks keep their saved top (push_chunk); while a chunk is being pushed
+           or popped datastack_top may point into another chunk: then this one is
+           skipped, which only ever rejects a frame */
+        uintptr_t hi = first ? top : (uintptr_t)&c->data[c->top];
+        if (hi > lo && hi <= end) {
+            r->lo[r->n] = lo;
+            r->hi[r->n] = hi;
+            r->n++;
+        }
     }
-    struct iovec local = {scratch, len};
-    struct iovec remote = {(void *)addr, len};
-    return syscall(SYS_process_vm_readv, (long)getpid(), &local, 1UL, &remote, 1UL, 0UL)
-           == (long)len;
 }
 
-static int
-plausible_frame(_PyInterpreterFrame *f)
+static inline int
+in_live_stack(const stack_ranges *r, uintptr_t p, size_t len)
 {
-    if (!readable(f, offsetof(_PyInterpreterFrame, localsplus))) {
+    for (int i = 0; i < r->n; i++) {
+        if (p >= r->lo[i] && p + len <= r->hi[i]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* 1 if f may be read as one of this thread's frames (see above); may fault (guarded). */
+static int
+frame_trusted(const stack_ranges *r, _PyInterpreterFrame *f)
+{
+    uintptr_t p = (uintptr_t)f;
+    if (p % sizeof(void *) != 0) {
         return 0;
+    }
+    if (in_live_stack(r, p, offsetof(_PyInterpreterFrame, localsplus))) {
+        return f->owner == FRAME_OWNED_BY_THREAD;
+    }
+    int owner = f->owner;
+    if (owner == FRAME_OWNED_BY_GENERATOR) {
+        PyGenObject *gen = (PyGenObject *)(p - offsetof(PyGenObject, gi_iframe));
+        PyTypeObject *t = Py_TYPE(gen);
+        if (t != &PyGen_Type && t != &PyCoro_Type && t != &PyAsyncGen_Type) {
+            return 0;
+        }
+        return gen->gi_frame_state < FRAME_COMPLETED;
     }
 #if PY313
-    PyObject *exe = f->f_executable;
-#else
-    PyObject *exe = (PyObject *)f->f_code;
+    if (owner == FRAME_OWNED_BY_CSTACK) {
+        return f->f_executable == Py_None;
+    }
+#elif PY312
+    if (owner == FRAME_OWNED_BY_CSTACK) {
+        return f->f_code != NULL && Py_TYPE(f->f_code) == &PyCode_Type;
+    }
 #endif
-    if (exe == NULL || !readable(exe, sizeof(PyObject))) {
-        return 0;
-    }
-    if (Py_TYPE(exe) == &PyCode_Type && !readable(exe, sizeof(PyCodeObject))) {
-        return 0;
-    }
-    return 1;
+    return 0;
 }
 
+/* The frame the newest segment must reach, or NULL when the chain's end is enough. */
+static inline _PyInterpreterFrame *
+walk_anchor(PyThreadState *ts)
+{
+#if PY313
+    (void)ts;
+    return NULL;
+#else
+    _PyCFrame *c = ts->cframe;
+    return (c != NULL && c->previous != NULL) ? c->previous->current_frame : NULL;
+#endif
+}
+
+/*
+ * Walks ts's frame chain, leaf first. With out == NULL counts the frames that would be
+ * written; otherwise writes at most `limit` (code, offset) pairs at ring positions
+ * pos, pos+1, ... Returns the count, or -1 if the chain is not to be trusted. The chain
+ * cannot change between the two passes: it belongs to the thread this handler
+ * interrupted.
+ */
 static int
-walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int *truncated)
+walk_frames(PyThreadState *ts, const stack_ranges *r, uint64_t *out, uint64_t pos,
+            int limit, int *truncated)
 {
     _PyInterpreterFrame *f = newest_frame(ts);
+    _PyInterpreterFrame *anchor = walk_anchor(ts);
+    PyObject *dying = LOAD(&g.dying_code);
+    int dying_here = dying != NULL && LOAD(&g.dying_tstate) == ts
+                     && LOAD(&g.dying_top) == (void *)ts->datastack_top;
+    int anchored = 0;          /* a NULL anchor is reached at the chain's end */
     int n = 0;
-    int budget = 4 * g.max_depth + 64; /* bound even a corrupt or cyclic chain */
-    while (f != NULL && budget-- > 0) {
-        /* Only the newest pointer and the newest frame's `previous` can be unset (see
-           readable()); older links were complete before they became reachable, so they
-           are not tested (process_vm_readv costs ~5-10 us a call). */
-        if (n < 2 && budget >= 4 * g.max_depth + 62 && !plausible_frame(f)) {
-            /* Caught mid-push: the chain ends here for this sample. */
-            if (out != NULL) {
-                INC(&g.c.unknown_frames, 1);
-            }
+    for (long hops = 0; f != NULL; hops++, f = f->previous) {
+        if (f == anchor) {
+            anchored = 1;
+        }
+        if (anchored && n >= limit && *truncated) {
             break;
+        }
+        if (hops >= HOPS_MAX || !frame_trusted(r, f)) {
+            /* below the anchor a frame never fails; if one does, keep the leaf end */
+            if (anchored) {
+                *truncated = 1;
+                break;
+            }
+            return -1;
         }
 #if PY312
         if (f->owner == FRAME_OWNED_BY_CSTACK) {
-            f = f->previous;
             continue;
         }
 #endif
@@ -492,26 +584,30 @@ walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int *truncated)
 #endif
         uint64_t code_word = 0;
         int64_t off = 0;
-        if (exe != NULL && Py_TYPE(exe) == &PyCode_Type) {
+        if (dying_here && exe == dying) {
+            /* freed by _PyFrame_Clear a moment ago: recorded as unknown */
+        }
+        else if (exe != NULL && Py_TYPE(exe) == &PyCode_Type) {
             PyCodeObject *co = (PyCodeObject *)exe;
             _Py_CODEUNIT *base = _PyCode_CODE(co);
             if (f->owner != FRAME_OWNED_BY_GENERATOR &&
                 ip < base + co->_co_firsttraceable) {
-                f = f->previous;   /* incomplete: not yet at RESUME */
-                continue;
+                continue;   /* incomplete: not yet at RESUME */
             }
             code_word = (uint64_t)(uintptr_t)co;
             off = (int64_t)(ip - base);
         }
 #if PY313
         else if (exe == Py_None) {
-            f = f->previous;       /* 3.13 frames that run no code object */
-            continue;
+            continue;       /* 3.13 frames that run no code object */
         }
 #endif
-        if (n == g.max_depth) {
+        if (n >= limit) {
             *truncated = 1;
-            break;
+            if (anchored) {
+                break;
+            }
+            continue;
         }
         if (out != NULL) {
             if (code_word == 0) {
@@ -521,8 +617,111 @@ walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int *truncated)
             out[(pos + 2 * (uint64_t)n + 1) % g.cap] = (uint64_t)off;
         }
         n++;
-        f = f->previous;
     }
+    if (f == NULL && anchor == NULL) {
+        anchored = 1;
+    }
+    return anchored ? n : -1;
+}
+
+/* ---- the fault guard --------------------------------------------------------- */
+
+static struct sigaction prev_segv, prev_bus;
+
+static void
+fault_guard(int sig, siginfo_t *si, void *uc)
+{
+    int tid = gettid_();
+    for (unsigned i = 0; i < TABLE_SIZE; i++) {
+        thread_entry *e = &table[i];
+        if (LOAD(&e->walk_tid) == tid) {
+            STORE(&e->walk_tid, 0);
+            siglongjmp(*e->walk_jb, 1);
+        }
+    }
+    /* Not a walk of ours: the program's own fault. */
+    struct sigaction *prev = sig == SIGBUS ? &prev_bus : &prev_segv;
+    if (prev->sa_flags & SA_SIGINFO) {
+        prev->sa_sigaction(sig, si, uc);
+        return;
+    }
+    if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+        prev->sa_handler(sig);
+        return;
+    }
+    /* Default action: restored, the faulting instruction runs again and dies as it
+       would have without us (core dump included). */
+    sigaction(sig, prev, NULL);
+}
+
+static int
+guard_is_ours(int sig)
+{
+    struct sigaction cur;
+    return sigaction(sig, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO)
+           && cur.sa_sigaction == fault_guard;
+}
+
+/* GIL held. Puts the guard in front of whatever handles SIGSEGV/SIGBUS now; called at
+   start() and by every drain, since faulthandler.enable() and friends replace it. */
+static void
+fault_guard_install(void)
+{
+    static const int sigs[2] = {SIGSEGV, SIGBUS};
+    for (int k = 0; k < 2; k++) {
+        if (guard_is_ours(sigs[k])) {
+            continue;
+        }
+        struct sigaction sa, old;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_sigaction = fault_guard;
+        /* NODEFER: a siglongjmp out of it leaves nothing blocked; ONSTACK: a stack
+           overflow still reaches faulthandler on its alternate stack */
+        sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        if (sigaction(sigs[k], NULL, &old) != 0) {
+            continue;
+        }
+        /* the previous handler is saved before ours can run and call it */
+        if (sigs[k] == SIGBUS) {
+            prev_bus = old;
+        }
+        else {
+            prev_segv = old;
+        }
+        if (sigaction(sigs[k], &sa, NULL) == 0) {
+            INC(&g.c.guard_installs, 1);
+        }
+    }
+}
+
+static void
+fault_guard_remove(void)
+{
+    if (guard_is_ours(SIGSEGV)) {
+        sigaction(SIGSEGV, &prev_segv, NULL);
+    }
+    if (guard_is_ours(SIGBUS)) {
+        sigaction(SIGBUS, &prev_bus, NULL);
+    }
+}
+
+/* One guarded walk: the count, -1 (untrusted) or -2 (a fault, caught). */
+static __attribute__((noinline)) int
+guarded_walk(thread_entry *e, int tid, PyThreadState *ts, stack_ranges *r, int pass_one,
+             uint64_t *out, uint64_t pos, int limit, int *truncated)
+{
+    sigjmp_buf jb;
+    e->walk_jb = &jb;
+    if (sigsetjmp(jb, 0) != 0) {
+        return -2;
+    }
+    STORE(&e->walk_tid, tid);
+    if (pass_one) {
+        live_ranges(ts, r);
+    }
+    int n = walk_frames(ts, r, out, pos, limit, truncated);
+    STORE(&e->walk_tid, 0);
     return n;
 }
 
@@ -583,12 +782,19 @@ sigprof_handler(int sig, siginfo_t *si, void *ucontext)
     PyThreadState *ts = e != NULL ? e->tstate : NULL;
     int truncated = 0;
     int depth = 0;
+    stack_ranges ranges;
     if (ts == NULL) {
         flags |= F_NO_TSTATE;
     }
     else {
         flags |= tstate_attached(ts) ? F_PYTHON : F_NATIVE;
-        depth = walk_frames(ts, NULL, 0, &truncated);
+        depth = guarded_walk(e, tid, ts, &ranges, 1, NULL, 0, g.max_depth, &truncated);
+        if (depth < 0) {
+            INC(depth == -2 ? &g.c.stack_walk_faults : &g.c.stacks_untrusted, 1);
+            flags |= F_UNTRUSTED;
+            depth = 0;
+            truncated = 0;
+        }
     }
     uint64_t len = HDR_WORDS + 2 * (uint64_t)depth;
 
@@ -609,8 +815,17 @@ sigprof_handler(int sig, siginfo_t *si, void *ucontext)
     uint64_t cap = g.cap;
     if (depth > 0) {
         truncated = 0;
-        int n2 = walk_frames(ts, buf, w + HDR_WORDS, &truncated);
-        (void)n2; /* equal to depth: same chain, same thread, nothing ran between */
+        int n2 = guarded_walk(e, tid, ts, &ranges, 0, buf, w + HDR_WORDS, depth, &truncated);
+        if (n2 != depth) {
+            /* Cannot happen (same chain, same thread, nothing ran between); if it does,
+               the reserved record still gets a well-formed, unknown stack. */
+            INC(&g.c.stack_walk_faults, 1);
+            for (int i = 0; i < depth; i++) {
+                buf[(w + HDR_WORDS + 2 * (uint64_t)i) % cap] = 0;
+                buf[(w + HDR_WORDS + 2 * (uint64_t)i + 1) % cap] = 0;
+            }
+            INC(&g.c.unknown_frames, (uint64_t)depth);
+        }
     }
     if (truncated) {
         flags |= F_TRUNCATED;
@@ -756,6 +971,12 @@ static void
 hooked_code_dealloc(PyObject *op)
 {
     /* Before the memory goes: take every record that may name this code object. */
+    /* A handler on this thread may yet see op in the frame being cleared: it checks
+       this triple (see "Trusting the frame chain"). */
+    PyThreadState *ts = _PyThreadState_UncheckedGet();
+    STORE(&g.dying_tstate, ts);
+    STORE(&g.dying_top, ts != NULL ? (void *)ts->datastack_top : NULL);
+    STORE(&g.dying_code, op);
     if (g.ring != NULL && LOAD(&g.r) != LOAD(&g.w)) {
         ring_collect((PyCodeObject *)op);
     }
@@ -986,6 +1207,10 @@ install_handler(void)
     sa.sa_sigaction = sigprof_handler;
     sa.sa_flags = SA_SIGINFO | SA_RESTART;
     sigfillset(&sa.sa_mask);
+    /* A synchronous fault while blocked kills the process outright: the walk's fault
+       guard must be able to run inside this handler. */
+    sigdelset(&sa.sa_mask, SIGSEGV);
+    sigdelset(&sa.sa_mask, SIGBUS);
     if (sigaction(SIGPROF, &sa, NULL) != 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
@@ -1164,6 +1389,7 @@ py_start(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kw)
     if (install_handler() < 0) {
         return NULL;
     }
+    fault_guard_install();
     unblock_sigprof();
     /* Sampling is on before the first timer exists, so no expiry (the first may be
        1 ns away) is thrown away as late. */
@@ -1220,6 +1446,7 @@ py_stop(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
         /* Sentinels still in thread dicts now carry a stale epoch. */
         g.epoch++;
         ring_collect(NULL);
+        fault_guard_remove();
     }
     Py_RETURN_NONE;
 }
@@ -1268,6 +1495,9 @@ py_scan_threads(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 static PyObject *
 py_drain(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 {
+    if (LOAD(&g.mode) == MODE_SAMPLE) {
+        fault_guard_install();  /* back in front if something replaced it */
+    }
     ring_collect(NULL);
     PyObject *out = PyList_New(0);
     if (out == NULL) {
@@ -1345,6 +1575,9 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
     c.timer_errors = LOAD(&g.c.timer_errors);
     c.discarded_unprofiled = LOAD(&g.c.discarded_unprofiled);
     c.handler_ns = LOAD(&g.c.handler_ns);
+    c.stacks_untrusted = LOAD(&g.c.stacks_untrusted);
+    c.stack_walk_faults = LOAD(&g.c.stack_walk_faults);
+    c.guard_installs = LOAD(&g.c.guard_installs);
     long long cpu = g.cpu_done_ns;
     if (LOAD(&g.mode) == MODE_SAMPLE) {
         for (unsigned i = 0; i < TABLE_SIZE; i++) {
@@ -1359,7 +1592,7 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
         }
     }
     return Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsLsK}",
+        "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsLsK}",
         "handler_entries", (unsigned long long)c.handler_entries,
         "recorded", (unsigned long long)c.recorded,
         "lost_overflow", (unsigned long long)c.lost_overflow,
@@ -1380,6 +1613,9 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
         "timer_errors", (unsigned long long)c.timer_errors,
         "discarded_unprofiled", (unsigned long long)c.discarded_unprofiled,
         "handler_ns", (unsigned long long)c.handler_ns,
+        "stacks_untrusted", (unsigned long long)c.stacks_untrusted,
+        "stack_walk_faults", (unsigned long long)c.stack_walk_faults,
+        "guard_installs", (unsigned long long)c.guard_installs,
         "cpu_ns", cpu,
         "timers_live", (unsigned long long)(c.timers_created - c.timers_deleted));
 }
@@ -1477,6 +1713,75 @@ py_thread_cpu_ns(PyObject *Py_UNUSED(self), PyObject *args)
     return PyLong_FromLongLong(v);
 }
 
+/*
+ * Test hook: puts the calling thread in the state a signal can catch CPython in, with
+ * the newest frame pointer set to `kind` of garbage, and sends itself SIGPROF (tgkill:
+ * delivered before the call returns). 3.11/3.12: a fresh cframe published before its
+ * current_frame is set, exactly _PyEvalFrameDefault's prologue; 3.13: current_frame
+ * itself. Nothing else runs meanwhile (no Python code, no allocation). Kinds:
+ * "unreadable" (a PROT_NONE page), "stale" (just above datastack_top, where popped
+ * frames lie), "misaligned" (8 bytes into the current frame).
+ */
+static PyObject *
+py_walk_selftest(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    const char *kind;
+    if (!PyArg_ParseTuple(args, "s", &kind)) {
+        return NULL;
+    }
+    if (LOAD(&g.mode) != MODE_SAMPLE) {
+        PyErr_SetString(PyExc_RuntimeError, "walk_selftest needs a running sampler");
+        return NULL;
+    }
+    PyThreadState *ts = PyThreadState_Get();
+    long page = sysconf(_SC_PAGESIZE);
+    void *none_page = NULL;
+    _PyInterpreterFrame *garbage;
+    if (strcmp(kind, "unreadable") == 0) {
+        none_page = mmap(NULL, (size_t)page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (none_page == MAP_FAILED) {
+            return PyErr_SetFromErrno(PyExc_OSError);
+        }
+        garbage = (_PyInterpreterFrame *)((char *)none_page + 64);
+    }
+    else if (strcmp(kind, "stale") == 0) {
+        garbage = (_PyInterpreterFrame *)ts->datastack_top;
+    }
+    else if (strcmp(kind, "misaligned") == 0) {
+        garbage = (_PyInterpreterFrame *)((char *)newest_frame(ts) + 8);
+    }
+    else {
+        PyErr_Format(PyExc_ValueError,
+                     "unknown kind %s (allowed: unreadable, stale, misaligned)", kind);
+        return NULL;
+    }
+#if PY313
+    _PyInterpreterFrame *saved = ts->current_frame;
+    ts->current_frame = garbage;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    syscall(SYS_tgkill, (long)getpid(), (long)gettid_(), (long)SIGPROF);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    ts->current_frame = saved;
+#else
+    _PyCFrame fake;
+    memset(&fake, 0, sizeof(fake));
+#if !PY312
+    fake.use_tracing = ts->cframe->use_tracing;
+#endif
+    fake.previous = ts->cframe;
+    fake.current_frame = garbage;
+    ts->cframe = &fake;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    syscall(SYS_tgkill, (long)getpid(), (long)gettid_(), (long)SIGPROF);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    ts->cframe = fake.previous;
+#endif
+    if (none_page != NULL) {
+        munmap(none_page, (size_t)page);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 py_is_running(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 {
@@ -1510,6 +1815,9 @@ static PyMethodDef methods[] = {
     {"thread_cpu_ns", py_thread_cpu_ns, METH_VARARGS,
      "thread_cpu_ns(tid=0): CPU clock of a thread of this process (0: the caller)."},
     {"mode", py_is_running, METH_NOARGS, "0 off, 1 sampling, 2 python-handler counting."},
+    {"walk_selftest", py_walk_selftest, METH_VARARGS,
+     "walk_selftest(kind): test hook, SIGPROF to self with a garbage newest frame "
+     "(unreadable, stale, misaligned)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1559,6 +1867,7 @@ PyInit__sampler(void)
         PyModule_AddIntConstant(m, "F_NO_TSTATE", F_NO_TSTATE) < 0 ||
         PyModule_AddIntConstant(m, "F_TRUNCATED", F_TRUNCATED) < 0 ||
         PyModule_AddIntConstant(m, "F_OWN_TIMER", F_OWN_TIMER) < 0 ||
+        PyModule_AddIntConstant(m, "F_UNTRUSTED", F_UNTRUSTED) < 0 ||
         PyModule_AddIntConstant(m, "TIMER_PROCESS", TIMER_PROCESS) < 0 ||
         PyModule_AddIntConstant(m, "TIMER_THREAD", TIMER_THREAD) < 0 ||
         PyModule_AddIntConstant(m, "SI_TIMER", SI_TIMER) < 0 ||

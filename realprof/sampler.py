@@ -335,6 +335,8 @@ class Sampler:
             "timer_overruns": c["timer_overruns"],
             "reader_records": self._reader_records,
             "unknown_frames": c["unknown_frames"],
+            "stacks_untrusted": c["stacks_untrusted"],
+            "stack_walk_faults": c["stack_walk_faults"],
             "wall_seconds": wall / 1e9,
             "cpu_seconds": c["cpu_ns"] / 1e9,
             "python_samples": self._python_samples,
@@ -403,6 +405,7 @@ class Sampler:
         if records:
             self._refresh_names()
         f_python, f_native, f_none = _sampler.F_PYTHON, _sampler.F_NATIVE, _sampler.F_NO_TSTATE
+        f_untrusted = getattr(_sampler, "F_UNTRUSTED", 0)
         overruns = self.overruns_by_thread
         for tid, _t_ns, _si_code, overrun, flags, frames in records:
             self._reader_records += 1
@@ -416,6 +419,11 @@ class Sampler:
             if flags & f_none:
                 self._external_samples += 1
                 stack: tuple[Frame, ...] = (EXTERNAL_FRAME,)
+            elif flags & f_untrusted:
+                # Caught mid-push with a stale frame pointer: no stack to attribute.
+                self._unknown_leaf += 1
+                self.profile.add_lost("unknown_code", 1)
+                continue
             elif not frames:
                 stack = (NO_PYTHON_FRAME,)
             elif frames[0] is None:
@@ -524,6 +532,8 @@ class Sampler:
             "timer_overruns": 0,
             "reader_records": len(self._py_stacks),
             "unknown_frames": 0,
+            "stacks_untrusted": 0,
+            "stack_walk_faults": 0,
             "wall_seconds": wall / 1e9,
             "cpu_seconds": cpu / 1e9,
             "python_samples": recorded,

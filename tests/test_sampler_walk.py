@@ -1,0 +1,190 @@
+"""The handler's stack walk never trusts a frame pointer it has not checked.
+
+CPython 3.11 and 3.12 publish a new ``cframe`` a few instructions before they set its
+``current_frame``, so a SIGPROF that lands there finds a stale pointer as the newest
+frame; a frame is also popped a moment before ``current_frame`` moves on. The C module's
+``walk_selftest(kind)`` recreates that state on the calling thread with a chosen kind of
+garbage and sends SIGPROF to itself (see "Trusting the frame chain" in _sampler.c).
+
+Each case runs in a child process, so a walk that dereferenced the garbage fails the test
+(killed by SIGSEGV) instead of killing pytest. The old walk, which checked only the first
+two frame pointers with process_vm_readv, crashed on a stale pointer whose chain went
+bad at the third frame; the CI run of the 2026-11-25 session died that way in the soak.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from realprof.sampler import c_handler_available
+
+ROOT = Path(__file__).resolve().parent.parent
+C_OK, C_WHY = c_handler_available()
+
+pytestmark = [
+    pytest.mark.real,
+    pytest.mark.skipif(not C_OK, reason=f"C handler unavailable: {C_WHY}"),
+]
+
+CHILD = textwrap.dedent(
+    """
+    import json, sys
+    from realprof import sampler as sampler_mod
+    from realprof.sampler import Sampler
+
+    kind, repeats, faulthandler_on = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1"
+    if faulthandler_on:
+        import faulthandler
+        faulthandler.enable()
+    _sampler = sampler_mod._sampler
+    # A slow rate: nearly every signal in this run comes from walk_selftest itself.
+    s = Sampler(rate_hz=1, timer="per-thread")
+    s.start()
+    before = _sampler.stats()
+
+    def nested(n):
+        if n == 0:
+            for _ in range(repeats):
+                _sampler.walk_selftest(kind)
+            return _sampler.stats()
+        return nested(n - 1)
+
+    after = nested(5)
+    profile = s.stop()
+    print("RESULT " + json.dumps({
+        "delta": {k: after[k] - before[k] for k in (
+            "handler_entries", "recorded", "stacks_untrusted", "stack_walk_faults",
+            "unknown_frames")},
+        "stats": s.stats,
+        "profile_samples": profile.total_samples,
+        "profile_unknown": profile.lost.get("unknown_code", 0),
+    }))
+    """
+)
+
+
+def run_child(kind: str, repeats: int = 50, faulthandler_on: bool = False) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("PYTHONFAULTHANDLER", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, kind, str(repeats), "1" if faulthandler_on else "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
+    if proc.returncode < 0:
+        name = signal.Signals(-proc.returncode).name
+        pytest.fail(f"walk_selftest({kind!r}) killed the process with {name}:\n{proc.stderr}")
+    assert proc.returncode == 0, proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    return json.loads(line[len("RESULT ") :])
+
+
+@pytest.mark.parametrize("kind", ["unreadable", "stale"])
+def test_a_stale_newest_frame_is_dropped_and_counted(kind):
+    repeats = 50
+    r = run_child(kind, repeats)
+    d = r["delta"]
+    # Every self-sent signal reached the handler and became a record...
+    assert d["handler_entries"] >= repeats
+    assert d["recorded"] >= repeats
+    # ...and each of them was refused as untrusted or caught by the fault guard.
+    assert d["stacks_untrusted"] + d["stack_walk_faults"] == repeats
+    if kind == "unreadable":
+        # A PROT_NONE page: the first read faults, the guard jumps back.
+        assert d["stack_walk_faults"] == repeats
+    st = r["stats"]
+    # The funnel still balances, with the refused stacks as unknown-code losses.
+    funnel = (
+        st["samples_recorded"]
+        + st["samples_lost_overflow"]
+        + st["signals_discarded"]
+        + st["signals_merged"]
+    )
+    assert st["signals_delivered"] == funnel
+    assert st["samples_recorded"] == st["reader_records"]
+    assert st["reader_records"] == r["profile_samples"] + r["profile_unknown"]
+    assert r["profile_unknown"] >= repeats
+
+
+def test_a_pointer_into_a_live_frame_never_crashes():
+    # 8 bytes into the current frame: inside mapped, live memory, but not a frame start.
+    # Whatever the walk makes of it, the process survives and the funnel balances.
+    r = run_child("misaligned", 50)
+    st = r["stats"]
+    assert r["delta"]["handler_entries"] >= 50
+    assert st["samples_recorded"] == st["reader_records"]
+    assert st["reader_records"] == r["profile_samples"] + r["profile_unknown"]
+
+
+def test_the_fault_guard_sits_in_front_of_faulthandler():
+    # faulthandler.enable() before start(): the guard saves it as the previous handler
+    # and still catches its own faults.
+    r = run_child("unreadable", 20, faulthandler_on=True)
+    assert r["delta"]["stack_walk_faults"] == 20
+
+
+def test_a_fault_outside_the_walk_still_kills_the_program():
+    # The guard must not swallow the program's own crashes: with the sampler running, a
+    # real NULL dereference (ctypes.string_at(0)) dies by SIGSEGV as it would without us.
+    code = textwrap.dedent(
+        """
+        import ctypes
+        from realprof.sampler import Sampler
+        s = Sampler(rate_hz=100, timer="per-thread")
+        s.start()
+        ctypes.string_at(0)
+        """
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("PYTHONFAULTHANDLER", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env
+    )
+    assert proc.returncode == -signal.SIGSEGV, (proc.returncode, proc.stderr)
+
+
+def test_the_guard_is_removed_at_stop():
+    code = textwrap.dedent(
+        """
+        import ctypes, signal
+        from realprof.sampler import Sampler
+        s = Sampler(rate_hz=100, timer="per-thread")
+        s.start()
+        s.stop()
+        print(signal.getsignal(signal.SIGSEGV) == signal.SIG_DFL)
+        """
+    )
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("PYTHONFAULTHANDLER", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=ROOT, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "True"
+
+
+def test_unknown_selftest_kind_is_refused():
+    from realprof import sampler as sampler_mod
+    from realprof.sampler import Sampler
+
+    s = Sampler(rate_hz=1, timer="per-thread")
+    s.start()
+    try:
+        with pytest.raises(ValueError, match="allowed: unreadable, stale, misaligned"):
+            sampler_mod._sampler.walk_selftest("bogus")
+    finally:
+        s.stop()
