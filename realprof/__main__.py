@@ -53,7 +53,7 @@ DEFAULT_OUTPUT = {
     "folded": "realprof.folded",
     "speedscope": "realprof.speedscope.json",
 }
-TIMERS = ("process", "per-thread", "both")
+TIMERS = ("process", "per-thread", "both", "perf")
 HANDLERS = ("c", "python")
 FORMATS = ("pprof", "folded", "speedscope")
 # Commands other modules may provide later (each with `main(argv) -> int`).
@@ -151,7 +151,7 @@ def _record_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m realprof record",
         usage=(
-            "python -m realprof record [-o OUT] [--hz N] [--timer {process,per-thread,both}]"
+            "python -m realprof record [-o OUT] [--hz N] [--timer {process,per-thread,both,perf}]"
             " [--handler {c,python}] [--format {pprof,folded,speedscope}]"
             " [--buffer-words N] [--max-depth N] (script.py | -m module) [args ...]"
         ),
@@ -174,7 +174,8 @@ def _record_parser() -> argparse.ArgumentParser:
         "--timer",
         choices=TIMERS,
         help="per-thread (default with the C handler): one CPU timer per thread; process: "
-        "one setitimer for the whole process; both: the two, duplicates filtered",
+        "one setitimer for the whole process; both: the two, duplicates filtered; perf: one "
+        "perf_event task-clock event per thread, not limited by the kernel tick",
     )
     parser.add_argument(
         "--handler",

@@ -133,6 +133,13 @@
 #include <stddef.h>
 #include <sys/resource.h>
 #include <setjmp.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <stddef.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -166,7 +173,7 @@
 #define TID_TOMB (-1)
 
 enum { MODE_OFF = 0, MODE_SAMPLE = 1, MODE_PYCOUNT = 2 };
-enum { TIMER_PROCESS = 1, TIMER_THREAD = 2 };
+enum { TIMER_PROCESS = 1, TIMER_THREAD = 2, TIMER_PERF = 4 };
 
 /* record flags */
 #define F_PYTHON 1      /* thread state attached: running bytecode, holds the GIL */
@@ -184,7 +191,8 @@ enum { TIMER_PROCESS = 1, TIMER_THREAD = 2 };
 
 typedef struct {
     int tid;                 /* TID_EMPTY, TID_TOMB or a live kernel tid; published last */
-    int has_timer;           /* 1 while `timer` exists and targets this thread */
+    int has_timer;           /* 1 while `timer` (or `perf_fd`) exists for this thread */
+    int perf_fd;             /* TIMER_PERF: this thread's task-clock event */
     int token;               /* sigev_value of the current timer */
     int profiled;            /* counts toward cpu and gets a per-thread timer */
     PyThreadState *tstate;
@@ -204,6 +212,7 @@ typedef struct {
     uint64_t timers_created, timers_deleted, timer_errors;
     uint64_t discarded_unprofiled, handler_ns;
     uint64_t stacks_untrusted, stack_walk_faults, guard_installs;
+    uint64_t perf_overflows, perf_signals;
 } counters_t;
 
 static struct {
@@ -216,6 +225,7 @@ static struct {
     int handler_installed;
     int dealloc_hooked;
     int fork_disarmed;
+    int perf_exclude_kernel; /* 1 if the kernel allowed only user-mode sampling */
     uint32_t epoch;          /* bumped at every start(); stale sentinels are no-ops */
     uint64_t rng;
     uint64_t *ring;
@@ -368,12 +378,89 @@ thread_timer_create(thread_entry *e, unsigned slot)
     return 0;
 }
 
+/*
+ * TIMER_PERF: a software task-clock perf event on thread `tid` (perf_event_open(2);
+ * kernel/events/core.c, task_clock_event_* and perf_swevent_hrtimer). The event counts
+ * the thread's CPU time in ns and an hrtimer, not the tick, ends each period, so it can
+ * sample above CONFIG_HZ. Its overflow is announced like I/O readiness (fs/fcntl.c,
+ * send_sigio_to_task): O_ASYNC, F_SETSIG = SIGPROF (si_code POLL_IN, si_fd = the event)
+ * and F_SETOWN_EX with F_OWNER_TID, so the signal goes to that thread alone. The event
+ * stays enabled: the kernel restarts its hrtimer at each overflow, so nothing has to be
+ * re-armed from the handler (async-profiler instead re-arms with
+ * PERF_EVENT_IOC_REFRESH there, trading a syscall per sample for backpressure). An
+ * overflow while SIGPROF is still pending on the thread is lost in legacy_queue(); the
+ * count read at close gives the overflows, so those losses are counted too.
+ * Returns the fd, or -errno.
+ */
+static int
+perf_open(int tid, long long period_ns, int exclude_kernel)
+{
+    struct perf_event_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.size = sizeof(attr);
+    attr.type = PERF_TYPE_SOFTWARE;
+    attr.config = PERF_COUNT_SW_TASK_CLOCK;
+    attr.sample_period = (uint64_t)period_ns;
+    attr.disabled = 1;
+    attr.exclude_kernel = exclude_kernel ? 1 : 0;
+    attr.exclude_hv = 1;
+    long fd = syscall(SYS_perf_event_open, &attr, (long)tid, -1L, -1L,
+                      (unsigned long)PERF_FLAG_FD_CLOEXEC);
+    if (fd < 0) {
+        return -errno;
+    }
+    struct f_owner_ex owner = {F_OWNER_TID, tid};
+    if (fcntl((int)fd, F_SETSIG, SIGPROF) != 0 || fcntl((int)fd, F_SETOWN_EX, &owner) != 0 ||
+        fcntl((int)fd, F_SETFL, O_ASYNC | O_NONBLOCK) != 0) {
+        int err = errno;
+        close((int)fd);
+        return -err;
+    }
+    return (int)fd;
+}
+
+/* GIL held. Opens and enables e's perf event. */
+static int
+thread_perf_create(thread_entry *e)
+{
+    int fd = perf_open(e->tid, g.period_ns, g.perf_exclude_kernel);
+    if (fd == -EACCES && !g.perf_exclude_kernel) {
+        /* perf_event_paranoid >= 2 without CAP_PERFMON: user-mode sampling only */
+        g.perf_exclude_kernel = 1;
+        fd = perf_open(e->tid, g.period_ns, 1);
+    }
+    if (fd < 0) {
+        INC(&g.c.timer_errors, 1);
+        return -1;
+    }
+    e->perf_fd = fd;
+    e->token = fd;
+    STORE(&e->has_timer, 1);
+    INC(&g.c.timers_created, 1);
+    if (ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) != 0) {
+        INC(&g.c.timer_errors, 1);
+    }
+    return 0;
+}
+
 static void
 thread_timer_delete(thread_entry *e)
 {
     if (LOAD(&e->has_timer)) {
         STORE(&e->has_timer, 0);
-        timer_delete(e->timer);
+        if (g.timer_kinds & TIMER_PERF) {
+            uint64_t count = 0;
+            ioctl(e->perf_fd, PERF_EVENT_IOC_DISABLE, 0);
+            if (read(e->perf_fd, &count, sizeof(count)) == (ssize_t)sizeof(count)
+                && g.period_ns > 0) {
+                INC(&g.c.perf_overflows, count / (uint64_t)g.period_ns);
+            }
+            close(e->perf_fd);
+            e->perf_fd = -1;
+        }
+        else {
+            timer_delete(e->timer);
+        }
         INC(&g.c.timers_deleted, 1);
     }
 }
@@ -752,8 +839,18 @@ sigprof_handler(int sig, siginfo_t *si, void *ucontext)
     thread_entry *e = table_find(tid);
     int own_timer = e != NULL && LOAD(&e->has_timer);
     int flags = 0;
+    if (si->si_code == POLL_IN || si->si_code == POLL_HUP) {
+        /* a perf event's overflow: accepted only from this thread's current event */
+        if (!own_timer || !(g.timer_kinds & TIMER_PERF) || si->si_fd != e->perf_fd) {
+            INC(&g.c.discarded, 1);
+            INC(&g.c.discarded_stale_timer, 1);
+            goto out;
+        }
+        flags |= F_OWN_TIMER;
+        INC(&g.c.perf_signals, 1);
+    }
     /* validSIGPROF (Go, src/runtime/os_linux.go) */
-    if (si->si_code == SI_TIMER) {
+    else if (si->si_code == SI_TIMER) {
         if (!own_timer || si->si_value.sival_int != e->token) {
             INC(&g.c.discarded, 1);
             INC(&g.c.discarded_stale_timer, 1);
@@ -1099,6 +1196,9 @@ register_tstate(PyThreadState *ts, int tid, int profiled)
     if (profiled && (g.timer_kinds & TIMER_THREAD)) {
         thread_timer_create(e, slot);
     }
+    else if (profiled && (g.timer_kinds & TIMER_PERF)) {
+        thread_perf_create(e);
+    }
     return 1;
 }
 
@@ -1152,7 +1252,12 @@ atfork_prepare(void)
     memset(&zero, 0, sizeof(zero));
     for (unsigned i = 0; i < TABLE_SIZE; i++) {
         if (LOAD(&table[i].tid) > 0 && LOAD(&table[i].has_timer)) {
-            timer_settime(table[i].timer, 0, &zero, NULL);
+            if (g.timer_kinds & TIMER_PERF) {
+                ioctl(table[i].perf_fd, PERF_EVENT_IOC_DISABLE, 0);
+            }
+            else {
+                timer_settime(table[i].timer, 0, &zero, NULL);
+            }
         }
     }
     if (g.itimer_armed) {
@@ -1170,8 +1275,13 @@ atfork_parent(void)
     g.fork_disarmed = 0;
     for (unsigned i = 0; i < TABLE_SIZE; i++) {
         if (LOAD(&table[i].tid) > 0 && LOAD(&table[i].has_timer)) {
-            struct itimerspec its = thread_timer_spec();
-            timer_settime(table[i].timer, 0, &its, NULL);
+            if (g.timer_kinds & TIMER_PERF) {
+                ioctl(table[i].perf_fd, PERF_EVENT_IOC_ENABLE, 0);
+            }
+            else {
+                struct itimerspec its = thread_timer_spec();
+                timer_settime(table[i].timer, 0, &its, NULL);
+            }
         }
     }
     if (g.itimer_armed) {
@@ -1182,7 +1292,16 @@ atfork_parent(void)
 static void
 atfork_child(void)
 {
-    /* The child has no timers (timer_create(2), setitimer(2)) and one thread. */
+    /* The child has no timers (timer_create(2), setitimer(2)) and one thread. It does
+       hold copies of the perf event fds: closed here (the events, the parent's, stay
+       disabled until atfork_parent re-enables them there). */
+    if (g.timer_kinds & TIMER_PERF) {
+        for (unsigned i = 0; i < TABLE_SIZE; i++) {
+            if (table[i].tid > 0 && table[i].has_timer && table[i].perf_fd >= 0) {
+                close(table[i].perf_fd);
+            }
+        }
+    }
     g.mode = MODE_OFF;
     g.fork_disarmed = 0;
     g.itimer_armed = 0;
@@ -1282,6 +1401,7 @@ reset_for_start(void)
     memset(table, 0, sizeof(table));
     memset(&g.c, 0, sizeof(g.c));
     g.cpu_done_ns = 0;
+    g.perf_exclude_kernel = 0;
     g.epoch++;
     if (g.epoch == 0) {
         g.epoch = 1;
@@ -1349,7 +1469,7 @@ py_start(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kw)
         PyErr_SetString(PyExc_RuntimeError, "the sampler is already running");
         return NULL;
     }
-    if (kinds < 1 || kinds > 3 || period_ns < 1000 || max_depth < 1 ||
+    if (kinds < 1 || (kinds > 3 && kinds != TIMER_PERF) || period_ns < 1000 || max_depth < 1 ||
         max_depth > MAX_DEPTH_CAP || words < HDR_WORDS + 2) {
         PyErr_SetString(PyExc_ValueError, "bad sampler parameters");
         return NULL;
@@ -1578,6 +1698,8 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
     c.stacks_untrusted = LOAD(&g.c.stacks_untrusted);
     c.stack_walk_faults = LOAD(&g.c.stack_walk_faults);
     c.guard_installs = LOAD(&g.c.guard_installs);
+    c.perf_overflows = LOAD(&g.c.perf_overflows);
+    c.perf_signals = LOAD(&g.c.perf_signals);
     long long cpu = g.cpu_done_ns;
     if (LOAD(&g.mode) == MODE_SAMPLE) {
         for (unsigned i = 0; i < TABLE_SIZE; i++) {
@@ -1592,7 +1714,7 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
         }
     }
     return Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsLsK}",
+        "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsisLsK}",
         "handler_entries", (unsigned long long)c.handler_entries,
         "recorded", (unsigned long long)c.recorded,
         "lost_overflow", (unsigned long long)c.lost_overflow,
@@ -1616,6 +1738,9 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
         "stacks_untrusted", (unsigned long long)c.stacks_untrusted,
         "stack_walk_faults", (unsigned long long)c.stack_walk_faults,
         "guard_installs", (unsigned long long)c.guard_installs,
+        "perf_overflows", (unsigned long long)c.perf_overflows,
+        "perf_signals", (unsigned long long)c.perf_signals,
+        "perf_exclude_kernel", g.perf_exclude_kernel,
         "cpu_ns", cpu,
         "timers_live", (unsigned long long)(c.timers_created - c.timers_deleted));
 }
@@ -1782,6 +1907,53 @@ py_walk_selftest(PyObject *Py_UNUSED(self), PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* Can this thread open the task-clock event that --timer perf needs? Returns
+   (0, exclude_kernel) or (errno, exclude_kernel of the last try). Opens nothing that
+   stays open. */
+static PyObject *
+py_perf_probe(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    long long period_ns = 1000000;
+    if (!PyArg_ParseTuple(args, "|L", &period_ns)) {
+        return NULL;
+    }
+    int tid = gettid_();
+    int exclude_kernel = 0;
+    int fd = perf_open(tid, period_ns, 0);
+    if (fd == -EACCES) {
+        exclude_kernel = 1;
+        fd = perf_open(tid, period_ns, 1);
+    }
+    if (fd >= 0) {
+        close(fd);
+        return Py_BuildValue("(ii)", 0, exclude_kernel);
+    }
+    return Py_BuildValue("(ii)", -fd, exclude_kernel);
+}
+
+/* Test hook: from now on the kernel answers perf_event_open with `err` for this whole
+   process (a seccomp filter; irreversible, so tests call it in a child process). */
+static PyObject *
+py_deny_perf_event_open(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    int err = EACCES;
+    if (!PyArg_ParseTuple(args, "|i", &err)) {
+        return NULL;
+    }
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_perf_event_open, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((unsigned)err & SECCOMP_RET_DATA)),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {(unsigned short)(sizeof(filter) / sizeof(filter[0])), filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &prog) != 0) {
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 py_is_running(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 {
@@ -1815,6 +1987,12 @@ static PyMethodDef methods[] = {
     {"thread_cpu_ns", py_thread_cpu_ns, METH_VARARGS,
      "thread_cpu_ns(tid=0): CPU clock of a thread of this process (0: the caller)."},
     {"mode", py_is_running, METH_NOARGS, "0 off, 1 sampling, 2 python-handler counting."},
+    {"perf_probe", py_perf_probe, METH_VARARGS,
+     "perf_probe(period_ns=1e6): (0 or errno, exclude_kernel) for a task-clock event on "
+     "this thread."},
+    {"deny_perf_event_open", py_deny_perf_event_open, METH_VARARGS,
+     "deny_perf_event_open(errno=EACCES): test hook, a seccomp filter that makes the "
+     "kernel refuse perf_event_open in this process from now on."},
     {"walk_selftest", py_walk_selftest, METH_VARARGS,
      "walk_selftest(kind): test hook, SIGPROF to self with a garbage newest frame "
      "(unreadable, stale, misaligned)."},
@@ -1870,6 +2048,7 @@ PyInit__sampler(void)
         PyModule_AddIntConstant(m, "F_UNTRUSTED", F_UNTRUSTED) < 0 ||
         PyModule_AddIntConstant(m, "TIMER_PROCESS", TIMER_PROCESS) < 0 ||
         PyModule_AddIntConstant(m, "TIMER_THREAD", TIMER_THREAD) < 0 ||
+        PyModule_AddIntConstant(m, "TIMER_PERF", TIMER_PERF) < 0 ||
         PyModule_AddIntConstant(m, "SI_TIMER", SI_TIMER) < 0 ||
         PyModule_AddIntConstant(m, "SI_KERNEL", SI_KERNEL) < 0) {
         Py_DECREF(m);

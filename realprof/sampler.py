@@ -19,7 +19,14 @@ thread name. Timers:
 * ``"per-thread"``: one ``timer_create(CLOCK_THREAD_CPUTIME_ID)`` per Python thread,
   aimed at it with ``SIGEV_THREAD_ID`` (Go >= 1.18, golang/go #35057), random first
   expiry (#40435);
-* ``"both"``: the two together, duplicates discarded like Go's ``validSIGPROF``.
+* ``"both"``: the two together, duplicates discarded like Go's ``validSIGPROF``;
+* ``"perf"``: one ``perf_event_open`` software task-clock event per Python thread, its
+  overflow routed to that thread as SIGPROF (``F_SETSIG``, ``F_SETOWN_EX`` with
+  ``F_OWNER_TID``). The kernel ends each period with an hrtimer, not at its tick, so
+  this timer samples above ``CONFIG_HZ``, which no Go timer can (golang/go #42502,
+  #53286). If the kernel refuses the event (``perf_event_paranoid``, seccomp, no
+  ``CONFIG_PERF_EVENTS``), :meth:`Sampler.start` raises :class:`PerfEventUnavailable`
+  with the reason and what to do.
 
 Threads are registered at :meth:`Sampler.start` (every existing Python thread), when
 a ``threading.Thread`` starts (``Thread._bootstrap_inner`` is wrapped while
@@ -74,6 +81,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import errno
 import math
 import os
 import signal
@@ -82,6 +90,7 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from sim.profile import Frame, Profile
@@ -100,14 +109,42 @@ __all__ = [
     "NO_PYTHON_FRAME",
     "TIMERS",
     "UNKNOWN_FRAME",
+    "PerfEventUnavailable",
     "Sampler",
     "c_handler_available",
     "profile",
 ]
 
-TIMERS = ("process", "per-thread", "both")
+TIMERS = ("process", "per-thread", "both", "perf")
 HANDLERS = ("c", "python")
-_TIMER_KINDS = {"process": 1, "per-thread": 2, "both": 3}
+_TIMER_KINDS = {"process": 1, "per-thread": 2, "both": 3, "perf": 4}
+
+
+class PerfEventUnavailable(RuntimeError):
+    """The kernel refused the perf_event task-clock event that ``timer="perf"`` needs."""
+
+
+def perf_refusal_message(err: int, exclude_kernel: bool) -> str:
+    """One line: why the kernel refused a task-clock perf event, and what to do."""
+    name = errno.errorcode.get(err, str(err))
+    try:
+        paranoid = Path("/proc/sys/kernel/perf_event_paranoid").read_text().strip()
+    except OSError:
+        paranoid = "unknown"
+    if err in (errno.EACCES, errno.EPERM):
+        why = (
+            f"the kernel refused a perf_event task-clock event ({name}): "
+            f"kernel.perf_event_paranoid is {paranoid}, and a seccomp policy or a container "
+            "may forbid perf_event_open too; sampling your own threads needs "
+            "perf_event_paranoid <= 2 (or CAP_PERFMON)"
+        )
+    elif err in (errno.ENOENT, errno.ENODEV, errno.ENOSYS, errno.EOPNOTSUPP):
+        why = f"this kernel has no perf_event task clock ({name}: CONFIG_PERF_EVENTS off?)"
+    elif err in (errno.EMFILE, errno.ENFILE):
+        why = f"no file descriptor left for a perf event ({name}; raise `ulimit -n`)"
+    else:
+        why = f"perf_event_open failed: {name} ({os.strerror(err)})"
+    return f"{why}; use --timer per-thread (tick-limited) instead"
 SUPPORTED_VERSIONS = ((3, 11), (3, 13))  # inclusive range the C handler knows
 
 EXTERNAL_FRAME = Frame("[external code]")
@@ -299,6 +336,11 @@ class Sampler:
         self._names[threading.get_native_id()] = main.name
         self._refresh_names()
         self._wall0 = time.perf_counter_ns()
+        if self.timer == "perf":
+            err, exclude_kernel = _sampler.perf_probe(self.period_ns)
+            if err:
+                _uninstall_thread_hook()
+                raise PerfEventUnavailable(perf_refusal_message(err, bool(exclude_kernel)))
         try:
             _sampler.start(
                 _TIMER_KINDS[self.timer], self.period_ns, self.buffer_words, self.max_depth
@@ -337,6 +379,8 @@ class Sampler:
             "unknown_frames": c["unknown_frames"],
             "stacks_untrusted": c["stacks_untrusted"],
             "stack_walk_faults": c["stack_walk_faults"],
+            "perf_overflows": c["perf_overflows"] if self.timer == "perf" else None,
+            "perf_exclude_kernel": bool(c["perf_exclude_kernel"]) if self.timer == "perf" else None,
             "wall_seconds": wall / 1e9,
             "cpu_seconds": c["cpu_ns"] / 1e9,
             "python_samples": self._python_samples,

@@ -54,7 +54,9 @@ pytestmark = [
 ]
 
 # Seconds of chaos per timer kind: together about a minute, plus start-up and teardown.
-DURATIONS = {"per-thread": 25.0, "both": 18.0, "process": 15.0}
+# "perf" (a task-clock perf event per thread) samples at the full 1000 Hz, four times
+# what the tick lets the others deliver, so its handler runs far more often.
+DURATIONS = {"per-thread": 22.0, "both": 16.0, "process": 12.0, "perf": 16.0}
 MARKER = "SOAK-RESULT "
 
 TARGET = r'''
@@ -114,6 +116,16 @@ def posix_timers():
         if line.startswith("signal:") and line.split()[1].split("/")[0] == str(SIGPROF)
     ]
     return len(ids), len(prof)
+
+
+def perf_fds():
+    n = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            n += "perf_event" in os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            pass
+    return n
 
 
 def guarded(fn):
@@ -357,6 +369,8 @@ def child(index):
             os._exit(11)
         if posix_timers() != (0, 0):
             os._exit(12)
+        if perf_fds() != 0:  # the parent's perf events are not the child's
+            os._exit(19)
         if signal.getitimer(signal.ITIMER_PROF) != (0.0, 0.0):
             os._exit(13)
         if index % 2 == 1:  # profile the child itself, briefly
@@ -484,6 +498,7 @@ def main():
             "proc_self_timers": timers_text,
             "itimer_prof": list(signal.getitimer(signal.ITIMER_PROF)),
             "timers_armed": _sampler.timers_armed(),
+            "perf_fds": perf_fds(),
             "mode": _sampler.mode(),
         },
         "children": child_status,
@@ -588,13 +603,18 @@ def test_soak_at_1000_hz(timer, tmp_path):
     assert c["recorded_eq_reader_ok"], summary
     assert c["profile_ok"], summary
     assert c["overflow_ok"], summary
-    assert r["profile"]["lost"].get("unknown_code", 0) == 0, summary
+    # A stack caught mid-push with a stale frame pointer is dropped and counted, never
+    # read (see "Trusting the frame chain" in _sampler.c): a handful per run at most.
+    unknown = r["profile"]["lost"].get("unknown_code", 0)
+    assert unknown <= st["stacks_untrusted"] + st["stack_walk_faults"] + st["unknown_frames"]
+    assert unknown <= 0.001 * st["samples_recorded"] + 3, summary
     assert st["reader_errors"] == [] and st["thread_hook_errors"] == 0, summary
 
     # no timer left armed
     assert after["posix_timers"] == 0, after["proc_self_timers"]
     assert after["itimer_prof"] == [0.0, 0.0], after
     assert after["timers_armed"] == 0 and after["mode"] == 0, after
+    assert after["perf_fds"] == 0, after
     assert st["timers_created"] == st["timers_deleted"], summary
     if timer != "process":
         assert st["timers_created"] >= r["threads_started_at_stop"], summary
