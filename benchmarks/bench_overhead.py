@@ -22,6 +22,7 @@ Two measurements, in one run:
    of the slowdown that does not depend on noise. A run that crashes is listed under
    FAILED RUNS with its signal and left out of the medians.
    Configurations: realprof at 100, 250 and 1000 Hz (per-thread timers, C handler),
+   realprof with the perf_event timer at 1000 and 5000 Hz (rates the tick cannot give),
    realprof's pure-Python handler at 100 Hz (process timer), cProfile, pyinstrument
    (its default 1 ms interval) and yappi (its default CPU clock).
 
@@ -72,6 +73,17 @@ CONFIGS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "realprof-100": ("realprof 100 Hz", "realprof", {"rate_hz": 100}),
     "realprof-250": ("realprof 250 Hz", "realprof", {"rate_hz": 250}),
     "realprof-1000": ("realprof 1000 Hz", "realprof", {"rate_hz": 1000}),
+    # perf_event task clock: not capped by the tick, so these really sample at the rate
+    "realprof-perf-1000": (
+        "realprof 1000 Hz, perf",
+        "realprof",
+        {"rate_hz": 1000, "timer": "perf"},
+    ),
+    "realprof-perf-5000": (
+        "realprof 5000 Hz, perf",
+        "realprof",
+        {"rate_hz": 5000, "timer": "perf"},
+    ),
     "realprof-py-100": (
         "realprof 100 Hz, Python handler",
         "realprof",
