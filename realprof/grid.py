@@ -1,9 +1,13 @@
 """grid: the validation grid, the model held against every real world, cell by cell.
 
-`python -m realprof grid [--out docs/data] [--repeat 3] [--worlds sim,real,go]`
+`python -m realprof grid [--out docs/data] [--repeat 3] [--worlds sim,real,go]
+[--timers process,per-thread,perf] [--merge]`
 
 Cells: busy threads {1, 2, 4} × rate {100, 200, 250, 500, 1000} Hz × timer {process,
-per-thread}, once with busy native (GIL-free) threads and once with busy Python threads.
+per-thread}, and × rate {100, 250, 1000, 2000, 5000} Hz for the perf_event timer (which
+the tick does not cap), once with busy native (GIL-free) threads and once with busy Python
+threads. `--timers` runs some timers only; `--merge` puts the cells run into the existing
+grid.json instead of replacing it.
 Each cell runs in the simulator (the realprof model on this machine's calibrated profile,
 `machines/this-machine.yaml`) and for real under realprof (median of `--repeat` runs); the
 per-thread cells with native threads also run under the real Go runtime (Go 1.19 arms
@@ -29,7 +33,8 @@ from sim.scenario import Scenario, validate_scenario
 
 THREADS = (1, 2, 4)
 RATES_HZ = (100, 200, 250, 500, 1000)
-TIMERS = ("process", "per-thread")
+TIMERS = ("process", "per-thread", "perf")
+PERF_RATES_HZ = (100, 250, 1000, 2000, 5000)
 WORKLOADS = ("native", "python")
 QUICK_CELLS = (
     # One cell per regime: unsaturated, tick-capped per thread, process-timer collisions,
@@ -41,6 +46,8 @@ QUICK_CELLS = (
     ("python", 2, 100, "per-thread"),
     ("python", 2, 500, "process"),
     ("native", 4, 250, "per-thread"),
+    ("native", 2, 1000, "perf"),
+    ("native", 2, 5000, "perf"),
 )
 
 
@@ -159,10 +166,45 @@ def _median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def cells(quick: bool) -> list[tuple[str, int, int, str]]:
+def cells(quick: bool, timers: tuple[str, ...] = TIMERS) -> list[tuple[str, int, int, str]]:
     if quick:
-        return list(QUICK_CELLS)
-    return [(w, n, r, t) for w in WORKLOADS for n in THREADS for r in RATES_HZ for t in TIMERS]
+        return [cell for cell in QUICK_CELLS if cell[3] in timers]
+    out = []
+    for w in WORKLOADS:
+        for n in THREADS:
+            for t in timers:
+                for r in PERF_RATES_HZ if t == "perf" else RATES_HZ:
+                    out.append((w, n, r, t))
+    # the historical order: workload, threads, rate, timer
+    order = {t: i for i, t in enumerate(TIMERS)}
+    return sorted(out, key=lambda c: (WORKLOADS.index(c[0]), c[1], c[2], order[c[3]]))
+
+
+def merge_grids(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`new`'s cells replace or join `old`'s; the run settings of both are kept."""
+    cells_by_key = {
+        cell_key(c["workload"], c["threads"], c["rate_hz"], c["timer"]): c for c in old["cells"]
+    }
+    for c in new["cells"]:
+        cells_by_key[cell_key(c["workload"], c["threads"], c["rate_hz"], c["timer"])] = c
+    order = {t: i for i, t in enumerate(TIMERS)}
+    merged = dict(old)
+    merged["cells"] = sorted(
+        cells_by_key.values(),
+        key=lambda c: (
+            WORKLOADS.index(c["workload"]),
+            c["threads"],
+            c["rate_hz"],
+            order.get(c["timer"], 99),
+        ),
+    )
+    merged["notes"] = list(dict.fromkeys([*old.get("notes", []), *new.get("notes", [])]))
+    merged.setdefault("runs", [{"command": old.get("command"), "machine": old.get("machine")}])
+    merged["runs"] = [
+        *merged["runs"],
+        {"command": new["command"], "machine": new["machine"], "repeat": new["repeat"]},
+    ]
+    return merged
 
 
 def run_grid(
@@ -171,6 +213,8 @@ def run_grid(
     duration_s: float = 2.0,
     quick: bool = False,
     progress: bool = True,
+    timers: tuple[str, ...] = TIMERS,
+    only: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     from tqdm import tqdm
 
@@ -184,7 +228,9 @@ def run_grid(
         from realprof.goworld import go_toolchain
 
         go_ok = go_toolchain() is not None
-    grid = cells(quick)
+    grid = cells(quick, timers)
+    if only:
+        grid = [cell for cell in grid if cell_key(*cell) in only]
     work = []
     for cell in grid:
         work.append(("sim", cell))
@@ -224,8 +270,13 @@ def run_grid(
             bar.update(1)
     from realprof.machine import machine_facts
 
+    command = "python -m realprof grid" + (" --quick" if quick else "")
+    if tuple(timers) != TIMERS:
+        command += " --timers " + ",".join(timers)
+    if only:
+        command += " --cells " + ",".join(only)
     return {
-        "command": "python -m realprof grid" + (" --quick" if quick else ""),
+        "command": command,
         "machine": machine_facts(),
         "model_machine": machine,
         "notes": [machine_note],
@@ -313,7 +364,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per real run")
     parser.add_argument("--worlds", default="sim,real,go")
-    parser.add_argument("--quick", action="store_true", help="the reduced grid (7 cells)")
+    parser.add_argument("--quick", action="store_true", help="the reduced grid (9 cells)")
+    parser.add_argument(
+        "--timers", default=",".join(TIMERS), help="timers to run (default: all three)"
+    )
+    parser.add_argument(
+        "--merge", action="store_true", help="merge the cells run into the existing grid.json"
+    )
+    parser.add_argument(
+        "--cells",
+        default="",
+        help="run only these cells, e.g. python/2t/100Hz/perf,native/4t/250Hz/process",
+    )
     parser.add_argument("--plot-only", type=Path, metavar="GRID_JSON", help="redraw from data")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -335,10 +397,38 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
-    data = run_grid(worlds, args.repeat, args.duration, args.quick, not args.no_progress)
+    timers = tuple(t.strip() for t in args.timers.split(",") if t.strip())
+    bad = [t for t in timers if t not in TIMERS]
+    if bad or not timers:
+        print(
+            f"error: --timers takes {','.join(TIMERS)} (got {','.join(bad) or 'nothing'})",
+            file=sys.stderr,
+        )
+        return 2
+    only = tuple(c.strip() for c in args.cells.split(",") if c.strip())
+    known = {cell_key(*cell) for cell in cells(args.quick, timers)}
+    if set(only) - known:
+        print(
+            f"error: --cells: unknown cell(s) {', '.join(sorted(set(only) - known))}; cells "
+            "look like python/2t/100Hz/perf (workload/threads t/rate Hz/timer)",
+            file=sys.stderr,
+        )
+        return 2
+    name = "grid-quick.json" if args.quick else "grid.json"
+    old = None
+    if args.merge:
+        try:
+            old = json.loads((args.out / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"error: --merge: cannot read {args.out / name}: {exc}", file=sys.stderr)
+            return 2
+    data = run_grid(
+        worlds, args.repeat, args.duration, args.quick, not args.no_progress, timers, only
+    )
+    if old is not None:
+        data = merge_grids(old, data)
     sys.stdout.write(render(data))
     args.out.mkdir(parents=True, exist_ok=True)
-    name = "grid-quick.json" if args.quick else "grid.json"
     (args.out / name).write_text(
         json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8"
     )

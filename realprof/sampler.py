@@ -145,6 +145,8 @@ def perf_refusal_message(err: int, exclude_kernel: bool) -> str:
     else:
         why = f"perf_event_open failed: {name} ({os.strerror(err)})"
     return f"{why}; use --timer per-thread (tick-limited) instead"
+
+
 SUPPORTED_VERSIONS = ((3, 11), (3, 13))  # inclusive range the C handler knows
 
 EXTERNAL_FRAME = Frame("[external code]")

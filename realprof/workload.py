@@ -128,7 +128,7 @@ class RealSettings:
 
     runtime: str  # the report's runtime: what really ran
     handler: str  # "c" or "python"
-    timer: str  # "process", "per-thread" or "both"
+    timer: str  # "process", "per-thread", "both" or "perf"
     notes: tuple[str, ...]
 
 

@@ -154,6 +154,27 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("windows-funnel", "funnel", "windows-suspend"),
     FigureSpec("cpython-funnel", "funnel", "cpython-main-thread"),
     FigureSpec("realprof-funnel", "funnel", "realprof-per-thread"),
+    FigureSpec("perf-funnel", "funnel", "beyond-the-tick"),
+    FigureSpec(
+        "perf-timeline",
+        "timeline",
+        "beyond-the-tick",
+        ("workload.duration_s=0.2",),
+        (100.0, 120.0),
+        "perf task clock at 1000 Hz, HZ=250: overflows between the ticks",
+    ),
+    FigureSpec(
+        "sweep-perf-rate",
+        "sweep",
+        "beyond-the-tick",
+        ("workload.duration_s=1",),
+        title="Capture against the rate, three timers (2 busy threads on 2 CPUs, HZ=250)",
+        vary=(
+            ("profiler.rate_hz", (100, 250, 500, 1000, 2000, 5000)),
+            ("profiler.timer", ("process", "per-thread", "perf")),
+        ),
+        metrics=("capture_ratio", "samples_in_profile"),
+    ),
     # Sweeps: one-second runs are enough for ratios.
     FigureSpec(
         "sweep-threads",
@@ -548,9 +569,11 @@ REPORT_MEANINGS: dict[str, str] = {
     "expected_samples": "`cpu_seconds × rate_hz`: what a perfect profiler would record.",
     "signals_generated": "Signals the timers raised (the simulator sees them all).",
     "timer_overruns": "Extra timer intervals folded into one delivered per-thread signal "
-    "(`si_overrun`); Go does not weight samples by them, so they are missing samples.",
-    "signals_dropped_pending": "Process-timer expiries lost because a SIGPROF was already "
-    "pending (`legacy_queue` in `kernel/signal.c`).",
+    "(`si_overrun`); Go does not weight samples by them, so they are missing samples. "
+    "Always 0 for timer `perf`: a perf overflow has no overrun count.",
+    "signals_dropped_pending": "Process-timer expiries, or perf overflows of a thread, lost "
+    "because a SIGPROF was already pending (process-wide, or on that thread for `perf`; "
+    "`legacy_queue` in `kernel/signal.c`).",
     "signals_pending_at_stop": "Generated, but still pending when the timers stopped.",
     "signals_delivered": "Handler entries at C level.",
     "signals_merged": "Delivered, but folded into a later handler run (CPython runs its "

@@ -35,6 +35,7 @@ import simpy
 
 if TYPE_CHECKING:
     from sim.cputimers import ThreadTimer
+    from sim.perfevents import PerfEvent
     from sim.workload import Op
 
 # A holder notices a drop request at its next eval-breaker check, and the waiter must
@@ -64,6 +65,7 @@ class Thread:
         "needs_gil_now",
         "on_work_done",
         "op",
+        "perf",
         "private_pending",
         "program",
         "run_start_ns",
@@ -103,6 +105,7 @@ class Thread:
         self.timer_valid = False  # Go's profileTimerValid
         self.exec_due_cpu_ns = 0  # Go: the lazy per-thread timer switch is due by then
         self.private_pending = 0  # thread-directed timer signals queued
+        self.perf: PerfEvent | None = None  # perf_event task-clock event (timer perf)
         self.holds_gil = False
         self.gil_drop_request = False
         self.needs_gil_now = False

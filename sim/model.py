@@ -15,6 +15,10 @@ This module wires the mechanisms together in virtual time (integer nanoseconds, 
    (`exit_to_user_mode_loop`).
 3. **Delivery** at the receiver's return to user mode: thread-directed signals first,
    then shared ones; the handler's CPU cost is spent on the receiver before its own work.
+   With `timer: perf` there are no tick checks at all (`sim.perfevents`): each thread's
+   next overflow is scheduled at the instant its exact CPU clock reaches it (recomputed
+   at every dispatch), and its signal is delivered `perf_delivery_us` later, or when the
+   thread next runs, or when its running handler returns.
 4. **Runtime policy** (`sim.runtimes`): record, discard, merge; Go's extra buffer for
    non-Go threads; the profBuf (`sim.profbuf`) and its reader, itself a thread that needs
    a CPU (and the GIL under realprof), so a saturated machine can starve it.
@@ -37,12 +41,13 @@ import simpy
 
 from sim.cputimers import ProcessTimer, ThreadTimer, itimer_interval_ns, thread_timer_interval_ns
 from sim.machine import RUNNABLE, RUNNING, SLEEPING, Machine, Thread
+from sim.perfevents import PERF_MIN_PERIOD_NS, PerfEvent, perf_hrtimer_period_ns
 from sim.profbuf import ProfBuf, Record
 from sim.profile import Frame, Profile
 from sim.report import Report, build_report
 from sim.runtimes import GO_FORCE_PREEMPT_NS, PYTHON_HANDLER_COST_NS, RuntimeSpec, runtime_spec
 from sim.scenario import PYTHON_RUNTIMES, Scenario
-from sim.signals import SI_KERNEL, SI_SUSPEND, SI_TIMER, ProcessSignals
+from sim.signals import SI_KERNEL, SI_POLL_IN, SI_SUSPEND, SI_TIMER, ProcessSignals
 from sim.workload import build_threads
 
 READER_BASE_COST_NS = 5_000
@@ -127,6 +132,8 @@ class Simulation:
             else None
         )
         self.thread_interval_ns = thread_timer_interval_ns(self.rate_hz)
+        self.perf_period_ns = perf_hrtimer_period_ns(self.rate_hz)
+        self.perf_delivery_ns = round(machine_cfg.perf_delivery_us * 1000)
         self.profbuf = ProfBuf(
             self.spec.buffer_words, self.spec.tag_capacity, self.spec.free_on_read
         )
@@ -183,6 +190,12 @@ class Simulation:
     # -- thread programs --------------------------------------------------------------
 
     def _start(self) -> None:
+        if self.spec.perf_events:
+            for thread in self.threads:
+                # perf_event_open(tid) + PERF_EVENT_IOC_ENABLE on every thread the runtime
+                # created, before any runs: each dispatch below schedules its overflow.
+                if thread.kind == "go":
+                    thread.perf = PerfEvent(self.perf_period_ns, thread.sum_exec_ns)
         for thread in self.threads:
             thread.state = SLEEPING  # "new": not on a CPU, not queued
             self._begin_op(thread)
@@ -343,6 +356,8 @@ class Simulation:
     # -- checks, signals, handlers ------------------------------------------------------
 
     def _return_to_user(self, thread: Thread) -> None:
+        if thread.perf is not None:
+            self._perf_sched_in(thread)
         if not thread.truth:
             if thread is self.reader:
                 self._reader_run()
@@ -372,13 +387,20 @@ class Simulation:
             self._event("expiry-process" if outcome == "queued" else "drop-pending", thread)
 
     def _deliver(self, thread: Thread) -> None:
-        if thread.in_handler or self.stopped:
+        if self.stopped:
+            return
+        if thread.in_handler:
+            if thread.perf is not None and thread.perf.pending:
+                self._perf_at_sigreturn(thread)
             return
         shared = self.signals.take_for(thread) if self.signals.pending else 0
         private = thread.private_pending
-        if not shared and not private:
+        perf = thread.perf is not None and thread.perf.take()
+        if not shared and not private and not perf:
             return
         thread.private_pending = 0
+        if perf:
+            self._handle(thread, SI_POLL_IN)
         for _ in range(private):
             assert thread.timer is not None
             overrun = thread.timer.rearm_at_dequeue(self.machine.current_cpu_ns(thread))
@@ -386,6 +408,62 @@ class Simulation:
             self._handle(thread, SI_TIMER)
         for _ in range(shared):
             self._handle(thread, SI_KERNEL)
+
+    # -- perf_event task-clock events (sim.perfevents) --------------------------------------
+
+    def _perf_sched_in(self, thread: Thread) -> None:
+        """task_clock_event_start: arm the hrtimer for what is left of the period."""
+        event = thread.perf
+        assert event is not None
+        token = event.sched_in()
+        if self.stopped:
+            return
+        # Dispatch has just set run_start_ns: sum_exec_ns is the thread's CPU time now.
+        delay = event.remaining_ns(thread.sum_exec_ns)
+        timeout = self.env.timeout(delay)
+        timeout.callbacks.append(lambda _e, t=thread, k=token: self._perf_overflow(t, k))
+
+    def _perf_overflow(self, thread: Thread, token: int) -> None:
+        """perf_swevent_hrtimer on the thread's CPU: overflow, restart, raise SIGPROF."""
+        event = thread.perf
+        assert event is not None
+        if self.stopped or event.token != token or thread.state != RUNNING:
+            return  # cancelled at sched-out (the next sched-in armed a new one)
+        cpu_ns = self.machine.current_cpu_ns(thread)
+        if event.due(cpu_ns):
+            self.counters.generated += 1
+            self.counters.generated_perf += 1
+            if event.overflow():
+                self._event("expiry-perf", thread)
+                timeout = self.env.timeout(self.perf_delivery_ns)
+                timeout.callbacks.append(
+                    lambda _e, t=thread, q=event.queued: self._perf_deliver(t, q)
+                )
+            else:
+                self.counters.dropped_pending += 1
+                self.counters.dropped_perf += 1
+                self._event("drop-perf", thread)
+        # hrtimer_forward_now: the next expiry is one period after this one.
+        timeout = self.env.timeout(event.remaining_ns(cpu_ns))
+        timeout.callbacks.append(lambda _e, t=thread, k=token: self._perf_overflow(t, k))
+
+    def _perf_deliver(self, thread: Thread, queued: int | None = None) -> None:
+        """The return to user mode after signal `queued`'s interrupt (None: sigreturn)."""
+        event = thread.perf
+        if self.stopped or event is None or not event.pending or thread.state != RUNNING:
+            return  # delivered meanwhile, or the thread's next dispatch delivers it
+        if queued is not None and queued != event.queued:
+            return  # that signal went at an earlier return to user mode; this one has its own
+        self.machine.account(thread)  # brings handler_debt_ns (in_handler) up to now
+        self._deliver(thread)
+
+    def _perf_at_sigreturn(self, thread: Thread) -> None:
+        """SIGPROF is blocked while the handler runs: try again when it returns."""
+        if thread.state != RUNNING:
+            return  # the next dispatch tries again
+        self.machine.account(thread)
+        timeout = self.env.timeout(thread.handler_debt_ns)
+        timeout.callbacks.append(lambda _e, t=thread: self._perf_deliver(t))
 
     def _handle(self, thread: Thread, si_code: int) -> None:
         """The runtime's signal handler, on `thread`."""
@@ -557,7 +635,7 @@ class Simulation:
             machine.account(thread)
         self.stopped = True
         self.counters.pending_at_stop = len(self.signals.pending) + sum(
-            t.private_pending for t in self.threads
+            t.private_pending + (t.perf is not None and t.perf.pending) for t in self.threads
         )
         if self.tripped:
             self.discarded += self.tripped  # the handler was uninstalled before it ran
@@ -633,15 +711,18 @@ class Simulation:
         c = self.counters
         notes = []
         hz = self.scenario.machine.kernel_hz
-        if self.rate_hz > hz and not self.spec.suspend_sampler:
+        if self.spec.perf_events:
+            notes.extend(self._perf_notes())
+        elif self.rate_hz > hz and not self.spec.suspend_sampler:
             notes.append(
                 f"rate {self.rate_hz:g} Hz is above the kernel tick ({hz} Hz): timers are "
                 f"checked only at ticks, so one thread gets at most {hz} signals/s"
             )
-        if c.dropped_pending:
-            share = c.dropped_pending / max(1, c.generated_process)
+        if c.dropped_pending - c.dropped_perf:
+            share = (c.dropped_pending - c.dropped_perf) / max(1, c.generated_process)
             notes.append(
-                f"{c.dropped_pending} process-timer expiries ({share:.0%}) were dropped because "
+                f"{c.dropped_pending - c.dropped_perf} process-timer expiries ({share:.0%}) were "
+                "dropped because "
                 "a SIGPROF was already pending: one pending signal per process (golang/go #35057)"
             )
         if self.discarded and self.spec.valid_sigprof:
@@ -668,6 +749,43 @@ class Simulation:
             notes.append(
                 f"per-thread timers were switched on lazily, the last at "
                 f"{max(self.timer_switch_times_ns) / 1e6:.1f} ms (Go's execute())"
+            )
+        return notes
+
+    def _perf_notes(self) -> list[str]:
+        c = self.counters
+        hz = self.scenario.machine.kernel_hz
+        notes = []
+        if self.scenario.profiler.runtime.startswith("go"):
+            notes.append(
+                "hypothetical: Go does not use perf_event timers (golang/go #42502, #53286); "
+                "this is what its profiler could do with one task-clock event per M"
+            )
+            externals = [t.name for t in self.threads if t.perf is None]
+            if externals:
+                notes.append(
+                    f"{len(externals)} thread(s) Go did not create have no perf event and "
+                    "are not sampled"
+                )
+        if self.rate_hz > hz:
+            notes.append(
+                f"rate {self.rate_hz:g} Hz is above the kernel tick ({hz} Hz), but perf "
+                "task-clock events overflow on each thread's exact CPU time (an hrtimer), "
+                "not at ticks: the tick does not cap the rate"
+            )
+        if self.perf_period_ns == PERF_MIN_PERIOD_NS and self.rate_hz > 1e9 / PERF_MIN_PERIOD_NS:
+            notes.append(
+                f"the kernel's hrtimer period is at least 10 µs: at most "
+                f"{1e9 / PERF_MIN_PERIOD_NS:,.0f} overflows per CPU-second, not {self.rate_hz:g}"
+            )
+        if c.dropped_perf:
+            share = c.dropped_perf / max(1, c.generated_perf)
+            handler_us = self.spec.handler_cost_ns / 1000
+            notes.append(
+                f"{c.dropped_perf} perf overflows ({share:.0%}) were dropped because that "
+                f"thread's previous SIGPROF was still pending (a standard signal does not "
+                f"queue): with a {self.perf_period_ns / 1000:g} µs period and a "
+                f"{handler_us:g} µs handler, the handler's cost is the limit"
             )
         return notes
 

@@ -35,6 +35,12 @@ sample of the *main thread's* stack.
 writes its Python stack into a ring buffer that frees space as soon as the reader (a
 Python thread, so it needs the GIL) has copied it.
 
+With `timer: perf` (`sim.perfevents`) no process or per-thread timer is armed: every thread
+the runtime created gets a perf_event task-clock event, armed when profiling starts, and
+every delivered signal is a sample (no validSIGPROF filter is needed). For `realprof` this
+is `--timer perf`; for `go1.18`/`go1.26` it is a hypothetical of what Go could do (Go does
+not, golang/go #42502 and #53286), in which threads Go did not create get no event.
+
 Left out: labels, the `prof.signalLock` spin between handlers, TSAN delayed signals, VDSO
 and `_GC`/`_System` fallback stacks, and 32-bit atomics on mips/arm (`lostAtomic`).
 """
@@ -57,6 +63,7 @@ class RuntimeSpec:
     timer: str
     process_timer: bool
     thread_timers: bool
+    perf_events: bool  # a perf_event task-clock event per thread (sim.perfevents)
     lazy_thread_timers: bool  # Go: armed at the M's next execute()
     valid_sigprof: bool  # Go 1.18+ duplicate filter
     handler_cost_ns: int
@@ -91,8 +98,11 @@ def runtime_spec(profiler: Profiler) -> RuntimeSpec:
         timer=timer,
         process_timer=timer in ("process", "both"),
         thread_timers=timer in ("per-thread", "both"),
+        perf_events=timer == "perf",
         lazy_thread_timers=name in ("go1.18", "go1.26"),
-        valid_sigprof=name in ("go1.18", "go1.26") or (name == "realprof" and timer == "both"),
+        # Only perf signals are armed with timer perf: nothing to filter.
+        valid_sigprof=(name in ("go1.18", "go1.26") and timer != "perf")
+        or (name == "realprof" and timer == "both"),
         handler_cost_ns=handler_cost_ns,
         buffer_words=None if name == "cpython" else profiler.buffer_words,
         tag_capacity=GO_TAG_CAPACITY if go else None,

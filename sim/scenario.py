@@ -42,19 +42,22 @@ from pydantic import (
 )
 
 RUNTIMES = ("go1.17", "go1.18", "go1.26", "go-windows", "cpython", "realprof")
-TIMERS = ("process", "per-thread", "both", "suspend")
+TIMERS = ("process", "per-thread", "both", "suspend", "perf")
 
 # Which timers each runtime can use, default first. Go 1.18+ on Linux always arms the
 # process timer beside the per-thread ones (src/runtime/os_linux.go setThreadCPUProfiler
 # keeps setitimer for threads Go did not create); "process" models a kernel where
-# timer_create failed, which Go handles by quietly keeping setitimer alone.
+# timer_create failed, which Go handles by quietly keeping setitimer alone. "perf" (a
+# perf_event task-clock event per thread, sim/perfevents.py) is what realprof's
+# `--timer perf` does; for go1.18 and go1.26 it is a hypothetical: Go does not do this
+# (golang/go #42502, #53286).
 RUNTIME_TIMERS: dict[str, tuple[str, ...]] = {
     "go1.17": ("process",),
-    "go1.18": ("both", "process"),
-    "go1.26": ("both", "process"),
+    "go1.18": ("both", "process", "perf"),
+    "go1.26": ("both", "process", "perf"),
     "go-windows": ("suspend",),
     "cpython": ("process",),
-    "realprof": ("per-thread", "process", "both"),
+    "realprof": ("per-thread", "process", "both", "perf"),
 }
 
 # Runtimes whose `run` steps execute Python bytecode and therefore need the GIL.
@@ -110,6 +113,18 @@ class Machine(_Strict):
             "8))), 1.5 ms on 2 CPUs (kernel/sched/fair.c sysctl_sched_base_slice)."
         ),
     )
+    perf_delivery_us: float = Field(
+        3.0,
+        ge=0,
+        le=10_000,
+        description=(
+            "Timer perf: time from a perf_event overflow (its hrtimer interrupt) to the "
+            "SIGPROF handler's entry on the running thread: irq_work (perf_pending_irq), "
+            "send_sigio_to_task, then the return to user mode. A few µs on x86; an overflow "
+            "in this window finds SIGPROF still pending and is dropped."
+        ),
+    )
+
     @model_validator(mode="after")
     def _bias_matches_cpus(self) -> Machine:
         if self.cpu_check_bias is not None and len(self.cpu_check_bias) != self.cpus:
@@ -137,8 +152,17 @@ class Profiler(_Strict):
     runtime: Literal["go1.17", "go1.18", "go1.26", "go-windows", "cpython", "realprof"] = Field(
         "go1.18", description="Profiler implementation; see the docs' runtime table."
     )
-    timer: Literal["process", "per-thread", "both", "suspend"] | None = Field(
-        None, description="Timer source; null picks the runtime's default."
+    timer: Literal["process", "per-thread", "both", "suspend", "perf"] | None = Field(
+        None,
+        description=(
+            "Timer source; null picks the runtime's default. process: setitimer(ITIMER_PROF); "
+            "per-thread: timer_create(CLOCK_THREAD_CPUTIME_ID) per thread; both: per-thread "
+            "beside process, duplicates filtered (Go's validSIGPROF); suspend: Windows' "
+            "sampling thread; perf: a perf_event task-clock event per thread whose overflow "
+            "signals its thread, not checked at ticks, so it can sample above kernel_hz "
+            "(realprof --timer perf; with go1.18/go1.26 a hypothetical of what Go could do: "
+            "Go does not do this, golang/go #42502)."
+        ),
     )
     rate_hz: float = Field(
         100, ge=0.01, le=1_000_000, description="Requested samples per CPU-second."

@@ -19,6 +19,9 @@ Models `kernel/signal.c` as read in `shared/reference/linux-sigprof.md` §4:
 * Thread-directed timer signals (`timer_create` with SIGEV_THREAD_ID, `si_code`
   SI_TIMER) go on the target thread's private list; one timer's expiry never drops
   another's (`posixtimer_send_sigqueue` does not consult `legacy_queue`).
+* perf_event overflows (`sim.perfevents`, si_code POLL_IN from `send_sigio_to_task`) are
+  thread-directed too, but *do* go through `legacy_queue`: one pending per thread, the
+  next is dropped.
 * Delivery happens when the receiver returns to user mode; the handler runs with SIGPROF
   blocked, so it never nests on a thread.
 
@@ -36,6 +39,7 @@ from sim.machine import RUNNING, Thread
 SI_KERNEL = 0x80  # ITIMER_PROF
 SI_TIMER = -2  # timer_create
 SI_SUSPEND = 0  # Windows: not a signal at all, the sampler thread suspends the target
+SI_POLL_IN = 1  # perf_event overflow via F_SETSIG (fs/fcntl.c send_sigio_to_task)
 
 
 @dataclass
@@ -43,7 +47,9 @@ class SignalCounters:
     generated: int = 0
     generated_process: int = 0
     generated_thread: int = 0
+    generated_perf: int = 0
     dropped_pending: int = 0
+    dropped_perf: int = 0
     survived_same_round: int = 0
     delivered: int = 0
     timer_overruns: int = 0

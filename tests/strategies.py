@@ -7,7 +7,10 @@ only where the runtime has them, and the buffer is sometimes tiny (64-4096 words
 that overflow, overflow records and the lazy freeing of Go's profBuf are exercised.
 
 `scenario_dicts` gives the raw mapping (as a YAML file would hold it), `scenarios` the
-validated `Scenario`.
+validated `Scenario`. `perf_scenarios` draws only `timer: perf` (a perf_event task-clock
+event per thread, not checked at ticks) at rates up to 50 kHz, with the handler cost
+(half the time near the period) and the delivery latency drawn too, so that dropped
+pending signals are exercised.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ KERNEL_TIMER_PAIRS: list[tuple[str, str]] = [
     for runtime, timers in RUNTIME_TIMERS.items()
     for timer in timers
     if timer in ("process", "per-thread", "both")
+]
+
+# Runtimes with a perf_event task-clock timer (realprof; hypothetically Go 1.18+).
+PERF_TIMER_PAIRS: list[tuple[str, str | None]] = [
+    (runtime, "perf") for runtime, timers in RUNTIME_TIMERS.items() if "perf" in timers
 ]
 
 # Runtimes that have threads they did not create (cgo): Go on Linux.
@@ -81,6 +89,8 @@ def machines(draw: st.DrawFn, max_cpus: int = 4) -> dict[str, Any]:
     }
     if draw(st.booleans()):
         machine["tick_skew"] = draw(st.booleans())
+    if draw(st.booleans()):
+        machine["perf_delivery_us"] = draw(st.sampled_from([0, 1, 3, 15]))
     if draw(st.booleans()):
         machine["cpu_check_bias"] = draw(
             st.lists(
@@ -159,6 +169,26 @@ def scenarios(
     pairs: list[tuple[str, str | None]] | None = None,
 ) -> st.SearchStrategy[Scenario]:
     return scenario_dicts(pairs).map(lambda raw: validate_scenario(raw, "<generated>"))
+
+
+@st.composite
+def perf_scenarios(draw: st.DrawFn) -> Scenario:
+    """`timer: perf` up to 50 kHz, for at most 0.1 s so that overflows stay few."""
+    raw = draw(scenario_dicts(PERF_TIMER_PAIRS, max_duration_s=0.1))
+    raw["profiler"]["rate_hz"] = draw(
+        st.one_of(
+            rates,
+            st.sampled_from([5000, 20_000, 50_000]),
+            st.floats(min_value=2000, max_value=50_000, allow_nan=False),
+        )
+    )
+    if draw(st.booleans()):
+        raw["profiler"]["handler_cost_us"] = draw(st.sampled_from([0, 0.5, 2, 20, 60]))
+    else:
+        # Around the period: the regime where the handler's cost is the limit.
+        period_us = 1e6 / raw["profiler"]["rate_hz"]
+        raw["profiler"]["handler_cost_us"] = period_us * draw(st.sampled_from([0.5, 1.5, 3]))
+    return validate_scenario(raw, "<generated>")
 
 
 @st.composite

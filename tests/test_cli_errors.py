@@ -212,6 +212,12 @@ CASES = [
         ("profiler", "go1.17", "'per-thread'", "allowed: process"),
     ),
     Case(
+        "perf-timer-runtime-cannot-use",
+        _scenario(profiler="{runtime: go1.17, timer: perf}"),
+        RUN,
+        ("profiler", "go1.17", "'perf'", "allowed: process"),
+    ),
+    Case(
         "unknown-runtime",
         _scenario(profiler="{runtime: go1.99}"),
         RUN,

@@ -166,6 +166,8 @@ STABLE_CELLS = (
     ("python", 2, 100, "per-thread"),
     ("python", 2, 500, "process"),
     ("python", 4, 1000, "per-thread"),
+    ("native", 2, 1000, "perf"),
+    ("python", 2, 2000, "perf"),
 )
 
 

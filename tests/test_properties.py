@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import (
     mutated_scenario_dicts,
+    perf_scenarios,
     profbuf_capacities,
     profbuf_ops,
     profbuf_tag_capacities,
@@ -26,7 +27,7 @@ from strategies import (
     single_busy_thread_scenarios,
 )
 
-from sim.model import simulate
+from sim.model import Simulation, simulate
 from sim.profbuf import OVERFLOW_RECORD_WORDS, ProfBuf, Record
 from sim.scenario import Scenario, ScenarioError, load_scenario, validate_scenario
 from sim.workload import EXTERNAL_CODE_FRAME, thread_names
@@ -217,6 +218,42 @@ def test_tick_ceiling_is_reached_when_the_rate_is_above_hz() -> None:
     )
     report = simulate(scenario).report
     assert 240 * report.cpu_seconds <= report.samples_in_profile <= 250 * report.cpu_seconds + 2
+
+
+@SIM_SETTINGS
+@given(perf_scenarios())
+def test_perf_events_overflow_once_per_period_of_their_threads_cpu(scenario: Scenario) -> None:
+    """No tick, no drift: a thread's event fires each time it has used one more period.
+
+    Only the last overflow can be missing: due at the very stop instant, or at a
+    sched-out with no sched-in before the end. Perf signals have no overrun count and
+    nothing to discard.
+    """
+    sim = Simulation(scenario)
+    report = sim.run().report
+    assert report.conservation_errors() == [], _describe(scenario)
+    assert (report.timer_overruns, report.signals_discarded) == (0, 0), _describe(scenario)
+    fires = 0
+    for thread in sim.threads:
+        if thread.perf is None:
+            assert thread.kind == "external"  # Go would not own an event for it
+            continue
+        owed = thread.sum_exec_ns // thread.perf.period_ns
+        assert owed - 1 <= thread.perf.fires <= owed, (thread.name, _describe(scenario))
+        fires += thread.perf.fires
+    assert fires == report.signals_generated
+
+
+@SIM_SETTINGS
+@given(perf_scenarios())
+def test_perf_drops_nothing_when_latency_and_handler_fit_in_a_period(scenario: Scenario) -> None:
+    """A signal is dequeued within `perf_delivery_us` of its thread's CPU time and its
+    handler ends `handler cost` later, so the next overflow, one period of CPU on, finds
+    nothing pending; signals of other threads never interfere (thread-directed)."""
+    sim = Simulation(scenario)
+    report = sim.run().report
+    if sim.perf_period_ns > sim.perf_delivery_ns + sim.spec.handler_cost_ns:
+        assert report.signals_dropped_pending == 0, _describe(scenario)
 
 
 # -- the ring buffer ----------------------------------------------------------------------
