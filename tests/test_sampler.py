@@ -113,7 +113,7 @@ def test_extension_is_built_on_supported_versions():
 
 def test_bad_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match="timer must be one of"):
-        Sampler(timer="perf")
+        Sampler(timer="hrtimer")
     with pytest.raises(ValueError, match="handler must be one of"):
         Sampler(handler="go")
     with pytest.raises(ValueError, match="only with timer='process'"):
