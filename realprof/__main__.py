@@ -406,7 +406,7 @@ def _without_runner_frames(profile: Any) -> Any:
     wants to see their program's stacks, as under `python script.py`. A sample with
     nothing but runner frames (taken in the runner itself) keeps its stack.
     """
-    from sim.profile import Profile
+    from sim.profile import Frame, Profile
 
     clean = Profile(
         profile.rate_hz,
@@ -415,7 +415,15 @@ def _without_runner_frames(profile: Any) -> Any:
         comments=profile.comments,
     )
     clean.period_ns = profile.period_ns
+    printing = Frame("[realprof: printing the target's traceback]")
     for (stack, thread), count in profile.samples.items():
+        if any(
+            f.function == "_print_target_exception" and _is_runner_file(f.file) for f in stack
+        ):
+            # The runner's own work after the target raised (still profiled, as Python
+            # prints the traceback before it waits for the program's threads).
+            clean.add((printing,), thread, count)
+            continue
         end = len(stack)
         while end > 0 and _is_runner_file(stack[end - 1].file):
             end -= 1

@@ -198,7 +198,20 @@ def merge_grids(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             order.get(c["timer"], 99),
         ),
     )
-    merged["notes"] = list(dict.fromkeys([*old.get("notes", []), *new.get("notes", [])]))
+    notes = []
+    for note in dict.fromkeys([*old.get("notes", []), *new.get("notes", [])]):
+        # "... left out of the real world: a, b": keep only the cells still without a run
+        _head, sep, tail = note.partition("are left out of the real world: ")
+        if sep:
+            still = [k for k in tail.split(", ") if "real" not in cells_by_key.get(k, {})]
+            if not still:
+                continue
+            note = (
+                f"{len(still)} cell(s) without a run that got its CPUs (another job used a "
+                f"CPU) {sep}{', '.join(still)}"
+            )
+        notes.append(note)
+    merged["notes"] = notes
     merged.setdefault("runs", [{"command": old.get("command"), "machine": old.get("machine")}])
     merged["runs"] = [
         *merged["runs"],

@@ -314,3 +314,33 @@ def test_show_bad_files(recorded, tmp_path: Path) -> None:
     for name in [*files, "missing.pb.gz", "."]:
         result = run_realprof("show", name, cwd=tmp_path)
         assert_one_line_error(result)
+
+
+def test_samples_taken_while_printing_the_targets_traceback_are_the_runners():
+    # A sample can land while the runner prints the target's exception (imports for the
+    # traceback included): it is labelled as the runner's, never shown as its code.
+    import os
+
+    from realprof import __main__ as cli
+    from sim.profile import Frame, Profile
+
+    runner = os.path.abspath(cli.__file__)
+    profile = Profile(100)
+    profile.add(
+        (
+            Frame("_read_directory", "<frozen zipimport>", 401, 1),
+            Frame("_print_target_exception", runner, 340, 338),
+            Frame("main", runner, 300, 290),
+        ),
+        "MainThread",
+        1,
+    )
+    profile.add(
+        (Frame("work", "target.py", 3, 1), Frame("main", runner, 300, 290)), "MainThread", 2
+    )
+    clean = cli._without_runner_frames(profile)
+    expected = {
+        ((Frame("[realprof: printing the target's traceback]"),), "MainThread"): 1,
+        ((Frame("work", "target.py", 3, 1),), "MainThread"): 2,
+    }
+    assert expected == dict(clean.samples)
