@@ -76,15 +76,9 @@ CASES: dict[str, tuple[Callable[[], Scenario], str]] = {
 
 
 def machine_info() -> dict[str, Any]:
-    model = None
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    from realprof.machine import cpu_model
+
+    model = cpu_model()
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

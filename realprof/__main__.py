@@ -44,7 +44,9 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
+
+from sim.cli import OneLineParser
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -64,15 +66,13 @@ class UsageError(Exception):
     """Bad input; the message is one line for the user (exit status 2)."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage dump) and exit status 2."""
+class _Parser(OneLineParser):
+    """The project's one-line parser, without prefix matching of long options (a record
+    command's options must never swallow an abbreviation meant for the program)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _err(*lines: str) -> None:

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sim.cli import OneLineParser as _Parser
 from sim.report import FUNNEL_LABELS, Report
 from sim.scenario import (
     Machine,
@@ -471,11 +472,6 @@ def plot_compare(result: dict[str, Any], path: Path) -> str:
 
 
 # -- command line ----------------------------------------------------------------------
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def _worlds(text: str) -> tuple[str, ...]:

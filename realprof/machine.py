@@ -157,7 +157,8 @@ def _skew_tick_option() -> bool | None:
     return False
 
 
-def _cpu_model() -> str | None:
+def cpu_model() -> str | None:
+    """The CPU's model name as /proc/cpuinfo gives it (or the platform's guess)."""
     try:
         text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -189,7 +190,7 @@ def machine_facts() -> dict[str, Any]:
     facts.update(
         {
             "kernel": platform.release(),
-            "cpu_model": _cpu_model(),
+            "cpu_model": cpu_model(),
             "python": f"{platform.python_implementation()} {platform.python_version()}",
         }
     )

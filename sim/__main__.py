@@ -10,23 +10,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import NoReturn
 
+from sim.cli import EXIT_BAD_INPUT, one_line
+from sim.cli import OneLineParser as _Parser
 from sim.scenario import ScenarioError, json_schema, load_scenario
-
-EXIT_BAD_INPUT = 2
-
-
-def one_line(text: str) -> str:
-    """Keep an error on one line even when it echoes user input with newlines."""
-    return text.replace("\r", "\\r").replace("\n", "\\n")
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (no usage dump) and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {one_line(message)} (see --help)\n")
 
 
 def _window(text: str) -> tuple[float, float]:
