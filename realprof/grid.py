@@ -149,7 +149,7 @@ def revalidate(data: dict[str, Any], cpus: int = 2) -> dict[str, Any]:
             cell["real"] = _median_of(clean) | {"runs": runs}
         else:
             cell["real_busy"] = cell.pop("real") | {"runs": runs}
-            dropped.append(cell_key(cell["workload"], threads, cell["rate_hz"], cell["timer"]))
+            dropped.append(cell_key(*_as_cell(cell)))
     if dropped:
         data.setdefault("notes", []).append(
             f"{len(dropped)} cell(s) without a run that got its CPUs (another job used a CPU)"
@@ -166,6 +166,17 @@ def _median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def _as_cell(entry: dict[str, Any]) -> tuple[str, int, int, str]:
+    """A grid.json cell entry as the (workload, threads, rate_hz, timer) it measured."""
+    return entry["workload"], entry["threads"], entry["rate_hz"], entry["timer"]
+
+
+def _grid_order(cell: tuple[str, int, int, str]) -> tuple[int, int, int, int]:
+    """The grid's order: workload, threads, rate, timer."""
+    workload, threads, rate_hz, timer = cell
+    return WORKLOADS.index(workload), threads, rate_hz, TIMERS.index(timer)
+
+
 def cells(quick: bool, timers: tuple[str, ...] = TIMERS) -> list[tuple[str, int, int, str]]:
     if quick:
         return [cell for cell in QUICK_CELLS if cell[3] in timers]
@@ -175,29 +186,14 @@ def cells(quick: bool, timers: tuple[str, ...] = TIMERS) -> list[tuple[str, int,
             for t in timers:
                 for r in PERF_RATES_HZ if t == "perf" else RATES_HZ:
                     out.append((w, n, r, t))
-    # the historical order: workload, threads, rate, timer
-    order = {t: i for i, t in enumerate(TIMERS)}
-    return sorted(out, key=lambda c: (WORKLOADS.index(c[0]), c[1], c[2], order[c[3]]))
+    return sorted(out, key=_grid_order)
 
 
 def merge_grids(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """`new`'s cells replace or join `old`'s; the run settings of both are kept."""
-    cells_by_key = {
-        cell_key(c["workload"], c["threads"], c["rate_hz"], c["timer"]): c for c in old["cells"]
-    }
-    for c in new["cells"]:
-        cells_by_key[cell_key(c["workload"], c["threads"], c["rate_hz"], c["timer"])] = c
-    order = {t: i for i, t in enumerate(TIMERS)}
+    cells_by_key = {cell_key(*_as_cell(c)): c for c in [*old["cells"], *new["cells"]]}
     merged = dict(old)
-    merged["cells"] = sorted(
-        cells_by_key.values(),
-        key=lambda c: (
-            WORKLOADS.index(c["workload"]),
-            c["threads"],
-            c["rate_hz"],
-            order.get(c["timer"], 99),
-        ),
-    )
+    merged["cells"] = sorted(cells_by_key.values(), key=lambda c: _grid_order(_as_cell(c)))
     notes = []
     for note in dict.fromkeys([*old.get("notes", []), *new.get("notes", [])]):
         # "... left out of the real world: a, b": keep only the cells still without a run
@@ -309,9 +305,7 @@ def gaps(data: dict[str, Any], pair: tuple[str, str] = ("sim", "real")) -> list[
             measured = cell[world]["capture_ratio"]
             out.append(
                 {
-                    "cell": cell_key(
-                        cell["workload"], cell["threads"], cell["rate_hz"], cell["timer"]
-                    ),
+                    "cell": cell_key(*_as_cell(cell)),
                     "predicted": predicted,
                     "measured": measured,
                     "gap": measured - predicted,
@@ -338,7 +332,7 @@ def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
     )
     lines.append(header)
     for cell in data["cells"]:
-        key = cell_key(cell["workload"], cell["threads"], cell["rate_hz"], cell["timer"])
+        key = cell_key(*_as_cell(cell))
         lines.append(
             f"  {key:<32} {_value(cell, 'sim'):>6} {_value(cell, 'real'):>6} "
             f"{_gap_text(cell, 'sim', 'real', tolerance):>7}   {_value(cell, 'sim-go'):>6} "
