@@ -12,7 +12,8 @@ so the timer is due about 2·rate/HZ times a round and fires at most once per CP
 two generations in a fraction min(1, 2·rate/HZ − 1) of rounds (rate > HZ/2). The second
 generation of a round survives only if the first signal was taken before it came; the
 share of 2-delivery rounds over the share of 2-generation rounds is that survival, the
-model's `same_round_survival` p (sim/signals.py). Per run, so its spread shows.
+model's `same_round_survival` p (sim/signals.py). Per run, so its spread shows. The
+count is `realprof.calibrate.survival_from_rounds`, the estimator calibration uses.
 
 This is a script, not a test: the numbers depend on the machine and on its load.
 """
@@ -47,27 +48,9 @@ def one_run(rate_hz: int, threads: int, duration_s: float, hz: int) -> dict[str,
         report = run_scenario(scenario).report
     finally:
         sampler_mod._sampler.drain = original
-    tick_ns = 1_000_000_000 // hz
-    per_round: dict[int, int] = {}
-    for t in stamps:
-        per_round[t // tick_ns] = per_round.get(t // tick_ns, 0) + 1
-    if not per_round:
-        return {"capture": report.capture_ratio, "rounds": 0, "f0": 0, "f1": 0, "f2": 0, "p": 0}
-    first, last = min(per_round), max(per_round)
-    rounds = range(first + 1, last)  # whole rounds only
-    counts = [per_round.get(r, 0) for r in rounds]
-    n = len(counts) or 1
-    f0, f1 = counts.count(0) / n, counts.count(1) / n
-    f2 = sum(c >= 2 for c in counts) / n
-    doubles = min(1.0, max(0.0, min(threads, 2) * rate_hz / hz - 1))
-    return {
-        "capture": report.capture_ratio,
-        "rounds": len(counts),
-        "f0": f0,
-        "f1": f1,
-        "f2": f2,
-        "p": f2 / doubles if doubles else float("nan"),
-    }
+    from realprof.calibrate import survival_from_rounds
+
+    return {"capture": report.capture_ratio} | survival_from_rounds(stamps, rate_hz, hz, threads)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -417,9 +417,7 @@ def _without_runner_frames(profile: Any) -> Any:
     clean.period_ns = profile.period_ns
     printing = Frame("[realprof: printing the target's traceback]")
     for (stack, thread), count in profile.samples.items():
-        if any(
-            f.function == "_print_target_exception" and _is_runner_file(f.file) for f in stack
-        ):
+        if any(f.function == "_print_target_exception" and _is_runner_file(f.file) for f in stack):
             # The runner's own work after the target raised (still profiled, as Python
             # prints the traceback before it waits for the program's threads).
             clean.add((printing,), thread, count)

@@ -2,32 +2,49 @@
 
 `python -m realprof calibrate [--out machines/this-machine.yaml] [--repeat N]`
 
-The simulator's kernel model has two parameters that belong to the platform rather than
-to the kernel's code (shared/reference/linux-sigprof.md §7):
+The simulator's kernel model has parameters that belong to the platform rather than to
+the kernel's code (shared/reference/linux-sigprof.md §7):
 
 * `same_round_survival` (p): the chance that a second process-timer SIGPROF generated in
   the same tick round survives because the first was already dequeued. It depends on how
-  far apart the CPUs' tick interrupts really land against the µs-scale
-  generate-to-dequeue latency: ≈ 0 on bare metal with aligned ticks, up to 1 with skewed
-  ticks or virtual CPUs whose ticks drift.
+  far apart the CPUs' timer checks really land against the µs-scale generate-to-dequeue
+  latency: ≈ 0 on bare metal with aligned ticks, up to 1 with skewed ticks or virtual
+  CPUs whose ticks drift.
+* `same_round_survival_after_switch`: the same when the check ran after a context switch
+  (more busy threads than CPUs: the thread preempted at the tick checks when it runs
+  again), which spreads the checks further.
 * `cpu_check_bias`: which CPU tends to run its timer check first in a round and so wins
   the round's one signal (golang/go #14434 reported 80/20 for equal work).
 
 and the profiler has one cost it needs: the handler's CPU time per sample.
 
 Each is measured with a micro-experiment that is *not* a cell of the validation grid
-(`realprof grid` uses rates 100–1000 Hz; these use 1500 and 2000 Hz, and 150 Hz with
-threads pinned to CPUs), so the grid stays a held-out test of the fitted model:
+(`realprof grid` uses rates 100, 200, 250, 500 and 1000 Hz; these use 400 and 750 Hz, and
+150 Hz with threads pinned to CPUs), so the grid stays a held-out test of the model:
 
-1. Two busy native (GIL-free) threads under the process timer at 1500 and 2000 Hz: far
-   above what the tick can deliver, so the capture ratio is set by p alone
-   (≈ HZ·(1 + p·(C − 1))/(C·R)). p is fitted by running the simulator's twin of the same
-   experiment over a grid of p values and keeping the closest (least squares).
+1. Busy native (GIL-free) threads under the process timer at 400 and 750 Hz, two of them
+   for p and four for the after-switch p. Two busy CPUs advance the process clock by two
+   ticks a round, more than the 400 Hz interval, so every round generates two signals
+   (one per CPU check) and delivers one or two. p is *counted*: the C handler stamps
+   every sample with CLOCK_MONOTONIC, this machine's ticks fall on multiples of 1/HZ of
+   that clock (realprof/machine.py reads the alignment), the samples split into tick
+   rounds, and p is the share of whole rounds that delivered two (`survival_from_rounds`;
+   about 500 rounds per 2 s run, binomial standard error ≈ 0.02). The median over runs is
+   the calibrated value. As a check of the model, the simulator's twin of the same
+   experiment is run with it, and its capture ratio is compared with the measured one.
+
+   p drifts on this VM from one quarter hour to the next (medians from 0.36 to 0.63 on
+   25–26 November 2026, `benchmarks/tick_rounds.py`) with how the host schedules the two
+   vCPUs, while a 2 s run scatters by about ±0.1 around the median. So `realprof grid`
+   repeats these runs between its own passes and simulates with the medians of its
+   session (`session_calibration` below). Rates far above the grid's (1500, 2000 Hz) gave
+   p about 0.09 lower than 250–500 Hz in interleaved runs; 400 and 750 Hz stay in the
+   grid's range without being its cells.
 2. Two busy native threads pinned one per CPU under the process timer at 150 Hz: every
    round is contested, and the share of the CPU-0 thread is the share of rounds CPU 0
-   wins. The bias is fitted the same way, through the simulator.
+   wins. The bias is fitted through the simulator (bisection on CPU 0's weight).
 3. The handler's cost: the C handler times itself (CLOCK_MONOTONIC at entry and exit);
-   the mean per delivery becomes the realprof runtime's `handler_cost_us`.
+   the median per delivery becomes the realprof runtime's `handler_cost_us`.
 
 The machine profile records the facts (CPUs, HZ, tick alignment), the raw measurements,
 the fitted values and the residuals, so a reader can judge the fit.
@@ -37,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import os
 import statistics
 import sys
@@ -49,19 +67,60 @@ import yaml
 
 from sim.scenario import validate_scenario
 
-SURVIVAL_RATES_HZ = (1500, 2000)
+SURVIVAL_RATES_HZ = (400, 750)
+# Busy threads for p (one per CPU) and for p after a switch (two per CPU).
+SURVIVAL_THREADS = (2, 4)
 BIAS_RATE_HZ = 150
 P_GRID = tuple(round(i * 0.05, 2) for i in range(21))
 DEFAULT_OUT = Path("machines") / "this-machine.yaml"
 
 
-def _busy_native(rate_hz: float, duration_s: float, pin: bool) -> dict[str, Any]:
-    """Two GIL-free spinning threads under realprof's process timer."""
+def survival_from_rounds(
+    times_ns: list[int], rate_hz: float, hz: int, busy_cpus: int = 2
+) -> dict[str, float]:
+    """Same-round survival counted from sample times, for busy CPUs under the process timer.
+
+    The tick-charged process clock gains `busy_cpus` ticks per round, so the timer is due
+    `busy_cpus·rate/HZ` times a round and fires at most once per CPU check: a second
+    generation happens in a share `min(1, busy_cpus·rate/HZ − 1)` of rounds (for two
+    CPUs). A round that delivered two signals is one whose second generation survived,
+    so p = (share of two-delivery rounds) / (share of two-generation rounds). The first
+    and last (partial) rounds are left out. Needs aligned ticks: with skewed ticks a
+    round's two checks fall into different windows of 1/HZ.
+    """
+    tick_ns = 1_000_000_000 // hz
+    per_round: dict[int, int] = {}
+    for t in times_ns:
+        per_round[t // tick_ns] = per_round.get(t // tick_ns, 0) + 1
+    if len(per_round) < 3:
+        return {"rounds": 0, "f0": 0.0, "f1": 0.0, "f2": 0.0, "p": math.nan, "p_se": math.nan}
+    first, last = min(per_round), max(per_round)
+    counts = [per_round.get(r, 0) for r in range(first + 1, last)]
+    n = len(counts)
+    f0, f1 = counts.count(0) / n, counts.count(1) / n
+    f2 = sum(c >= 2 for c in counts) / n
+    doubles = min(1.0, max(0.0, min(busy_cpus, 2) * rate_hz / hz - 1))
+    if not doubles:
+        return {"rounds": n, "f0": f0, "f1": f1, "f2": f2, "p": math.nan, "p_se": math.nan}
+    return {
+        "rounds": n,
+        "f0": f0,
+        "f1": f1,
+        "f2": f2,
+        "p": f2 / doubles,
+        "p_se": math.sqrt(f2 * (1 - f2) / n) / doubles,
+    }
+
+
+def _busy_native(
+    rate_hz: float, duration_s: float, pin: bool, threads_n: int = 2
+) -> dict[str, Any]:
+    """`threads_n` GIL-free spinning threads under realprof's process timer."""
     from realprof import _sampler
     from realprof.sampler import Sampler
 
     cpus = sorted(os.sched_getaffinity(0))
-    barrier = threading.Barrier(3)
+    barrier = threading.Barrier(threads_n + 1)
     cpu_ns: dict[str, int] = {}
     deadline = [0.0]
 
@@ -75,11 +134,12 @@ def _busy_native(rate_hz: float, duration_s: float, pin: bool) -> dict[str, Any]
         cpu_ns[f"cpu{index}"] = time.thread_time_ns() - start
 
     threads = [
-        threading.Thread(target=work, args=(i,), name=f"cpu{i}", daemon=True) for i in range(2)
+        threading.Thread(target=work, args=(i,), name=f"cpu{i}", daemon=True)
+        for i in range(threads_n)
     ]
     for thread in threads:
         thread.start()
-    sampler = Sampler(rate_hz=rate_hz, timer="process")
+    sampler = Sampler(rate_hz=rate_hz, timer="process", keep_times=True)
     sampler.start()
     deadline[0] = time.monotonic() + duration_s
     barrier.wait()
@@ -92,16 +152,26 @@ def _busy_native(rate_hz: float, duration_s: float, pin: bool) -> dict[str, Any]
     cpu_s = sum(cpu_ns.values()) / 1e9
     return {
         "rate_hz": rate_hz,
+        "threads": threads_n,
         "cpu_seconds": cpu_s,
         "samples": worker_samples,
         "capture_ratio": worker_samples / (cpu_s * rate_hz) if cpu_s else 0.0,
         "share_cpu0": by_thread.get("cpu0", 0) / worker_samples if worker_samples else 0.5,
         "handler_ns_total": stats.get("handler_ns_total"),
         "signals_delivered": stats.get("signals_delivered"),
+        "sample_times_ns": sampler.sample_times_ns or [],
     }
 
 
-def _twin(facts: dict[str, Any], rate_hz: float, duration_s: float, p: float, bias=None):
+def _twin(
+    facts: dict[str, Any],
+    rate_hz: float,
+    duration_s: float,
+    p: float,
+    bias=None,
+    threads_n: int = 2,
+    p_after_switch: float | None = None,
+):
     return validate_scenario(
         {
             "name": "calibration",
@@ -110,6 +180,7 @@ def _twin(facts: dict[str, Any], rate_hz: float, duration_s: float, p: float, bi
                 "kernel_hz": facts["kernel_hz"],
                 "tick_skew": facts.get("tick_alignment") == "skewed",
                 "same_round_survival": p,
+                "same_round_survival_after_switch": p_after_switch,
                 "cpu_check_bias": bias,
             },
             "profiler": {"runtime": "realprof", "timer": "process", "rate_hz": rate_hz},
@@ -120,20 +191,52 @@ def _twin(facts: dict[str, Any], rate_hz: float, duration_s: float, p: float, bi
                         "name": f"cpu{i}",
                         "program": [{"native": {"function": "spin", "cpu_ms": 1000}}],
                     }
-                    for i in range(2)
+                    for i in range(threads_n)
                 ],
             },
         }
     )
 
 
-def _sim_capture(facts, rate_hz, duration_s, p, bias=None) -> tuple[float, float]:
+def _sim_capture(
+    facts, rate_hz, duration_s, p, bias=None, threads_n: int = 2, p_after_switch=None
+) -> tuple[float, float]:
     from sim.model import simulate
 
-    report = simulate(_twin(facts, rate_hz, duration_s, p, bias)).report
+    scenario = _twin(facts, rate_hz, duration_s, p, bias, threads_n, p_after_switch)
+    report = simulate(scenario).report
     rows = {row.name: row for row in report.threads}
     share = rows["cpu0"].share if "cpu0" in rows else 0.5
     return report.capture_ratio, share
+
+
+def survival_experiments() -> list[tuple[int, int]]:
+    """(rate_hz, busy threads) of the survival runs, in the order one pass runs them."""
+    return [(rate, n) for n in SURVIVAL_THREADS for rate in SURVIVAL_RATES_HZ]
+
+
+def survival_run(rate_hz: int, threads_n: int, duration_s: float, hz: int) -> dict[str, Any]:
+    """One survival run: capture ratio and p counted in its tick rounds (no raw times)."""
+    run = _busy_native(rate_hz, duration_s, False, threads_n)
+    counted = survival_from_rounds(run.pop("sample_times_ns"), rate_hz, hz)
+    return run | {
+        "p": None if counted["p"] != counted["p"] else round(counted["p"], 4),
+        "p_se": None if counted["p_se"] != counted["p_se"] else round(counted["p_se"], 4),
+        "rounds": counted["rounds"],
+    }
+
+
+def survival_medians(runs: list[dict[str, Any]]) -> dict[str, float | None]:
+    """The calibrated p (two threads) and p after a switch (four) from survival runs."""
+
+    def median_p(threads_n: int) -> float | None:
+        values = [r["p"] for r in runs if r["threads"] == threads_n and r["p"] is not None]
+        return round(statistics.median(values), 3) if values else None
+
+    return {
+        "same_round_survival": median_p(SURVIVAL_THREADS[0]),
+        "same_round_survival_after_switch": median_p(SURVIVAL_THREADS[1]),
+    }
 
 
 def fit_survival(facts, measured: dict[float, float], duration_s: float):
@@ -177,31 +280,59 @@ def calibrate(repeat: int = 3, duration_s: float = 3.0, progress: bool = True) -
         )
     if (facts.get("cpus") or 0) < 2:
         raise CalibrationError("calibration needs at least 2 CPUs (it measures collisions)")
-    experiments = [(rate, False) for rate in SURVIVAL_RATES_HZ] + [(BIAS_RATE_HZ, True)]
-    runs: dict[tuple[float, bool], list[dict[str, Any]]] = {e: [] for e in experiments}
+    hz = int(facts["kernel_hz"])
+    survival = survival_experiments()
+    survival_runs: list[dict[str, Any]] = []
+    bias_runs: list[dict[str, Any]] = []
     with tqdm(
-        total=len(experiments) * repeat,
+        total=(len(survival) + 1) * repeat,
         desc="calibrate",
         unit="run",
         disable=not progress,
         file=sys.stderr,
     ) as bar:
         for _ in range(repeat):
-            for rate, pin in experiments:
-                bar.set_postfix_str(f"{rate} Hz{' pinned' if pin else ''}")
-                runs[(rate, pin)].append(_busy_native(rate, duration_s, pin))
+            for rate, threads_n in survival:
+                bar.set_postfix_str(f"{rate} Hz, {threads_n} threads")
+                survival_runs.append(survival_run(rate, threads_n, duration_s, hz))
                 bar.update(1)
-    captures = {
-        rate: statistics.median(r["capture_ratio"] for r in runs[(rate, False)])
-        for rate in SURVIVAL_RATES_HZ
+            bar.set_postfix_str(f"{BIAS_RATE_HZ} Hz pinned")
+            run = _busy_native(BIAS_RATE_HZ, duration_s, True)
+            run.pop("sample_times_ns")
+            bias_runs.append(run)
+            bar.update(1)
+
+    def captured(rate: int, threads_n: int) -> list[float]:
+        return [
+            r["capture_ratio"]
+            for r in survival_runs
+            if r["rate_hz"] == rate and r["threads"] == threads_n
+        ]
+
+    captures = {(rate, n): statistics.median(captured(rate, n)) for rate, n in survival}
+    p_by_capture, _ = fit_survival(
+        facts, {rate: captures[(rate, 2)] for rate in SURVIVAL_RATES_HZ}, duration_s
+    )
+    medians = survival_medians(survival_runs)
+    if facts.get("tick_alignment") == "aligned" and medians["same_round_survival"] is not None:
+        p, p_after_switch = (
+            medians["same_round_survival"],
+            medians["same_round_survival_after_switch"],
+        )
+        p_method = "counted in tick rounds"
+    else:
+        # Rounds cannot be told apart without aligned ticks: fall back to the capture fit.
+        p, p_after_switch, p_method = p_by_capture, None, "fitted to the capture ratio"
+    residuals = {
+        (rate, n): _sim_capture(facts, rate, duration_s, p, None, n, p_after_switch)[0]
+        - captures[(rate, n)]
+        for rate, n in survival
     }
-    p, residuals = fit_survival(facts, captures, duration_s)
-    share_cpu0 = statistics.median(r["share_cpu0"] for r in runs[(BIAS_RATE_HZ, True)])
+    share_cpu0 = statistics.median(r["share_cpu0"] for r in bias_runs)
     bias, bias_residual = fit_bias(facts, share_cpu0, p, duration_s)
     handler_ns = [
         r["handler_ns_total"] / r["signals_delivered"]
-        for rs in runs.values()
-        for r in rs
+        for r in [*survival_runs, *bias_runs]
         if r.get("handler_ns_total") and r.get("signals_delivered")
     ]
     handler_cost_us = round(statistics.median(handler_ns) / 1000, 3) if handler_ns else None
@@ -210,6 +341,7 @@ def calibrate(repeat: int = 3, duration_s: float = 3.0, progress: bool = True) -
         "kernel_hz": facts["kernel_hz"],
         "tick_skew": facts.get("tick_alignment") == "skewed",
         "same_round_survival": p,
+        "same_round_survival_after_switch": p_after_switch,
         "cpu_check_bias": bias if facts["cpus"] == 2 else None,
     }
     return {
@@ -220,17 +352,27 @@ def calibrate(repeat: int = 3, duration_s: float = 3.0, progress: bool = True) -
         "facts": facts,
         "measurements": {
             "survival": {
-                f"{rate} Hz": {
-                    "capture_ratio_median": round(captures[rate], 4),
-                    "runs": [round(r["capture_ratio"], 4) for r in runs[(rate, False)]],
-                    "simulated_minus_measured": round(residuals[rate], 4),
+                f"{rate} Hz, {n} threads": {
+                    "capture_ratio_median": round(captures[(rate, n)], 4),
+                    "runs": [round(c, 4) for c in captured(rate, n)],
+                    "p_counted_runs": [
+                        r["p"] for r in survival_runs if r["rate_hz"] == rate and r["threads"] == n
+                    ],
+                    "p_counted_se": [
+                        r["p_se"]
+                        for r in survival_runs
+                        if r["rate_hz"] == rate and r["threads"] == n
+                    ],
+                    "simulated_minus_measured": round(residuals[(rate, n)], 4),
                 }
-                for rate in SURVIVAL_RATES_HZ
+                for rate, n in survival
             },
+            "survival_method": p_method,
+            "survival_fitted_to_capture": p_by_capture,
             "bias": {
                 "rate_hz": BIAS_RATE_HZ,
                 "share_cpu0_median": round(share_cpu0, 4),
-                "runs": [round(r["share_cpu0"], 4) for r in runs[(BIAS_RATE_HZ, True)]],
+                "runs": [round(r["share_cpu0"], 4) for r in bias_runs],
                 "simulated_minus_measured": round(bias_residual, 4),
             },
             "handler_cost_us_runs": [round(ns / 1000, 3) for ns in handler_ns],
@@ -244,6 +386,10 @@ class CalibrationError(Exception):
     """Calibration cannot run here; one line for the user."""
 
 
+def _fmt_p(value: float | None) -> str:
+    return "not measured" if value is None else f"{value:.2f}"
+
+
 def render(profile: dict[str, Any]) -> str:
     m = profile["machine"]
     meas = profile["measurements"]
@@ -252,13 +398,22 @@ def render(profile: dict[str, Any]) -> str:
         f"  facts: {m['cpus']} CPUs, HZ={m['kernel_hz']}, ticks "
         f"{profile['facts'].get('tick_alignment') or 'unknown'}, "
         f"kernel {profile['facts'].get('kernel')}",
-        "  same-round survival p (process timer, 2 busy native threads):",
+        f"  same-round survival p = {m['same_round_survival']:.2f}, after a context switch "
+        f"{_fmt_p(m.get('same_round_survival_after_switch'))} "
+        f"({meas.get('survival_method', 'fitted to the capture ratio')}; process timer, "
+        "busy native threads):",
     ]
     for rate, row in meas["survival"].items():
+        counted = [x for x in row.get("p_counted_runs", []) if x is not None]
+        per_run = f"p per run {counted}, " if counted else ""
         lines.append(
-            f"    {rate:>8}: measured capture {row['capture_ratio_median']:.3f} "
-            f"(runs {row['runs']}), model with p={m['same_round_survival']:.2f} is off by "
-            f"{row['simulated_minus_measured']:+.3f}"
+            f"    {rate:>18}: {per_run}measured capture {row['capture_ratio_median']:.3f} "
+            f"(runs {row['runs']}), the model is off by {row['simulated_minus_measured']:+.3f}"
+        )
+    if "survival_fitted_to_capture" in meas:
+        lines.append(
+            f"    (fitting p to the two-thread capture ratios instead gives "
+            f"{meas['survival_fitted_to_capture']:.2f})"
         )
     bias = meas["bias"]
     lines.append(

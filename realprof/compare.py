@@ -92,7 +92,10 @@ def calibrated_machine(scenario_path: Path | None = None) -> tuple[Machine | Non
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             machine = data.get("machine", {})
             fields = {k: v for k, v in machine.items() if k in Machine.model_fields}
-            return Machine.model_validate(fields), str(path)
+            when = data.get("calibrated")
+            return Machine.model_validate(fields), str(path) + (
+                f", calibrated {when}" if when else ""
+            )
     return None, None
 
 

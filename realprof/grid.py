@@ -1,7 +1,8 @@
 """grid: the validation grid, the model held against every real world, cell by cell.
 
 `python -m realprof grid [--out docs/data] [--repeat 3] [--worlds sim,real,go]
-[--timers process,per-thread,perf] [--merge]`
+[--timers process,per-thread,perf] [--merge]`, or `python -m realprof grid --resimulate
+docs/data/grid.json` to recompute only the predictions after a change of the model.
 
 Cells: busy threads {1, 2, 4} × rate {100, 200, 250, 500, 1000} Hz × timer {process,
 per-thread}, and × rate {100, 250, 1000, 2000, 5000} Hz for the perf_event timer (which
@@ -14,16 +15,22 @@ per-thread cells with native threads also run under the real Go runtime (Go 1.19
 per-thread timers beside the process timer, so its twin is the go1.18 model), where Go is
 installed.
 
-None of these cells is used by `realprof calibrate` (it measures at 150, 1500 and 2000 Hz),
-so the grid is a held-out test of the fitted model. The result, with the machine's
-description, goes to `grid.json`; `plot_grid` redraws the figure from that file alone, so
-the committed figure is reproducible from the committed data.
+None of these cells is used by `realprof calibrate` (it measures at 150, 400 and 750 Hz),
+so the grid is a held-out test of the calibrated model. Real runs are interleaved: pass k
+runs every cell once, so a drift of the host (on a VM, the process timer's same-round
+survival changes over minutes) affects all cells alike. Each pass also repeats
+calibration's survival runs, and the simulated worlds run last with this session's
+medians of p and p-after-switch; the other calibrated values (CPU check bias, handler
+cost) come from the machine profile. The survival runs, the medians and the model's
+machine are stored with the cells in `grid.json`; `plot_grid` redraws the figure from
+that file alone, so the committed figure is reproducible from the committed data.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -211,7 +218,13 @@ def merge_grids(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     merged.setdefault("runs", [{"command": old.get("command"), "machine": old.get("machine")}])
     merged["runs"] = [
         *merged["runs"],
-        {"command": new["command"], "machine": new["machine"], "repeat": new["repeat"]},
+        {
+            "command": new["command"],
+            "machine": new["machine"],
+            "repeat": new["repeat"],
+            "model_machine": new.get("model_machine"),
+            "session_calibration": new.get("session_calibration"),
+        },
     ]
     return merged
 
@@ -240,26 +253,65 @@ def run_grid(
     grid = cells(quick, timers)
     if only:
         grid = [cell for cell in grid if cell_key(*cell) in only]
-    work = []
+    # Real worlds drift (the process timer's same-round survival changes over minutes on
+    # a VM), so their repeats are interleaved: pass k runs every cell once, and a drift
+    # affects all cells alike instead of whichever cell ran at the wrong minute. Each pass
+    # also repeats calibration's survival runs (400 and 750 Hz: not grid cells), and the
+    # simulated worlds, deterministic per seed, run last on this session's medians.
+    from realprof import calibrate
+
+    hz = int(machine.get("kernel_hz") or 250)
+    calibrating = (
+        "real" in worlds
+        and (machine.get("cpus") or 0) >= 2
+        and (any(cell[3] == "process" for cell in grid))
+    )
+    real_jobs: list[tuple[str, Any]] = []
+    for _ in range(repeat):
+        if calibrating:
+            real_jobs += [("calibrate", exp) for exp in calibrate.survival_experiments()]
+        for cell in grid:
+            if "real" in worlds:
+                real_jobs.append(("real", cell))
+            if go_ok and cell[0] == "native" and cell[3] == "per-thread":
+                real_jobs.append(("go", cell))
+    sim_jobs = []
     for cell in grid:
-        work.append(("sim", cell))
-        if "real" in worlds:
-            work.append(("real", cell))
+        sim_jobs.append(("sim", cell))
         if go_ok and cell[0] == "native" and cell[3] == "per-thread":
-            work.append(("sim-go", cell))
-            work.append(("go", cell))
-    results: dict[str, dict[str, Any]] = {}
+            sim_jobs.append(("sim-go", cell))
+    results: dict[str, dict[str, Any]] = {
+        cell_key(*cell): {
+            "workload": cell[0],
+            "threads": cell[1],
+            "rate_hz": cell[2],
+            "timer": cell[3],
+        }
+        for cell in grid
+    }
+    real_runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    survival_runs: list[dict[str, Any]] = []
+    session: dict[str, Any] | None = None
     with tqdm(
-        total=len(work), desc="grid", unit="cell", disable=not progress, file=sys.stderr
+        total=len(sim_jobs) + len(real_jobs),
+        desc="grid",
+        unit="run",
+        disable=not progress,
+        file=sys.stderr,
     ) as bar:
-        for world, cell in work:
-            workload, threads, rate, timer = cell
+        for world, cell in real_jobs + sim_jobs:
+            if world == "calibrate":
+                rate, threads_n = cell
+                bar.set_postfix_str(f"calibrate {rate} Hz, {threads_n} threads")
+                survival_runs.append(calibrate.survival_run(rate, threads_n, duration_s, hz))
+                bar.update(1)
+                continue
+            if world in ("sim", "sim-go") and session is None and survival_runs:
+                medians = calibrate.survival_medians(survival_runs)
+                session = {"runs": survival_runs} | medians
+                machine = machine | {k: v for k, v in medians.items() if v is not None}
             key = cell_key(*cell)
             bar.set_postfix_str(f"{world} {key}")
-            entry = results.setdefault(
-                key,
-                {"workload": workload, "threads": threads, "rate_hz": rate, "timer": timer},
-            )
             if world in ("sim", "sim-go"):
                 runtime = "go1.18" if world == "sim-go" else "realprof"
                 scenario = cell_scenario(*cell, duration_s, machine, runtime)
@@ -267,16 +319,18 @@ def run_grid(
                     _summary(simulate(scenario.model_copy(update={"seed": 1 + i})).report)
                     for i in range(repeat)
                 ]
+                results[key][world] = _median_of(runs)
             elif world == "real":
                 scenario = cell_scenario(*cell, duration_s, machine)
-                runs = [_real_run(scenario, cell, duration_s) for _ in range(repeat)]
+                real_runs.setdefault((key, world), []).append(_real_run(scenario, cell, duration_s))
             else:
                 from realprof.goworld import run_go_world
 
                 scenario = cell_scenario(*cell, duration_s, machine, "go1.18")
-                runs = [_summary(run_go_world(scenario)[0]) for _ in range(repeat)]
-            entry[world] = _median_of(runs)
+                real_runs.setdefault((key, world), []).append(_summary(run_go_world(scenario)[0]))
             bar.update(1)
+    for (key, world), runs in real_runs.items():
+        results[key][world] = _median_of(runs)
     from realprof.machine import machine_facts
 
     command = "python -m realprof grid" + (" --quick" if quick else "")
@@ -288,11 +342,52 @@ def run_grid(
         "command": command,
         "machine": machine_facts(),
         "model_machine": machine,
-        "notes": [machine_note],
+        "notes": [machine_note]
+        + (
+            [
+                "same-round survival measured in this session, between the grid's passes: "
+                f"p = {session['same_round_survival']}, after a context switch "
+                f"{session['same_round_survival_after_switch']} (medians of "
+                f"{len(session['runs'])} runs at "
+                f"{', '.join(str(r) for r in calibrate.SURVIVAL_RATES_HZ)} Hz)"
+            ]
+            if session
+            else []
+        ),
+        "session_calibration": session,
         "repeat": repeat,
         "duration_s": duration_s,
         "cells": [results[cell_key(*cell)] for cell in grid],
     }
+
+
+def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
+    """Run the simulated worlds of stored grid data again, on the machine stored with it.
+
+    For a change of the model: the real measurements and the session's calibration stay
+    as they were measured, only the predictions are recomputed (same seeds, same repeat).
+    """
+    from tqdm import tqdm
+
+    from sim.model import simulate
+
+    machine = data["model_machine"]
+    duration_s = data["duration_s"]
+    repeat = data["repeat"]
+    jobs = [(cell, world) for cell in data["cells"] for world in ("sim", "sim-go") if world in cell]
+    with tqdm(
+        total=len(jobs), desc="resimulate", unit="cell", disable=not progress, file=sys.stderr
+    ) as bar:
+        for cell, world in jobs:
+            runtime = "go1.18" if world == "sim-go" else "realprof"
+            scenario = cell_scenario(*_as_cell(cell), duration_s, machine, runtime)
+            runs = [
+                _summary(simulate(scenario.model_copy(update={"seed": 1 + i})).report)
+                for i in range(repeat)
+            ]
+            cell[world] = _median_of(runs)
+            bar.update(1)
+    return data
 
 
 def gaps(data: dict[str, Any], pair: tuple[str, str] = ("sim", "real")) -> list[dict[str, Any]]:
@@ -325,6 +420,59 @@ def _gap_text(cell: dict[str, Any], model: str, world: str, tolerance: float) ->
     return f"{gap:+.3f}{'!' if abs(gap) > tolerance else ' '}"
 
 
+def share_checks(
+    data: dict[str, Any], pair: tuple[str, str] = ("sim", "real"), z: float = 3.0
+) -> list[dict[str, Any]]:
+    """Per thread of every multi-thread cell: the profile's share error in each world.
+
+    What is compared is the share's *error*, the profile's share of a thread minus the
+    share of the CPU it really used: a real run's threads do not split the CPU exactly as
+    the scenario says (another task, an interrupt), and the profile follows the real
+    split. The model predicts the error; medians over the runs. The allowed gap is `z`
+    standard errors of the difference of two binomial proportions,
+    sqrt(s·(1 − s)·(1/n_model + 1/n_world)), with s the predicted share and n each
+    world's median samples per run (one run's count, which overstates the noise of a
+    median of several). Only the scenario's threads count: a thread of the harness (a
+    progress bar's monitor) has no twin in the model.
+    """
+    model, world = pair
+    out = []
+    for cell in data["cells"]:
+        if cell["threads"] < 2 or model not in cell or world not in cell:
+            continue
+        n_model = cell[model].get("samples_in_profile") or 0
+        n_world = cell[world].get("samples_in_profile") or 0
+        if n_model <= 0 or n_world <= 0:
+            continue
+        names = sorted({n for run in cell[model]["runs"] for n in run.get("thread_shares", {})})
+
+        def median_error(runs: list[dict[str, Any]], name: str) -> float:
+            return statistics.median(
+                run.get("thread_shares", {}).get(name, 0.0)
+                - run.get("thread_true_shares", {}).get(name, 0.0)
+                for run in runs
+            )
+
+        for name in names:
+            share = statistics.median(
+                run.get("thread_shares", {}).get(name, 0.0) for run in cell[model]["runs"]
+            )
+            predicted = median_error(cell[model]["runs"], name)
+            measured = median_error(cell[world]["runs"], name)
+            se = math.sqrt(max(share * (1 - share), 1e-9) * (1 / n_model + 1 / n_world))
+            out.append(
+                {
+                    "cell": cell_key(*_as_cell(cell)),
+                    "thread": name,
+                    "model": predicted,
+                    "world": measured,
+                    "se": se,
+                    "ok": abs(measured - predicted) <= z * se,
+                }
+            )
+    return out
+
+
 def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
     lines = [f"Validation grid ({data['command']}), median of {data['repeat']} run(s)"]
     header = (
@@ -346,6 +494,25 @@ def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
             lines.append(
                 f"{name}: {within}/{len(g)} cells within {tolerance} of the model; "
                 f"largest gap {worst['gap']:+.3f} at {worst['cell']}"
+            )
+    for pair, name in ((("sim", "real"), "realprof"), (("sim-go", "go"), "Go")):
+        checks = share_checks(data, pair)
+        if checks:
+            bad = [c for c in checks if not c["ok"]]
+            cells_with = len({c["cell"] for c in checks})
+            lines.append(
+                f"{name}: {len(checks) - len(bad)}/{len(checks)} thread share errors in "
+                f"{cells_with} multi-thread cells within 3 binomial standard errors"
+                + (
+                    "; outside: "
+                    + ", ".join(
+                        f"{c['cell']} {c['thread']} {c['world']:+.3f} vs {c['model']:+.3f} "
+                        f"(SE {c['se']:.3f})"
+                        for c in bad
+                    )
+                    if bad
+                    else ""
+                )
             )
     lines.append("! = outside the tolerance")
     for note in data.get("notes", []):
@@ -384,8 +551,30 @@ def main(argv: list[str]) -> int:
         help="run only these cells, e.g. python/2t/100Hz/perf,native/4t/250Hz/process",
     )
     parser.add_argument("--plot-only", type=Path, metavar="GRID_JSON", help="redraw from data")
+    parser.add_argument(
+        "--resimulate",
+        type=Path,
+        metavar="GRID_JSON",
+        help="recompute the simulated worlds of stored data (after a model change) in place",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
+    if args.resimulate:
+        try:
+            data = json.loads(args.resimulate.read_text(encoding="utf-8"))
+            data["cells"], data["model_machine"]
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"error: {args.resimulate}: cannot read grid data: {exc}", file=sys.stderr)
+            return 2
+        data = resimulate(data, not args.no_progress)
+        sys.stdout.write(render(data))
+        args.resimulate.write_text(
+            json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        print(f"wrote {args.resimulate}", file=sys.stderr)
+        if args.figure:
+            print(plot_grid(data, args.figure), file=sys.stderr)
+        return 0
     if args.plot_only:
         try:
             data = json.loads(args.plot_only.read_text(encoding="utf-8"))

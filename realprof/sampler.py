@@ -182,6 +182,7 @@ class Sampler:
         buffer_words: int = 131072,
         max_depth: int = 64,
         reader_period_ms: float = 100,
+        keep_times: bool = False,
     ) -> None:
         if timer not in TIMERS:
             raise ValueError(f"timer must be one of {TIMERS}, got {timer!r}")
@@ -239,6 +240,9 @@ class Sampler:
         # the same period the Profile records.
         self.period_ns = max(1, int(1_000_000_000 // self.rate_hz))
         self.profile = Profile(self.rate_hz)
+        # CLOCK_MONOTONIC stamps of the C handler's records, in drain order, when asked
+        # for: `realprof calibrate` splits them into the kernel's tick rounds.
+        self.sample_times_ns: list[int] | None = [] if keep_times else None
         self.stats: dict[str, Any] = {}
         self._running = False
         self._stopped = False
@@ -453,8 +457,11 @@ class Sampler:
         f_python, f_native, f_none = _sampler.F_PYTHON, _sampler.F_NATIVE, _sampler.F_NO_TSTATE
         f_untrusted = getattr(_sampler, "F_UNTRUSTED", 0)
         overruns = self.overruns_by_thread
-        for tid, _t_ns, _si_code, overrun, flags, frames in records:
+        times = self.sample_times_ns
+        for tid, t_ns, _si_code, overrun, flags, frames in records:
             self._reader_records += 1
+            if times is not None:
+                times.append(t_ns)
             name = self._names.get(tid) or f"tid {tid}"
             if overrun > 0:
                 overruns[name] = overruns.get(name, 0) + overrun

@@ -112,7 +112,11 @@ class Simulation:
         self.duration_ns = round(scenario.workload.duration_s * 1e9)
         python = scenario.profiler.runtime in PYTHON_RUNTIMES
         gil_ns = round(scenario.profiler.gil_switch_interval_ms * 1e6) if python else None
-        self.machine = Machine(self.env, machine_cfg.cpus, machine_cfg.slice_ns, gil_ns)
+        # A stream of its own, so GIL hand-overs do not shift the rest of a seeded run.
+        gil_rng = random.Random(f"gil/{scenario.seed}") if python else None
+        self.machine = Machine(
+            self.env, machine_cfg.cpus, machine_cfg.slice_ns, gil_ns, gil_rng=gil_rng
+        )
         self.machine.on_return_to_user = self._return_to_user
         self.rate_hz = scenario.profiler.rate_hz
 
@@ -124,7 +128,11 @@ class Simulation:
             self.threads.append(thread)
         self.main_thread = self.threads[0]
 
-        self.signals = ProcessSignals(machine_cfg.same_round_survival, self.rng)
+        self.signals = ProcessSignals(
+            machine_cfg.same_round_survival,
+            self.rng,
+            same_round_survival_after_switch=machine_cfg.same_round_survival_after_switch,
+        )
         self.counters = self.signals.counters
         self.process_timer = (
             ProcessTimer(itimer_interval_ns(self.rate_hz), self.tick_ns)
@@ -317,6 +325,7 @@ class Simulation:
                 if pt is not None:
                     pt.charge_tick(self.tick_ns)
         # Phase 1b: fast path (flag the task) and reschedule, CPU by CPU.
+        before_switch = {cpu: machine.cpus[cpu] for cpu in order}
         for cpu in order:
             current = machine.cpus[cpu]
             if current is None:
@@ -342,7 +351,7 @@ class Simulation:
         for cpu in order:
             current = machine.cpus[cpu]
             if current is not None and current.work_scheduled:
-                self._check(current)
+                self._check(current, after_switch=current is not before_switch[cpu])
         # Phase 2b: deliveries at the return to user mode.
         for cpu in order:
             current = machine.cpus[cpu]
@@ -365,12 +374,12 @@ class Simulation:
         if self.in_round:
             return  # a tick-time dispatch: the round's phase 2 checks and delivers
         if thread.work_scheduled:
-            self._check(thread)
+            self._check(thread, after_switch=True)
         self._deliver(thread)
         if thread.is_main and self.tripped:
             self._run_python_handler()
 
-    def _check(self, thread: Thread) -> None:
+    def _check(self, thread: Thread, after_switch: bool = False) -> None:
         thread.work_scheduled = False
         if self.stopped:
             return
@@ -383,7 +392,7 @@ class Simulation:
             self._event("expiry-thread", thread)
         pt = self.process_timer
         if pt is not None and pt.check():
-            outcome = self.signals.generate(thread, self.round_id, self.threads)
+            outcome = self.signals.generate(thread, self.round_id, self.threads, after_switch)
             self._event("expiry-process" if outcome == "queued" else "drop-pending", thread)
 
     def _deliver(self, thread: Thread) -> None:

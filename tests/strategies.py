@@ -90,6 +90,8 @@ def machines(draw: st.DrawFn, max_cpus: int = 4) -> dict[str, Any]:
     if draw(st.booleans()):
         machine["tick_skew"] = draw(st.booleans())
     if draw(st.booleans()):
+        machine["same_round_survival_after_switch"] = draw(st.floats(min_value=0.0, max_value=1.0))
+    if draw(st.booleans()):
         machine["perf_delivery_us"] = draw(st.sampled_from([0, 1, 3, 15]))
     if draw(st.booleans()):
         machine["cpu_check_bias"] = draw(

@@ -170,8 +170,7 @@ def browser_run(served: tuple[str, Path], tmp_path_factory: pytest.TempPathFacto
     )
     shots.mkdir(parents=True, exist_ok=True)
     pages = [
-        {"url": f"{base}/{_url_path(doc)}", "name": _page_name(doc)}
-        for _, doc in _nav_pages()
+        {"url": f"{base}/{_url_path(doc)}", "name": _page_name(doc)} for _, doc in _nav_pages()
     ]
     profile_url = "/profile/profile.speedscope.json"
     config = {
@@ -196,10 +195,7 @@ def browser_run(served: tuple[str, Path], tmp_path_factory: pytest.TempPathFacto
 
 
 def test_every_page_renders_with_title_heading_and_images(browser_run: dict) -> None:
-    expected = {
-        _page_name(doc): (label, _heading(doc))
-        for label, doc in _nav_pages()
-    }
+    expected = {_page_name(doc): (label, _heading(doc)) for label, doc in _nav_pages()}
     manifest = json.loads((ROOT / "docs" / "figures" / "figures.json").read_text("utf-8"))
     problems = []
     for page in browser_run["pages"]:

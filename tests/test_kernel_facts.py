@@ -113,6 +113,48 @@ def test_saturated_capture_follows_the_same_round_bound(p):
     assert report.capture_ratio == pytest.approx(bound, abs=3 * se + 0.01)
 
 
+def test_survival_after_a_switch_needs_a_switch():
+    """One busy thread per CPU never switches: the after-switch survival changes nothing."""
+    base = busy(2, 2, 500, "go1.17", duration_s=2, same_round_survival=0.3)
+    other = busy(
+        2,
+        2,
+        500,
+        "go1.17",
+        duration_s=2,
+        same_round_survival=0.3,
+        same_round_survival_after_switch=1.0,
+    )
+    # The reader stays asleep until the end: its wake-ups would preempt a busy thread.
+    quiet = {"profiler.reader_period_ms": 60_000}
+    first = simulate(with_overrides(base, quiet)).report
+    second = simulate(with_overrides(other, quiet)).report
+    assert first.signals_dropped_pending > 0
+    assert (first.signals_delivered, first.samples_in_profile, first.signals_dropped_pending) == (
+        second.signals_delivered,
+        second.samples_in_profile,
+        second.signals_dropped_pending,
+    )
+
+
+@pytest.mark.parametrize("after_switch, bound", [(0.0, 0.25), (1.0, 0.5)])
+def test_oversubscribed_checks_survive_with_the_after_switch_chance(after_switch, bound):
+    """Four busy threads on two CPUs: every tick preempts, so every check runs after a
+    switch; saturated at 500 Hz, capture is HZ·(1 + p_switch)/(2·R) whatever p is."""
+    report = simulate(
+        busy(
+            4,
+            2,
+            500,
+            "go1.17",
+            duration_s=2,
+            same_round_survival=1.0 - after_switch,
+            same_round_survival_after_switch=after_switch,
+        )
+    ).report
+    assert report.capture_ratio == pytest.approx(bound, abs=0.02)
+
+
 def test_skewed_ticks_remove_the_collisions():
     report = simulate(busy(4, 4, 500, "go1.17", tick_skew=True)).report
     assert report.signals_dropped_pending == 0
