@@ -387,6 +387,15 @@ def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
             ]
             cell[world] = _median_of(runs)
             bar.update(1)
+    import datetime
+
+    when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    notes = [n for n in data.get("notes", []) if not n.startswith("predictions recomputed")]
+    data["notes"] = [
+        *notes,
+        f"predictions recomputed on the stored machine by `--resimulate` ({when}); "
+        "the real runs are as measured",
+    ]
     return data
 
 
