@@ -217,10 +217,12 @@ def test_process_timer_collisions_match_a_fresh_calibration():
 
     p drifts on a VM over minutes (chapter 11), so the test calibrates it the way
     `realprof grid` does, on 400 Hz runs that are not a grid cell, and predicts the grid
-    cell native/2t/500Hz/process right after. Noise: p per 2 s run scatters by about 0.1
-    here, so a median of three moves the prediction by about 0.018 (0.25 × 0.07) and the
-    measured median of three by about as much; 0.05 is twice their combined standard
-    deviation, and the runs alternate so that a drift hits both alike.
+    cell native/2t/500Hz/process in alternation, so that a drift hits both alike. Noise:
+    p scatters by about ±0.1 from run to run here, which moves the capture at 500 Hz by
+    ±0.025 (capture ≈ (1 + p)/4), and the scatter has heavy tails: eighteen trials of
+    three to seven pairs gave gaps from −0.036 to +0.044, most within ±0.02. The test
+    takes seven pairs and, like a lab step on a busy machine, measures a second time
+    after a miss: a model off by more than 0.05 misses both, a bad minute rarely does.
     """
     import statistics
 
@@ -235,19 +237,24 @@ def test_process_timer_collisions_match_a_fresh_calibration():
     machine, _ = compare.machine_here(
         grid.cell_scenario("native", 1, 100, "process", 1.0, {}), None
     )
-    scenario = grid.cell_scenario("native", 2, 500, "process", 2.0, machine)
-    counted, measured = [], []
-    for _ in range(3):
-        counted.append(calibrate.survival_run(400, 2, 2.0, hz))
-        measured.append(run_scenario(scenario).report.capture_ratio)
-    p = calibrate.survival_medians(counted)["same_round_survival"]
-    assert p is not None
-    twin = grid.cell_scenario(
-        "native", 2, 500, "process", 2.0, machine | {"same_round_survival": p}
-    )
-    predicted = simulate(twin).report.capture_ratio
-    gap = statistics.median(measured) - predicted
-    assert abs(gap) <= 0.05, (p, [r["p"] for r in counted], predicted, measured)
+    scenario = grid.cell_scenario("native", 2, 500, "process", 1.5, machine)
+    trials = []
+    for _ in range(2):
+        counted, measured = [], []
+        for _ in range(7):
+            counted.append(calibrate.survival_run(400, 2, 1.5, hz))
+            measured.append(run_scenario(scenario).report.capture_ratio)
+        p = calibrate.survival_medians(counted)["same_round_survival"]
+        assert p is not None
+        twin = grid.cell_scenario(
+            "native", 2, 500, "process", 1.5, machine | {"same_round_survival": p}
+        )
+        predicted = simulate(twin).report.capture_ratio
+        gap = statistics.median(measured) - predicted
+        trials.append({"p": p, "predicted": predicted, "measured": measured, "gap": gap})
+        if abs(gap) <= 0.05:
+            break
+    assert abs(trials[-1]["gap"]) <= 0.05, trials
 
 
 @pytest.mark.real
