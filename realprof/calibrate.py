@@ -302,14 +302,14 @@ def calibrate(repeat: int = 3, duration_s: float = 3.0, progress: bool = True) -
             bias_runs.append(run)
             bar.update(1)
 
-    def captured(rate: int, threads_n: int) -> list[float]:
-        return [
-            r["capture_ratio"]
-            for r in survival_runs
-            if r["rate_hz"] == rate and r["threads"] == threads_n
-        ]
-
-    captures = {(rate, n): statistics.median(captured(rate, n)) for rate, n in survival}
+    by_experiment = {
+        (rate, n): [r for r in survival_runs if r["rate_hz"] == rate and r["threads"] == n]
+        for rate, n in survival
+    }
+    captures = {
+        exp: statistics.median(r["capture_ratio"] for r in runs)
+        for exp, runs in by_experiment.items()
+    }
     p_by_capture, _ = fit_survival(
         facts, {rate: captures[(rate, 2)] for rate in SURVIVAL_RATES_HZ}, duration_s
     )
@@ -354,15 +354,9 @@ def calibrate(repeat: int = 3, duration_s: float = 3.0, progress: bool = True) -
             "survival": {
                 f"{rate} Hz, {n} threads": {
                     "capture_ratio_median": round(captures[(rate, n)], 4),
-                    "runs": [round(c, 4) for c in captured(rate, n)],
-                    "p_counted_runs": [
-                        r["p"] for r in survival_runs if r["rate_hz"] == rate and r["threads"] == n
-                    ],
-                    "p_counted_se": [
-                        r["p_se"]
-                        for r in survival_runs
-                        if r["rate_hz"] == rate and r["threads"] == n
-                    ],
+                    "runs": [round(r["capture_ratio"], 4) for r in by_experiment[(rate, n)]],
+                    "p_counted_runs": [r["p"] for r in by_experiment[(rate, n)]],
+                    "p_counted_se": [r["p_se"] for r in by_experiment[(rate, n)]],
                     "simulated_minus_measured": round(residuals[(rate, n)], 4),
                 }
                 for rate, n in survival

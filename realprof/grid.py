@@ -135,6 +135,22 @@ def _real_run(scenario: Scenario, cell: tuple, duration_s: float) -> dict[str, A
     return summary
 
 
+def _simulated(
+    cell: tuple[str, int, int, str], world: str, duration_s: float, machine: dict, repeat: int
+) -> dict[str, Any]:
+    """A cell's simulated world ("sim": the realprof model, "sim-go": go1.18), seeds 1..N."""
+    from sim.model import simulate
+
+    runtime = "go1.18" if world == "sim-go" else "realprof"
+    scenario = cell_scenario(*cell, duration_s, machine, runtime)
+    return _median_of(
+        [
+            _summary(simulate(scenario.model_copy(update={"seed": 1 + i})).report)
+            for i in range(repeat)
+        ]
+    )
+
+
 def revalidate(data: dict[str, Any], cpus: int = 2) -> dict[str, Any]:
     """Flag real runs that did not get their CPUs and take medians over clean runs only.
 
@@ -241,7 +257,6 @@ def run_grid(
     from tqdm import tqdm
 
     from realprof.compare import machine_here
-    from sim.model import simulate
 
     base = cell_scenario("native", 1, 100, "process", duration_s, {})
     machine, machine_note = machine_here(base, None)
@@ -291,7 +306,6 @@ def run_grid(
     }
     real_runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     survival_runs: list[dict[str, Any]] = []
-    session: dict[str, Any] | None = None
     with tqdm(
         total=len(sim_jobs) + len(real_jobs),
         desc="grid",
@@ -299,35 +313,34 @@ def run_grid(
         disable=not progress,
         file=sys.stderr,
     ) as bar:
-        for world, cell in real_jobs + sim_jobs:
+        for world, job in real_jobs:
             if world == "calibrate":
-                rate, threads_n = cell
+                rate, threads_n = job
                 bar.set_postfix_str(f"calibrate {rate} Hz, {threads_n} threads")
                 survival_runs.append(calibrate.survival_run(rate, threads_n, duration_s, hz))
-                bar.update(1)
-                continue
-            if world in ("sim", "sim-go") and session is None and survival_runs:
-                medians = calibrate.survival_medians(survival_runs)
-                session = {"runs": survival_runs} | medians
-                machine = machine | {k: v for k, v in medians.items() if v is not None}
-            key = cell_key(*cell)
-            bar.set_postfix_str(f"{world} {key}")
-            if world in ("sim", "sim-go"):
-                runtime = "go1.18" if world == "sim-go" else "realprof"
-                scenario = cell_scenario(*cell, duration_s, machine, runtime)
-                runs = [
-                    _summary(simulate(scenario.model_copy(update={"seed": 1 + i})).report)
-                    for i in range(repeat)
-                ]
-                results[key][world] = _median_of(runs)
             elif world == "real":
-                scenario = cell_scenario(*cell, duration_s, machine)
-                real_runs.setdefault((key, world), []).append(_real_run(scenario, cell, duration_s))
+                bar.set_postfix_str(f"real {cell_key(*job)}")
+                scenario = cell_scenario(*job, duration_s, machine)
+                real_runs.setdefault((cell_key(*job), world), []).append(
+                    _real_run(scenario, job, duration_s)
+                )
             else:
                 from realprof.goworld import run_go_world
 
-                scenario = cell_scenario(*cell, duration_s, machine, "go1.18")
-                real_runs.setdefault((key, world), []).append(_summary(run_go_world(scenario)[0]))
+                bar.set_postfix_str(f"go {cell_key(*job)}")
+                scenario = cell_scenario(*job, duration_s, machine, "go1.18")
+                real_runs.setdefault((cell_key(*job), world), []).append(
+                    _summary(run_go_world(scenario)[0])
+                )
+            bar.update(1)
+        session: dict[str, Any] | None = None
+        if survival_runs:
+            medians = calibrate.survival_medians(survival_runs)
+            session = {"runs": survival_runs} | medians
+            machine = machine | {k: v for k, v in medians.items() if v is not None}
+        for world, cell in sim_jobs:
+            bar.set_postfix_str(f"{world} {cell_key(*cell)}")
+            results[cell_key(*cell)][world] = _simulated(cell, world, duration_s, machine, repeat)
             bar.update(1)
     for (key, world), runs in real_runs.items():
         results[key][world] = _median_of(runs)
@@ -369,23 +382,14 @@ def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     """
     from tqdm import tqdm
 
-    from sim.model import simulate
-
-    machine = data["model_machine"]
-    duration_s = data["duration_s"]
-    repeat = data["repeat"]
     jobs = [(cell, world) for cell in data["cells"] for world in ("sim", "sim-go") if world in cell]
     with tqdm(
         total=len(jobs), desc="resimulate", unit="cell", disable=not progress, file=sys.stderr
     ) as bar:
         for cell, world in jobs:
-            runtime = "go1.18" if world == "sim-go" else "realprof"
-            scenario = cell_scenario(*_as_cell(cell), duration_s, machine, runtime)
-            runs = [
-                _summary(simulate(scenario.model_copy(update={"seed": 1 + i})).report)
-                for i in range(repeat)
-            ]
-            cell[world] = _median_of(runs)
+            cell[world] = _simulated(
+                _as_cell(cell), world, data["duration_s"], data["model_machine"], data["repeat"]
+            )
             bar.update(1)
     import datetime
 
