@@ -239,6 +239,45 @@ def survival_medians(runs: list[dict[str, Any]]) -> dict[str, float | None]:
     }
 
 
+def fresh_prediction(
+    cell: tuple[str, int, int, str],
+    machine: dict[str, Any],
+    pairs: int = 7,
+    duration_s: float = 1.5,
+    rate_hz: int = SURVIVAL_RATES_HZ[0],
+    hz: int = 250,
+) -> dict[str, Any]:
+    """Predict a grid cell from survival runs taken in alternation with its real runs.
+
+    `pairs` times: one two-thread survival run at `rate_hz`, then one real run of `cell`.
+    The cell is simulated with the median p of those survival runs (the rest of `machine`
+    as given) and compared with the median of its real runs: the protocol of the grid's
+    session calibration, on one cell. Returns p, the prediction, the runs and the gap
+    (measured − predicted).
+    """
+    from realprof import grid
+    from realprof.workload import run_scenario
+    from sim.model import simulate
+
+    scenario = grid.cell_scenario(*cell, duration_s, machine)
+    counted, measured = [], []
+    for _ in range(pairs):
+        counted.append(survival_run(rate_hz, 2, duration_s, hz))
+        measured.append(run_scenario(scenario).report.capture_ratio)
+    p = survival_medians(counted)["same_round_survival"]
+    if p is None:
+        raise CalibrationError(f"no tick round at {rate_hz} Hz generated two signals")
+    twin = grid.cell_scenario(*cell, duration_s, machine | {"same_round_survival": p})
+    predicted = simulate(twin).report.capture_ratio
+    return {
+        "p": p,
+        "p_runs": [r["p"] for r in counted],
+        "predicted": predicted,
+        "measured": measured,
+        "gap": statistics.median(measured) - predicted,
+    }
+
+
 def fit_survival(facts, measured: dict[float, float], duration_s: float):
     """Least-squares p over P_GRID; returns (p, residual per rate)."""
     best = None
