@@ -504,7 +504,7 @@ def _record(
     timer: str,
 ) -> int:
 
-    from realprof.sampler import Sampler, c_handler_available
+    from realprof.sampler import Sampler, c_handler_available, integrity_notes
 
     if handler == "c":
         ok, why = c_handler_available()
@@ -522,6 +522,15 @@ def _record(
     )
     wall0 = time.perf_counter()
     cpu0 = time.process_time()
+
+    def write_before_exec(running: Any) -> None:
+        # exec replaces this process: what was sampled so far is the whole profile.
+        running._drain()
+        running.profile.duration_ns = int((time.perf_counter() - wall0) * 1e9)
+        _without_runner_frames(running.profile).write(output_abs, fmt)
+        _err(f"realprof: the target execs another program; wrote the profile so far to {output}")
+
+    sampler.before_exec.append(write_before_exec)
     try:
         sampler.start()
     except (RuntimeError, OSError) as exc:  # e.g. timer_create refused, SIGPROF taken
@@ -561,6 +570,7 @@ def _record(
     ]
     if extra:
         lines.append("  (" + ", ".join(extra) + ")")
+    lines += [f"  warning: {note}" for note in integrity_notes(stats)]
     lines.append("  top functions:")
     lines += _top_lines(profile, 10, indent="    ")
     if written is None:

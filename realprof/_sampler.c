@@ -1,5 +1,5 @@
 /*
- * realprof._sampler: a SIGPROF sampler for CPython 3.11-3.13, built like Go's.
+ * realprof._sampler: a SIGPROF sampler for CPython 3.11.1-3.13, built like Go's.
  *
  * Mechanism (one line, as in Go's runtime):
  *   CPU timer -> SIGPROF on the thread that burned the CPU -> C handler captures
@@ -7,7 +7,8 @@
  *   lock-free multi-producer ring buffer -> reader (holds the GIL) resolves the
  *   pointers to names and lines -> sim.profile.Profile (done in sampler.py).
  *
- * Timers (see linux-sigprof.md §2, §6 and Go's src/runtime/os_linux.go):
+ * Timers (Go's src/runtime/os_linux.go; Linux kernel/time/itimer.c,
+ * posix-cpu-timers.c, kernel/events/core.c):
  *   - "process": setitimer(ITIMER_PROF), one per process, interval 1e6/hz us
  *     (integer division, like Go's setProcessCPUProfilerTimer). si_code SI_KERNEL.
  *   - "per-thread": timer_create(CLOCK_THREAD_CPUTIME_ID) with SIGEV_THREAD_ID for
@@ -23,6 +24,12 @@
  *     is accepted and SI_TIMER discarded. Other si_codes (kill/tgkill) are accepted.
  *     Our SI_TIMER check is stricter than Go's: si_value must carry the token of the
  *     thread's *current* timer, so a straggler from a deleted timer is discarded.
+ *   - "perf": a software task-clock perf event per thread whose overflow is routed to
+ *     that thread as SIGPROF (see perf_open): an hrtimer ends each period, so it
+ *     samples above CONFIG_HZ. Its fds sit at high numbers, close-on-exec, and are
+ *     checked (PERF_EVENT_IOC_ID) before every use: a program that closes them
+ *     (os.closerange) stops that thread's sampling, which is counted, and its own
+ *     file at the same number is never read or closed.
  *
  * Which threads, and how their thread state is found:
  *   A fixed open-addressing table maps kernel tid -> (PyThreadState*, timer).
@@ -30,16 +37,20 @@
  *   in the handler at all (our module is dlopen'ed, and a first access to dynamic
  *   TLS may call malloc inside __tls_get_addr). Entries are added under the GIL:
  *     - start() registers the calling thread and scans the interpreter's thread
- *       states (PyInterpreterState_ThreadHead/PyThreadState_Next, native_thread_id);
+ *       states (under the runtime's head lock, see scan_threads_impl);
  *     - sampler.py wraps threading.Thread._bootstrap_inner so each new Python
  *       thread registers itself before run() (prompt, so short threads get a
  *       timer and a chance to be sampled, #40435);
- *     - the reader calls scan_threads() every period as a backstop for threads
- *       created by C code (PyGILState_Ensure).
+ *     - the reader calls scan_threads() every period for threads created by C code.
  *   A thread's exit is caught by a sentinel object stored in its thread-state dict:
  *   PyThreadState_Clear() clears tstate->dict before the thread state is freed, so
  *   the sentinel's dealloc unregisters the entry and deletes the timer (no leaked
  *   timers, no signals aimed at a dead tid) while the PyThreadState is still valid.
+ *   A thread that C code calls into Python from, with a new thread state per call
+ *   (PyGILState_Ensure), keeps its entry and timer between calls (detach_slot). The
+ *   races of registration (finalizers that run while it calls Python, a second live
+ *   thread state with the same tid) are handled in register_tstate. Tombstones are
+ *   reclaimed (table_reclaim), so a miss never probes the whole table.
  *
  * The handler (SA_SIGINFO|SA_RESTART, full sa_mask so it never nests, like Go's
  * setsig) is async-signal-safe: no malloc, no locks, no refcounts, no Python API,
@@ -51,7 +62,8 @@
  * (Include/internal/pycore_frame.h of each version; compiled against each version's
  * own headers, never hard-coded offsets). Incomplete frames (before RESUME, see
  * _PyFrame_IsIncomplete) are skipped. Depth is cut at max_depth keeping the leaf
- * end, like Go's 64-frame cut. "Running Python" means the thread's state is
+ * end, like Go's 64-frame cut; the walk reads nothing deeper, so its cost is bounded
+ * by max_depth whatever the real depth. "Running Python" means the thread's state is
  * attached (it holds the GIL):
  *   3.11  _PyRuntime.gilstate.tstate_current == tstate (_PyThreadState_UncheckedGet)
  *   3.12  tstate->_status.active (cleared when the thread detaches to release the GIL)
@@ -60,6 +72,10 @@
  * caller of the GIL-free C code, and that is what is recorded, flagged native. A
  * thread waiting in take_gil is detached as well, so the few samples taken during
  * GIL handoffs are flagged native too (their leaf is the Python line that waits).
+ * A frame chain caught mid-update is never read on trust: see "Trusting the frame
+ * chain" (every frame checked against the data stack's layout) and "the fault guard"
+ * (the walk's own faults are caught; every other SIGSEGV/SIGBUS reaches the
+ * program's handler, or kills, as if the guard were not there).
  *
  * Ring buffer (after Go's src/runtime/profbuf.go, but multi-producer, since on
  * several CPUs several handlers may run at once and we have no signalLock):
@@ -73,7 +89,9 @@
  *   (lost_overflow), never silently. Record = 4 header words + 2 words per frame:
  *     [hdr, tid | depth << 32 | flags << 48, CLOCK_MONOTONIC ns,
  *      (uint32)si_code | si_overrun << 32, (code*, offset in code units) ...]
- *   Counters are atomics. Conservation, checked by the tests:
+ *   so the ring holds at least one max_depth record (start() refuses less).
+ *   Counters are atomics, asserted lock-free at compile time. Conservation, checked
+ *   by the tests:
  *     handler_entries == recorded + lost_overflow + discarded,
  *     recorded == reader_records (counted by the reader) == samples in the profile.
  *
@@ -81,44 +99,50 @@
  * the interrupted thread's frame is alive while the handler runs (the frame holds a
  * strong reference), but it may die before the reader drains the record, and its
  * address may be reused. While profiling, PyCode_Type.tp_dealloc is wrapped (as
- * vmprof does in src/_vmprof.c): before any code object is freed, every record
- * reserved so far is moved from the ring into a C staging area, taking a strong
- * reference to each live code object and copying name/file/lines of the dying one.
- * Hence no record in the ring can ever point at freed memory or at a reused address.
- * That step does only Py_INCREF and PyMem_Raw*: it cannot run Python code, trigger
- * the GC, or re-enter itself. 3.12+ code watchers (PyCode_AddWatcher) could do the
- * same job; one mechanism for all three versions is simpler to test. A pointer that
- * still fails the type check is labelled "[unknown code]" and counted.
+ * vmprof does in src/_vmprof.c): before any code object of the main interpreter is
+ * freed, every record reserved so far is moved from the ring into a C staging area,
+ * taking a strong reference to each live code object and copying name/file/lines of
+ * the dying one; if a stalled writer keeps a record unpublished, the dying object is
+ * buried instead (see "The graveyard"). Hence no record is ever resolved through freed
+ * memory or a reused address. That step does only Py_INCREF and PyMem_Raw*: it cannot
+ * run Python code, trigger the GC, or re-enter itself. 3.12+ code watchers
+ * (PyCode_AddWatcher) could do the same job; one mechanism for all three versions is
+ * simpler to test. A pointer that still fails the type check is labelled
+ * "[unknown code]" and counted.
  *
- * fork (linux-sigprof.md, cpython-sampling.md §5; gperftools issue 278): a
- * pthread_atfork prepare handler disarms every timer, the parent re-arms them
- * (fresh random phase), the child, which inherits no timers, resets all state.
+ * The process around it: fork blocks SIGPROF on the forking thread (see "fork() with
+ * profiling on"); exec disarms everything and discards pending SIGPROF first (see
+ * "exec while profiling"); a program that takes SIGPROF or ITIMER_PROF for itself
+ * stops the sampling, counted and reported (sigprof_taken_over).
  *
  * Stop: profiling off (late signals are counted apart and otherwise ignored), all
  * timers deleted, wait until no handler is in flight, drain. The handler stays
  * installed, inactive: SIG_DFL would let a late SIGPROF kill the process (Go keeps
  * its handler for the same reason, golang/go #19320).
  *
- * A frame chain caught mid-update is never read on trust: see "Trusting the frame
- * chain" below (checked frame pointers, an anchor, a SIGSEGV/SIGBUS guard).
- *
- * Left out: subinterpreters (only the main interpreter's threads are registered);
- * 3.14+ (tagged _PyStackRef frames) and < 3.11; native C frames (py-spy --native);
- * perf_event timers; rates above CONFIG_HZ (one signal per tick per thread).
+ * Left out: subinterpreters (only the main interpreter's threads are registered;
+ * their code deallocations leave the ring alone); 3.14+ (tagged _PyStackRef frames),
+ * < 3.11.1 and free-threaded builds; native C frames (py-spy --native).
  *
  * Sources: Go src/runtime/{os_linux.go,signal_unix.go,cpuprof.go,profbuf.go,proc.go};
- * Linux kernel/time/{posix-cpu-timers.c,posix-timers.c,itimer.c}, kernel/signal.c;
- * CPython Include/internal/pycore_frame.h, Include/cpython/pystate.h,
- * Python/pystate.c, Objects/codeobject.c (PyCode_Addr2Line), Modules/signalmodule.c
- * (PyErr_SetInterruptEx); vmprof-python src/_vmprof.c; gperftools
- * src/profile-handler.cc.
+ * Linux kernel/time/{posix-cpu-timers.c,posix-timers.c,itimer.c}, kernel/signal.c,
+ * kernel/fork.c, kernel/events/core.c; CPython Include/internal/pycore_frame.h,
+ * Include/cpython/pystate.h, Python/pystate.c, Python/ceval.c, Python/ceval_gil.c,
+ * Objects/codeobject.c (PyCode_Addr2Line), Modules/signalmodule.c
+ * (PyErr_SetInterruptEx), Modules/faulthandler.c; vmprof-python src/_vmprof.c;
+ * gperftools src/profile-handler.cc.
  */
 
 #define PY_SSIZE_T_CLEAN
+/* The frame walk and the thread scan read CPython's internal structures: the internal
+   headers need Py_BUILD_CORE, and Python.h must see it too so both agree. */
+#ifndef Py_BUILD_CORE
+#  define Py_BUILD_CORE 1
+#endif
 #include <Python.h>
 
 #if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030E0000
-#  error "realprof._sampler supports CPython 3.11-3.13 only (frame layouts differ)"
+#  error "realprof._sampler supports CPython 3.11.1-3.13 only (frame layouts differ)"
 #endif
 #ifdef Py_GIL_DISABLED
 #  error "realprof._sampler needs the GIL (free-threaded builds are not supported)"
@@ -128,6 +152,8 @@
 #  define Py_BUILD_CORE 1
 #endif
 #include "internal/pycore_frame.h"
+#include "internal/pycore_interp.h"     /* interp->threads (the scan) */
+#include "internal/pycore_runtime.h"    /* _PyRuntime.interpreters.mutex */
 
 #include <errno.h>
 #include <stddef.h>
@@ -166,6 +192,8 @@
 /* ---- constants ---------------------------------------------------------------- */
 
 #define HDR_WORDS 4
+/* kernel/events/core.c perf_swevent_init_hrtimer: a task-clock period is at least 10 us */
+#define PERF_MIN_PERIOD_NS 10000
 #define MAX_DEPTH_CAP 1024          /* keeps the record length below 1 << 16 */
 #define SEQ_MASK ((UINT64_C(1) << 48) - 1)
 #define TABLE_SIZE 4096             /* power of two */
@@ -183,6 +211,12 @@ enum { TIMER_PROCESS = 1, TIMER_THREAD = 2, TIMER_PERF = 4 };
 #define F_OWN_TIMER 16  /* the signal came from this thread's own timer */
 #define F_UNTRUSTED 32  /* the frame chain could not be trusted: no stack recorded */
 
+/* The handler's counters and ring positions are 64-bit atomics; a lock-based fallback
+   (libatomic) would take a lock inside a signal handler. */
+_Static_assert(__atomic_always_lock_free(sizeof(uint64_t), 0),
+               "64-bit atomics must be lock-free on this platform");
+_Static_assert(__atomic_always_lock_free(sizeof(void *), 0), "pointer atomics must be lock-free");
+
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define INC(p, v) ((void)__atomic_fetch_add((p), (v), __ATOMIC_RELAXED))
@@ -193,8 +227,11 @@ typedef struct {
     int tid;                 /* TID_EMPTY, TID_TOMB or a live kernel tid; published last */
     int has_timer;           /* 1 while `timer` (or `perf_fd`) exists for this thread */
     int perf_fd;             /* TIMER_PERF: this thread's task-clock event */
+    uint64_t perf_id;        /* its PERF_EVENT_IOC_ID: is perf_fd still that event? */
     int token;               /* sigev_value of the current timer */
     int profiled;            /* counts toward cpu and gets a per-thread timer */
+    int c_thread;            /* found by a scan: a thread C code runs Python on, whose
+                                thread state may come and go (PyGILState_Ensure per call) */
     PyThreadState *tstate;
     timer_t timer;
     uint32_t gen;
@@ -213,6 +250,9 @@ typedef struct {
     uint64_t discarded_unprofiled, handler_ns;
     uint64_t stacks_untrusted, stack_walk_faults, guard_installs;
     uint64_t perf_overflows, perf_signals;
+    uint64_t code_buried, dead_code_after_stall;
+    uint64_t stacks_unguarded, signals_forwarded;
+    uint64_t perf_events_closed, gilstate_lookups;
 } counters_t;
 
 static struct {
@@ -224,8 +264,9 @@ static struct {
     int itimer_armed;
     int handler_installed;
     int dealloc_hooked;
-    int fork_disarmed;
+    int fork_disarmed;       /* SIGPROF blocked on the forking thread (atfork_prepare) */
     int perf_exclude_kernel; /* 1 if the kernel allowed only user-mode sampling */
+    int taken_over;          /* sigprof_taken_over's reasons, once seen */
     uint32_t epoch;          /* bumped at every start(); stale sentinels are no-ops */
     uint64_t rng;
     uint64_t *ring;
@@ -233,13 +274,22 @@ static struct {
     uint64_t w;              /* reserved position (atomic, CAS) */
     uint64_t r;              /* consumed position (atomic, reader only writes) */
     long long cpu_done_ns;   /* CPU of profiled threads already unregistered */
-    PyObject *dying_code;    /* the code object freed last, with its thread and stack */
-    PyThreadState *dying_tstate;
-    void *dying_top;
     counters_t c;
 } g;
 
 static thread_entry table[TABLE_SIZE];
+
+/* What exec_prepare turned off, for exec_resume (see "exec while profiling"). */
+static struct {
+    int active;
+    int mode;
+    struct sigaction disposition;
+    struct itimerval itimer;
+} exec_saved;
+
+/* Test hook (stall_next_record): the next record reserved on this tid waits this long. */
+static int stall_tid;
+static long long stall_ns;
 
 /* staging area between the ring and Python objects (GIL held, see the header) */
 enum { SF_UNKNOWN = 0, SF_LIVE = 1, SF_DEAD = 2 };
@@ -392,6 +442,34 @@ thread_timer_create(thread_entry *e, unsigned slot)
  * count read at close gives the overflows, so those losses are counted too.
  * Returns the fd, or -errno.
  */
+/* The lowest fd number the perf events take: half the soft RLIMIT_NOFILE (at least 64
+   below it), so that `os.closerange(3, 256)` and the like leave them alone. */
+static int
+perf_fd_floor(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY
+        || rl.rlim_cur > (1u << 20)) {
+        return 1 << 19;
+    }
+    long floor = (long)rl.rlim_cur / 2;
+    if (floor > (long)rl.rlim_cur - 64) {
+        floor = (long)rl.rlim_cur - 64;
+    }
+    return floor > 3 ? (int)floor : 3;
+}
+
+/* 1 if e->perf_fd is still the event this entry opened: the program may have closed it
+   (os.closerange) and reused the number for a file of its own, which the sampler must
+   never read, disable or close. */
+static int
+perf_fd_ours(const thread_entry *e)
+{
+    uint64_t id = 0;
+    return e->perf_fd >= 0 && ioctl(e->perf_fd, PERF_EVENT_IOC_ID, &id) == 0
+           && id == e->perf_id;
+}
+
 static int
 perf_open(int tid, long long period_ns, int exclude_kernel)
 {
@@ -408,6 +486,13 @@ perf_open(int tid, long long period_ns, int exclude_kernel)
                       (unsigned long)PERF_FLAG_FD_CLOEXEC);
     if (fd < 0) {
         return -errno;
+    }
+    /* Out of the program's way: an fd number the program does not expect to be taken
+       (daemonizing code closes low fds and reuses the numbers). */
+    int high = fcntl((int)fd, F_DUPFD_CLOEXEC, perf_fd_floor());
+    if (high >= 0) {
+        close((int)fd);
+        fd = high;
     }
     struct f_owner_ex owner = {F_OWNER_TID, tid};
     if (fcntl((int)fd, F_SETSIG, SIGPROF) != 0 || fcntl((int)fd, F_SETOWN_EX, &owner) != 0 ||
@@ -434,6 +519,8 @@ thread_perf_create(thread_entry *e)
         return -1;
     }
     e->perf_fd = fd;
+    e->perf_id = 0;
+    ioctl(fd, PERF_EVENT_IOC_ID, &e->perf_id);
     e->token = fd;
     STORE(&e->has_timer, 1);
     INC(&g.c.timers_created, 1);
@@ -450,12 +537,17 @@ thread_timer_delete(thread_entry *e)
         STORE(&e->has_timer, 0);
         if (g.timer_kinds & TIMER_PERF) {
             uint64_t count = 0;
-            ioctl(e->perf_fd, PERF_EVENT_IOC_DISABLE, 0);
-            if (read(e->perf_fd, &count, sizeof(count)) == (ssize_t)sizeof(count)
-                && g.period_ns > 0) {
-                INC(&g.c.perf_overflows, count / (uint64_t)g.period_ns);
+            if (!perf_fd_ours(e)) {
+                INC(&g.c.perf_events_closed, 1);   /* the program closed it: not ours now */
             }
-            close(e->perf_fd);
+            else {
+                ioctl(e->perf_fd, PERF_EVENT_IOC_DISABLE, 0);
+                if (read(e->perf_fd, &count, sizeof(count)) == (ssize_t)sizeof(count)
+                    && g.period_ns > 0) {
+                    INC(&g.c.perf_overflows, count / (uint64_t)g.period_ns);
+                }
+                close(e->perf_fd);
+            }
             e->perf_fd = -1;
         }
         else {
@@ -516,80 +608,183 @@ newest_frame(PyThreadState *ts)
  *    before they set its current_frame (the prologue of _PyEvalFrameDefault, at every
  *    entry from C), so for that moment the newest frame pointer is whatever the stack
  *    slot held before: often a frame popped long ago, sometimes any word at all;
- *  - a frame is popped (datastack_top lowered, its chunk maybe unmapped) a few
- *    instructions before current_frame moves on to its caller;
+ *  - a call pushes its frame (datastack_top raised) some instructions before it links
+ *    it as the current frame, and a return unlinks the frame before clearing and
+ *    popping it (GH-99729, CPython 3.11.1+: Python/ceval.c, RETURN_VALUE and
+ *    exit_unwind), so for a moment one frame (two for 3.13's __init__ shim,
+ *    CALL_ALLOC_AND_ENTER_INIT) sits on the data stack above the newest linked frame;
  *  - the compiler may order the stores that link a new frame unlike the source.
- * So no frame pointer is dereferenced on trust. Each is checked first:
- *  - a frame owned by the thread must lie below datastack_top in one of the thread's
- *    live data-stack chunks (the tstate->datastack_chunk list, Python/pystate.c):
- *    arithmetic only, and memory there is mapped and holds frames not yet popped;
- *  - a generator's frame lies inside its generator object, whose type must be a
- *    generator, coroutine or async generator, with a frame state not yet completed;
- *  - an entry frame on the C stack (3.12+) must run a code object (3.12's trampoline)
- *    or nothing (3.13);
- *  - anything else ends the walk.
- * And in 3.11 and 3.12 the newest segment must lead, through checked frames, to the
- * previous cframe's current_frame (the anchor): it was set before the newest C-level
- * eval began and cannot change until that eval returns. A walk that misses the anchor
- * began at a stale pointer: its stack is dropped and counted (stacks_untrusted).
- * The checks read generator objects and C-stack frames at addresses a stale pointer may
- * aim anywhere, so walks run under a SIGSEGV/SIGBUS guard (the technique vmprof uses):
- * a fault jumps back into the handler, which drops the stack and counts it
- * (stack_walk_faults); a fault anywhere else goes to the previous handler. A code
- * object freed while its frame is still current (_PyFrame_Clear runs before the pop)
- * is named by the dealloc hook in g.dying_* and recorded as unknown.
+ * So no frame pointer is followed on trust. The check rests on one invariant of the
+ * data stack (Include/internal/pycore_frame.h _PyThreadState_PushFrame and
+ * Python/pystate.c push_chunk/_PyThreadState_PopFrame, the same in 3.11-3.13; CPython
+ * asserts it in _PyEvalFrameClearAndPop/clear_thread_frame): thread-owned frames are
+ * pushed and popped like a stack, each one `frame size` words (3.12+ co_framesize;
+ * 3.11 co_nlocalsplus + co_stacksize + FRAME_SPECIALS_SIZE) right after the previous
+ * one, in chunks linked newest first whose saved `top` marks where their frames end.
+ * Hence, walking from the leaf:
+ *  - the newest thread-owned frame must end exactly at tstate->datastack_top, or below
+ *    it by at most MAX_GAP whole frames whose own sizes reach the top (the push and
+ *    return windows above), the last of which may not have its code yet (gap_closes);
+ *  - every older thread-owned frame must end exactly where the newer one begins (or,
+ *    when that one opened its chunk, where the previous chunk's saved top says), or
+ *    below it by whole frames being cleared (MIDDLE_GAP, see cursor_take);
+ *  - a walk that reaches the chain's end must have used up the data stack (the root
+ *    chunk's first frame is its bottom).
+ * A stale or garbage pointer has to land on the exact start of a live frame to pass,
+ * and the only live frames it can land on without leaving the leaf unexplained are the
+ * newest frame itself or its caller during a one-frame window: the leaf end of every
+ * kept stack is the true leaf, at most MAX_GAP frames short of it. Frames that are not
+ * on the data stack are checked by type: a generator's frame lies inside its
+ * generator object, whose type must be a generator, coroutine or async generator with
+ * a frame not yet completed; an entry frame on the C stack (3.12+) must run a code
+ * object (3.12's trampoline) or nothing (3.13). Anything else ends the walk unkept.
+ *
+ * The checks are local (each frame against its neighbour), so the walk stops as soon as
+ * max_depth frames are recorded: its cost is bounded by max_depth (at most HOP_FACTOR
+ * hops per recorded frame, for C-stack entry frames and frames not yet at RESUME),
+ * whatever the real depth. (Until this design the newest C-level segment had to reach
+ * the previous cframe's current_frame, which for deep pure-Python recursion meant
+ * walking the whole stack, and live ranges covered 64 chunks only: a 9000-deep stack
+ * was dropped whole.) A walk that fails is dropped and counted (stacks_untrusted).
+ * Reading a code object's size and a generator's type follows pointers that a stale
+ * frame may aim anywhere, so walks run under the SIGSEGV/SIGBUS fault guard below.
+ *
+ * No code object freed by its own frame's clear is ever read: since GH-99729 a frame
+ * is unlinked before it is cleared, so the chain never holds a frame whose code is
+ * being deallocated; only a gap frame's size may be read from it, under the guard.
+ * CPython 3.11.0 cleared the frame while it was still current: the sampler refuses it.
  */
-#define HOPS_MAX 100000            /* frames a walk may hop through to reach its anchor */
-#define MAX_CHUNKS 64
+#if PY312
+#  define CODE_FRAME_WORDS(co) ((uintptr_t)(co)->co_framesize)
+#else
+#  define CODE_FRAME_WORDS(co) \
+    ((uintptr_t)(co)->co_nlocalsplus + (uintptr_t)(co)->co_stacksize + FRAME_SPECIALS_SIZE)
+#endif
+#if PY313
+#  define MAX_GAP 2
+#else
+#  define MAX_GAP 1
+#endif
+#define MIDDLE_GAP 8
+#define HOP_FACTOR 2
+#define HOP_SLACK 8
+#define FRAME_HEAD offsetof(_PyInterpreterFrame, localsplus)
 
-typedef struct {
-    uintptr_t lo[MAX_CHUNKS], hi[MAX_CHUNKS];
-    int n;
-} stack_ranges;
-
-static void
-live_ranges(PyThreadState *ts, stack_ranges *r)
+static inline PyObject *
+frame_exe(_PyInterpreterFrame *f)
 {
-    r->n = 0;
-    _PyStackChunk *c = ts->datastack_chunk;
-    uintptr_t top = (uintptr_t)ts->datastack_top;
-    for (int first = 1; c != NULL && r->n < MAX_CHUNKS; first = 0, c = c->previous) {
-        uintptr_t lo = (uintptr_t)&c->data[0];
-        uintptr_t end = (uintptr_t)c + c->size;
-        /* older chunks keep their saved top (push_chunk); while a chunk is being pushed
-           or popped datastack_top may point into another chunk: then this one is
-           skipped, which only ever rejects a frame */
-        uintptr_t hi = first ? top : (uintptr_t)&c->data[c->top];
-        if (hi > lo && hi <= end) {
-            r->lo[r->n] = lo;
-            r->hi[r->n] = hi;
-            r->n++;
-        }
+#if PY313
+    return f->f_executable;
+#else
+    return (PyObject *)f->f_code;
+#endif
+}
+
+/* Bytes a thread-owned frame occupies, or 0 if its code is not a code object. May fault
+   (guarded): a frame not yet checked can hold any word. */
+static uintptr_t
+frame_bytes(_PyInterpreterFrame *f)
+{
+    PyObject *exe = frame_exe(f);
+    if (exe == NULL || (uintptr_t)exe % sizeof(void *) != 0 || Py_TYPE(exe) != &PyCode_Type) {
+        return 0;
     }
+    return CODE_FRAME_WORDS((PyCodeObject *)exe) * sizeof(PyObject *);
+}
+
+/* Where the next thread-owned frame must lie: inside `chunk`, ending at `end`. */
+typedef struct {
+    _PyStackChunk *chunk;
+    uintptr_t end;
+} stack_cursor;
+
+static inline uintptr_t
+chunk_base(_PyStackChunk *c)
+{
+    return (uintptr_t)&c->data[0];
 }
 
 static inline int
-in_live_stack(const stack_ranges *r, uintptr_t p, size_t len)
+cursor_holds(const stack_cursor *cur, uintptr_t p)
 {
-    for (int i = 0; i < r->n; i++) {
-        if (p >= r->lo[i] && p + len <= r->hi[i]) {
+    return cur->chunk != NULL && p >= chunk_base(cur->chunk) && p + FRAME_HEAD <= cur->end;
+}
+
+/* 1 if whole frames (at most `most`) laid from `from` reach `to` exactly. With
+   `newest`, the last may have no code object yet: a frame being pushed is made room for
+   (datastack_top raised) before its code is stored (_PyFrame_Push,
+   _PyFrame_PushUnchecked), and on fresh data-stack memory that store is the page's
+   first touch, so the tick of a page fault lands in the window often. A live frame,
+   which a stale pointer would have to come from, always has its code. */
+static int
+gap_closes(uintptr_t from, uintptr_t to, int most, int newest)
+{
+    for (int k = 0; k < most && from + FRAME_HEAD <= to; k++) {
+        uintptr_t size = frame_bytes((_PyInterpreterFrame *)from);
+        if (size == 0) {
+            return newest;   /* the frame being pushed runs to the top */
+        }
+        from += size;
+        if (from == to) {
             return 1;
         }
     }
     return 0;
 }
 
-/* 1 if f may be read as one of this thread's frames (see above); may fault (guarded). */
+/* Accepts thread-owned frame f at the cursor and moves the cursor below it; 0 if f is
+   not where the data stack says the next frame must be. `newest`: the first
+   thread-owned frame of the walk, which may sit below the top by MAX_GAP frames; an
+   older one may sit below the next newer one by MIDDLE_GAP frames that are being
+   cleared (unlinked before their clear, GH-99729, and the clear can run finalizers,
+   whose frames then link to the frame below: one gap frame per nested clear). */
 static int
-frame_trusted(const stack_ranges *r, _PyInterpreterFrame *f)
+cursor_take(stack_cursor *cur, _PyInterpreterFrame *f, int newest)
 {
     uintptr_t p = (uintptr_t)f;
-    if (p % sizeof(void *) != 0) {
+    int most = newest ? MAX_GAP : MIDDLE_GAP;
+    uintptr_t size;
+    if (cursor_holds(cur, p)) {
+        size = frame_bytes(f);
+        if (size == 0 || (p + size != cur->end && !(p + size < cur->end
+                                                     && gap_closes(p + size, cur->end, most,
+                                                                   newest)))) {
+            return 0;
+        }
+    }
+    else if (cur->chunk != NULL && cur->chunk->previous != NULL) {
+        /* the gap frames open the cursor's chunk: f must end the previous one */
+        _PyStackChunk *prev = cur->chunk->previous;
+        stack_cursor below = {prev, (uintptr_t)&prev->data[prev->top]};
+        if (!cursor_holds(&below, p)
+            || !gap_closes(chunk_base(cur->chunk), cur->end, most, newest)) {
+            return 0;
+        }
+        size = frame_bytes(f);
+        if (size == 0 || p + size != below.end) {
+            return 0;
+        }
+        *cur = below;
+    }
+    else {
         return 0;
     }
-    if (in_live_stack(r, p, offsetof(_PyInterpreterFrame, localsplus))) {
-        return f->owner == FRAME_OWNED_BY_THREAD;
+    if (p == chunk_base(cur->chunk)) {
+        _PyStackChunk *prev = cur->chunk->previous;
+        cur->chunk = prev;
+        cur->end = prev != NULL ? (uintptr_t)&prev->data[prev->top] : 0;
     }
+    else {
+        cur->end = p;
+    }
+    return 1;
+}
+
+/* 1 if a frame that is not on the data stack may be read as one of this thread's. */
+static int
+offstack_frame_trusted(_PyInterpreterFrame *f)
+{
+    uintptr_t p = (uintptr_t)f;
     int owner = f->owner;
     if (owner == FRAME_OWNED_BY_GENERATOR) {
         PyGenObject *gen = (PyGenObject *)(p - offsetof(PyGenObject, gi_iframe));
@@ -611,50 +806,40 @@ frame_trusted(const stack_ranges *r, _PyInterpreterFrame *f)
     return 0;
 }
 
-/* The frame the newest segment must reach, or NULL when the chain's end is enough. */
-static inline _PyInterpreterFrame *
-walk_anchor(PyThreadState *ts)
-{
-#if PY313
-    (void)ts;
-    return NULL;
-#else
-    _PyCFrame *c = ts->cframe;
-    return (c != NULL && c->previous != NULL) ? c->previous->current_frame : NULL;
-#endif
-}
-
 /*
- * Walks ts's frame chain, leaf first. With out == NULL counts the frames that would be
- * written; otherwise writes at most `limit` (code, offset) pairs at ring positions
- * pos, pos+1, ... Returns the count, or -1 if the chain is not to be trusted. The chain
- * cannot change between the two passes: it belongs to the thread this handler
- * interrupted.
+ * Walks ts's frame chain, leaf first, checking each frame as above. With out == NULL
+ * counts the frames that would be written; otherwise writes at most `limit` (code,
+ * offset) pairs at ring positions pos, pos+1, ... Returns the count, or -1 if the chain
+ * is not to be trusted. The chain cannot change between the two passes: it belongs to
+ * the thread this handler interrupted.
  */
 static int
-walk_frames(PyThreadState *ts, const stack_ranges *r, uint64_t *out, uint64_t pos,
-            int limit, int *truncated)
+walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int limit, int *truncated)
 {
     _PyInterpreterFrame *f = newest_frame(ts);
-    _PyInterpreterFrame *anchor = walk_anchor(ts);
-    PyObject *dying = LOAD(&g.dying_code);
-    int dying_here = dying != NULL && LOAD(&g.dying_tstate) == ts
-                     && LOAD(&g.dying_top) == (void *)ts->datastack_top;
-    int anchored = 0;          /* a NULL anchor is reached at the chain's end */
+    stack_cursor cur = {ts->datastack_chunk, (uintptr_t)ts->datastack_top};
+    if (cur.chunk != NULL
+        && (cur.end < chunk_base(cur.chunk) || cur.end > (uintptr_t)cur.chunk + cur.chunk->size)) {
+        return -1;   /* a chunk being pushed or popped */
+    }
+    int newest = 1;
     int n = 0;
+    long hop_cap = (long)HOP_FACTOR * limit + HOP_SLACK;
     for (long hops = 0; f != NULL; hops++, f = f->previous) {
-        if (f == anchor) {
-            anchored = 1;
+        if (n >= limit || hops >= hop_cap) {
+            *truncated = 1;   /* nothing deeper is read */
+            return n;
         }
-        if (anchored && n >= limit && *truncated) {
-            break;
+        if ((uintptr_t)f % sizeof(void *) != 0) {
+            return -1;
         }
-        if (hops >= HOPS_MAX || !frame_trusted(r, f)) {
-            /* below the anchor a frame never fails; if one does, keep the leaf end */
-            if (anchored) {
-                *truncated = 1;
-                break;
+        if (cursor_holds(&cur, (uintptr_t)f) || f->owner == FRAME_OWNED_BY_THREAD) {
+            if (f->owner != FRAME_OWNED_BY_THREAD || !cursor_take(&cur, f, newest)) {
+                return -1;
             }
+            newest = 0;
+        }
+        else if (!offstack_frame_trusted(f)) {
             return -1;
         }
 #if PY312
@@ -662,19 +847,15 @@ walk_frames(PyThreadState *ts, const stack_ranges *r, uint64_t *out, uint64_t po
             continue;
         }
 #endif
+        PyObject *exe = frame_exe(f);
 #if PY313
-        PyObject *exe = f->f_executable;
         _Py_CODEUNIT *ip = f->instr_ptr;
 #else
-        PyObject *exe = (PyObject *)f->f_code;
         _Py_CODEUNIT *ip = f->prev_instr;
 #endif
         uint64_t code_word = 0;
         int64_t off = 0;
-        if (dying_here && exe == dying) {
-            /* freed by _PyFrame_Clear a moment ago: recorded as unknown */
-        }
-        else if (exe != NULL && Py_TYPE(exe) == &PyCode_Type) {
+        if (exe != NULL && Py_TYPE(exe) == &PyCode_Type) {
             PyCodeObject *co = (PyCodeObject *)exe;
             _Py_CODEUNIT *base = _PyCode_CODE(co);
             if (f->owner != FRAME_OWNED_BY_GENERATOR &&
@@ -689,13 +870,6 @@ walk_frames(PyThreadState *ts, const stack_ranges *r, uint64_t *out, uint64_t po
             continue;       /* 3.13 frames that run no code object */
         }
 #endif
-        if (n >= limit) {
-            *truncated = 1;
-            if (anchored) {
-                break;
-            }
-            continue;
-        }
         if (out != NULL) {
             if (code_word == 0) {
                 INC(&g.c.unknown_frames, 1);
@@ -705,44 +879,175 @@ walk_frames(PyThreadState *ts, const stack_ranges *r, uint64_t *out, uint64_t po
         }
         n++;
     }
-    if (f == NULL && anchor == NULL) {
-        anchored = 1;
+    /* The chain's end: the data stack must be used up too (its root chunk starts at
+       data[1], push_chunk). */
+    if (cur.chunk != NULL
+        && (cur.chunk->previous != NULL || cur.end > (uintptr_t)&cur.chunk->data[1])) {
+        return -1;
     }
-    return anchored ? n : -1;
+    return n;
 }
 
 /* ---- the fault guard --------------------------------------------------------- */
 
-static struct sigaction prev_segv, prev_bus;
+/*
+ * The walk reads memory that a stale frame pointer may aim anywhere, so it runs under a
+ * SIGSEGV/SIGBUS handler of ours, the guard (the technique vmprof uses). The guard must
+ * catch the walk's own faults and nothing else, and hand everything else on exactly
+ * as if it were not there.
+ *
+ *  - start() puts the guard in front of SIGSEGV and SIGBUS and remembers, per signal,
+ *    the disposition it found then (`at_start`) and the one it stands in front of now
+ *    (`behind`; the same until something else is installed).
+ *  - A walk fault is a signal the kernel raised for a fault (si_code > 0) on a thread
+ *    whose table entry says it is walking: the guard jumps back into the walk, which
+ *    drops the stack and counts it (stack_walk_faults).
+ *  - Anything else is forwarded once, as the kernel would have delivered it: to a
+ *    handler with its sa_mask (and the signal, unless SA_NODEFER) blocked around the
+ *    call, SA_RESETHAND honoured by resetting to SIG_DFL first, the three-argument form
+ *    under SA_SIGINFO. To SIG_DFL or SIG_IGN by restoring that disposition: a fault
+ *    then returns, the instruction faults again and the default action (core dump
+ *    included) happens as without us; a sent signal (kill, raise: si_code <= 0) is
+ *    sent again to this thread with tgkill, so kill(SIGSEGV) still kills with 11.
+ *  - Another handler installed after start() (faulthandler.enable(), which pytest
+ *    runs) goes in front of the guard and remembers the guard as its own previous
+ *    handler. While it is in front, walks do not run (each walk first asks, with one
+ *    sigaction query per signal, whether the guard is in front; skipped walks are
+ *    counted as stacks_unguarded): a walk fault would reach that handler first, and
+ *    faulthandler would report a fatal error. The reader's next drain puts the guard
+ *    back in front of it (behind := it).
+ *  - No loops: a handler behind the guard may chain back to the guard (faulthandler
+ *    disables itself and re-raises), and a handler behind it may have been disabled
+ *    while still installed (faulthandler.disable() restores the guard and returns from
+ *    its handler from then on). So forwarding to `behind` happens once per fault: a
+ *    guard entered on a thread that is already forwarding, or by the same fault again
+ *    (same thread, same address) right after a forward returned, goes to `at_start`
+ *    instead, which was installed before the guard and cannot lead back to it.
+ */
+
+enum { GUARD_SEGV = 0, GUARD_BUS = 1 };
+static const int guard_sigs[2] = {SIGSEGV, SIGBUS};
+static struct sigaction guard_behind[2], guard_at_start[2], guard_default;
+static int guard_ever;
+#define FWD_SLOTS 64
+static int fwd_tid[FWD_SLOTS];          /* threads inside a forward (lock-free slots) */
+static int fwd_level[FWD_SLOTS];
+static int last_fwd_tid, last_fwd_level;  /* the last fault forwarded, to catch refaults */
+static void *last_fwd_addr;
+
+static inline int
+guard_index(int sig)
+{
+    return sig == SIGBUS ? GUARD_BUS : GUARD_SEGV;
+}
+
+/* This thread's forwarding slot, claimed if it has none; FWD_SLOTS if all are taken. */
+static int
+fwd_slot(int tid, int *nested)
+{
+    for (int i = 0; i < FWD_SLOTS; i++) {
+        if (LOAD(&fwd_tid[i]) == tid) {
+            *nested = 1;
+            return i;
+        }
+    }
+    *nested = 0;
+    for (int i = 0; i < FWD_SLOTS; i++) {
+        int zero = 0;
+        if (__atomic_compare_exchange_n(&fwd_tid[i], &zero, tid, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_RELAXED)) {
+            fwd_level[i] = 0;
+            return i;
+        }
+    }
+    return FWD_SLOTS;
+}
+
+/* Delivers sig to `to` as the kernel would have (see above). */
+static void
+deliver_to(const struct sigaction *to, int sig, siginfo_t *si, void *uc)
+{
+    int is_default = !(to->sa_flags & SA_SIGINFO) && to->sa_handler == SIG_DFL;
+    int is_ignore = !(to->sa_flags & SA_SIGINFO) && to->sa_handler == SIG_IGN;
+    if (is_default || is_ignore) {
+        sigaction(sig, to, NULL);
+        if (si == NULL || si->si_code <= 0) {
+            /* a sent signal happens once: send it again, under that disposition */
+            syscall(SYS_tgkill, (long)getpid(), (long)gettid_(), (long)sig);
+        }
+        /* a fault: returning runs the instruction again, under that disposition */
+        return;
+    }
+    sigset_t mask, old;
+    mask = to->sa_mask;
+    if (!(to->sa_flags & SA_NODEFER)) {
+        sigaddset(&mask, sig);
+    }
+    if (to->sa_flags & SA_RESETHAND) {
+        sigaction(sig, &guard_default, NULL);
+    }
+    pthread_sigmask(SIG_BLOCK, &mask, &old);
+    if (to->sa_flags & SA_SIGINFO) {
+        to->sa_sigaction(sig, si, uc);
+    }
+    else {
+        to->sa_handler(sig);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
 
 static void
 fault_guard(int sig, siginfo_t *si, void *uc)
 {
+    int saved_errno = errno;
     int tid = gettid_();
-    for (unsigned i = 0; i < TABLE_SIZE; i++) {
-        thread_entry *e = &table[i];
-        if (LOAD(&e->walk_tid) == tid) {
+    if (si != NULL && si->si_code > 0) {
+        thread_entry *e = table_find(tid);
+        if (e != NULL && LOAD(&e->walk_tid) == tid) {
             STORE(&e->walk_tid, 0);
+            errno = saved_errno;
             siglongjmp(*e->walk_jb, 1);
         }
     }
-    /* Not a walk of ours: the program's own fault. */
-    struct sigaction *prev = sig == SIGBUS ? &prev_bus : &prev_segv;
-    if (prev->sa_flags & SA_SIGINFO) {
-        prev->sa_sigaction(sig, si, uc);
-        return;
+    /* Not a walk of ours: the program's own signal. Level 0 goes to the handler behind
+       the guard, 1 (nested, or the same fault again) to what stood before the guard
+       was ever installed, 2 and more to the default action: every path ends. */
+    int k = guard_index(sig);
+    int is_fault = si != NULL && si->si_code > 0;
+    void *addr = is_fault ? si->si_addr : NULL;
+    int nested;
+    int slot = fwd_slot(tid, &nested);
+    int level = 0;
+    if (nested) {
+        level = ++fwd_level[slot];
     }
-    if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
-        prev->sa_handler(sig);
-        return;
+    if (is_fault && LOAD(&last_fwd_tid) == tid && LOAD(&last_fwd_addr) == addr
+        && LOAD(&last_fwd_level) + 1 > level) {
+        level = LOAD(&last_fwd_level) + 1;
     }
-    /* Default action: restored, the faulting instruction runs again and dies as it
-       would have without us (core dump included). */
-    sigaction(sig, prev, NULL);
+    const struct sigaction *to = level == 0   ? &guard_behind[k]
+                                 : level == 1 ? &guard_at_start[k]
+                                              : &guard_default;
+    INC(&g.c.signals_forwarded, 1);
+    deliver_to(to, sig, si, uc);
+    if (slot < FWD_SLOTS) {
+        if (nested) {
+            fwd_level[slot]--;
+        }
+        else {
+            STORE(&fwd_tid[slot], 0);
+        }
+    }
+    if (is_fault) {
+        STORE(&last_fwd_addr, addr);
+        STORE(&last_fwd_level, level);
+        STORE(&last_fwd_tid, tid);
+    }
+    errno = saved_errno;
 }
 
 static int
-guard_is_ours(int sig)
+guard_in_front(int sig)
 {
     struct sigaction cur;
     return sigaction(sig, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO)
@@ -750,13 +1055,15 @@ guard_is_ours(int sig)
 }
 
 /* GIL held. Puts the guard in front of whatever handles SIGSEGV/SIGBUS now; called at
-   start() and by every drain, since faulthandler.enable() and friends replace it. */
+   start() and by every drain. */
 static void
 fault_guard_install(void)
 {
-    static const int sigs[2] = {SIGSEGV, SIGBUS};
+    guard_default.sa_handler = SIG_DFL;
+    sigemptyset(&guard_default.sa_mask);
     for (int k = 0; k < 2; k++) {
-        if (guard_is_ours(sigs[k])) {
+        int sig = guard_sigs[k];
+        if (guard_in_front(sig)) {
             continue;
         }
         struct sigaction sa, old;
@@ -766,37 +1073,61 @@ fault_guard_install(void)
            overflow still reaches faulthandler on its alternate stack */
         sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
         sigemptyset(&sa.sa_mask);
-        if (sigaction(sigs[k], NULL, &old) != 0) {
+        if (sigaction(sig, NULL, &old) != 0) {
             continue;
         }
-        /* the previous handler is saved before ours can run and call it */
-        if (sigs[k] == SIGBUS) {
-            prev_bus = old;
+        /* saved before the guard can run and use them; `at_start` once per process:
+           what stood before the guard ever existed cannot lead back to it */
+        guard_behind[k] = old;
+        if (!guard_ever) {
+            guard_at_start[k] = old;
         }
-        else {
-            prev_segv = old;
-        }
-        if (sigaction(sigs[k], &sa, NULL) == 0) {
+        if (sigaction(sig, &sa, NULL) == 0) {
             INC(&g.c.guard_installs, 1);
         }
     }
+    guard_ever = 1;
 }
 
+/* At stop(): the guard steps out if it is in front; a handler installed after it keeps
+   the guard as its previous one, and the guard then forwards as above. */
 static void
 fault_guard_remove(void)
 {
-    if (guard_is_ours(SIGSEGV)) {
-        sigaction(SIGSEGV, &prev_segv, NULL);
-    }
-    if (guard_is_ours(SIGBUS)) {
-        sigaction(SIGBUS, &prev_bus, NULL);
+    for (int k = 0; k < 2; k++) {
+        if (guard_in_front(guard_sigs[k])) {
+            sigaction(guard_sigs[k], &guard_behind[k], NULL);
+        }
     }
 }
 
-/* One guarded walk: the count, -1 (untrusted) or -2 (a fault, caught). */
+/* The thread state attached on thread tid right now, found without the table: the
+   GIL's last holder (Python/ceval_gil.c take_gil sets it), if it is bound to tid and
+   attached. For detached C-thread entries (see detach_slot). May fault (guarded): the
+   last holder may have been freed since. */
+static PyThreadState *
+attached_tstate_of(int tid)
+{
+#if PY313
+    PyThreadState *t = _PyRuntime.interpreters.main->ceval.gil->last_holder;
+#elif PY312
+    PyThreadState *t =
+        (PyThreadState *)_PyRuntime.interpreters.main->ceval.gil->last_holder._value;
+#else
+    PyThreadState *t = (PyThreadState *)_PyRuntime.ceval.gil.last_holder._value;
+#endif
+    if (t == NULL || (uintptr_t)t % sizeof(void *) != 0 || (int)t->native_thread_id != tid
+        || !tstate_attached(t)) {
+        return NULL;
+    }
+    return t;
+}
+
+/* One guarded walk: the count, -1 (untrusted), -2 (a fault, caught) or -3 (*ts was
+   NULL and no attached thread state was found; otherwise *ts is set to the one found). */
 static __attribute__((noinline)) int
-guarded_walk(thread_entry *e, int tid, PyThreadState *ts, stack_ranges *r, int pass_one,
-             uint64_t *out, uint64_t pos, int limit, int *truncated)
+guarded_walk(thread_entry *e, int tid, PyThreadState **ts, uint64_t *out, uint64_t pos,
+             int limit, int *truncated)
 {
     sigjmp_buf jb;
     e->walk_jb = &jb;
@@ -804,10 +1135,14 @@ guarded_walk(thread_entry *e, int tid, PyThreadState *ts, stack_ranges *r, int p
         return -2;
     }
     STORE(&e->walk_tid, tid);
-    if (pass_one) {
-        live_ranges(ts, r);
+    if (*ts == NULL) {
+        *ts = attached_tstate_of(tid);
+        if (*ts == NULL) {
+            STORE(&e->walk_tid, 0);
+            return -3;
+        }
     }
-    int n = walk_frames(ts, r, out, pos, limit, truncated);
+    int n = walk_frames(*ts, out, pos, limit, truncated);
     STORE(&e->walk_tid, 0);
     return n;
 }
@@ -876,21 +1211,38 @@ sigprof_handler(int sig, siginfo_t *si, void *ucontext)
         goto out;
     }
 
-    PyThreadState *ts = e != NULL ? e->tstate : NULL;
+    PyThreadState *ts = e != NULL ? LOAD(&e->tstate) : NULL;
     int truncated = 0;
     int depth = 0;
-    stack_ranges ranges;
-    if (ts == NULL) {
+    if (ts == NULL && !(e != NULL && e->c_thread)) {
         flags |= F_NO_TSTATE;
     }
     else {
-        flags |= tstate_attached(ts) ? F_PYTHON : F_NATIVE;
-        depth = guarded_walk(e, tid, ts, &ranges, 1, NULL, 0, g.max_depth, &truncated);
-        if (depth < 0) {
-            INC(depth == -2 ? &g.c.stack_walk_faults : &g.c.stacks_untrusted, 1);
+        if (!guard_in_front(SIGSEGV) || !guard_in_front(SIGBUS)) {
+            /* a handler installed after start() would see a walk fault first (see
+               "the fault guard"): no walk until the reader's drain restores the guard */
+            INC(&g.c.stacks_unguarded, 1);
             flags |= F_UNTRUSTED;
-            depth = 0;
-            truncated = 0;
+        }
+        else {
+            int looked_up = ts == NULL;
+            depth = guarded_walk(e, tid, &ts, NULL, 0, g.max_depth, &truncated);
+            if (depth == -3) {
+                flags |= F_NO_TSTATE;   /* a C thread between two calls into Python */
+                depth = 0;
+            }
+            else if (depth < 0) {
+                INC(depth == -2 ? &g.c.stack_walk_faults : &g.c.stacks_untrusted, 1);
+                flags |= F_UNTRUSTED;
+                depth = 0;
+                truncated = 0;
+            }
+            if (looked_up && ts != NULL) {
+                INC(&g.c.gilstate_lookups, 1);   /* found attached: it runs Python */
+            }
+        }
+        if (!(flags & F_NO_TSTATE) && ts != NULL) {
+            flags |= tstate_attached(ts) ? F_PYTHON : F_NATIVE;
         }
     }
     uint64_t len = HDR_WORDS + 2 * (uint64_t)depth;
@@ -910,9 +1262,15 @@ sigprof_handler(int sig, siginfo_t *si, void *ucontext)
     }
     uint64_t *buf = g.ring;
     uint64_t cap = g.cap;
+    if (LOAD(&stall_tid) == tid && __atomic_exchange_n(&stall_tid, 0, __ATOMIC_ACQ_REL) == tid) {
+        /* test hook: a writer stalled between reserving and publishing */
+        struct timespec nap = {stall_ns / 1000000000LL, stall_ns % 1000000000LL};
+        while (nanosleep(&nap, &nap) != 0 && errno == EINTR) {
+        }
+    }
     if (depth > 0) {
-        truncated = 0;
-        int n2 = guarded_walk(e, tid, ts, &ranges, 0, buf, w + HDR_WORDS, depth, &truncated);
+        int ignored = 0;   /* pass one decided `truncated`; this pass stops at depth */
+        int n2 = guarded_walk(e, tid, &ts, buf, w + HDR_WORDS, depth, &ignored);
         if (n2 != depth) {
             /* Cannot happen (same chain, same thread, nothing ran between); if it does,
                the reserved record still gets a well-formed, unknown stack. */
@@ -974,11 +1332,98 @@ stg_reserve(size_t more_frames)
 }
 
 /*
+ * The graveyard: the dealloc hook's guarantee when the ring cannot be emptied.
+ *
+ * Before a code object is freed, every record that may name it must leave the ring
+ * (ring_collect below). Records are taken in order, and one reserved but not yet
+ * published blocks those after it: its writer is a signal handler on another thread,
+ * which takes no lock and normally finishes within microseconds, but a stalled thread
+ * (CPU quota, a debugger, SIGSTOP of one thread by ptrace) can sit there for good, and
+ * the hook must not hang the program waiting. So the hook waits a bounded time
+ * (STALL_WAIT_NS, and not at all again for the same stuck record), and then buries the
+ * dying object: a grave holds its address, the ring position `before` which a record
+ * may name it, and strong references to its name and file. Records reserved after that
+ * position cannot name it: a handler writes only code objects of the frames of the
+ * thread it interrupted, which hold strong references to them, and the one thread whose
+ * frame may be clearing this object is the one running this hook (frames are unlinked
+ * before they are cleared, GH-99729, and a handler on this thread runs to completion
+ * before the hook goes on). A later collect names a code word that matches a grave
+ * (address and position) from the grave, never from the freed memory. Graves are
+ * released once the reader has passed their position. If the graveyard is full, every
+ * code word reserved before the newest burial is recorded as unknown: still never read.
+ * The same applies when staging cannot grow (out of memory).
+ */
+#define STALL_WAIT_NS 1000000000LL
+#define GRAVE_SLOTS 256
+
+typedef struct {
+    PyObject *addr;
+    uint64_t before;
+    PyObject *name, *file;
+    int firstline;
+} grave_t;
+
+static struct {
+    grave_t e[GRAVE_SLOTS];
+    int n;
+    uint64_t stuck_at;        /* a record known not to publish, or UINT64_MAX */
+    uint64_t unread_before;   /* graveyard full: code words before this stay unread */
+} yard = {.stuck_at = UINT64_MAX};
+
+static void
+bury(PyCodeObject *dying, uint64_t before)
+{
+    if (yard.n < GRAVE_SLOTS) {
+        grave_t *gr = &yard.e[yard.n++];
+        gr->addr = (PyObject *)dying;
+        gr->before = before;
+        gr->name = Py_NewRef(dying->co_qualname);
+        gr->file = Py_NewRef(dying->co_filename);
+        gr->firstline = dying->co_firstlineno;
+    }
+    else if (before > yard.unread_before) {
+        yard.unread_before = before;
+    }
+    INC(&g.c.code_buried, 1);
+}
+
+/* Releases the graves no record left in the ring can match. */
+static void
+yard_release(uint64_t r)
+{
+    int k = 0;
+    for (int i = 0; i < yard.n; i++) {
+        if (yard.e[i].before <= r) {
+            Py_DECREF(yard.e[i].name);   /* strings: no code can run */
+            Py_DECREF(yard.e[i].file);
+        }
+        else {
+            yard.e[k++] = yard.e[i];
+        }
+    }
+    yard.n = k;
+    if (yard.stuck_at != UINT64_MAX && yard.stuck_at < r) {
+        yard.stuck_at = UINT64_MAX;
+    }
+}
+
+static const grave_t *
+grave_of(PyObject *co, uint64_t pos)
+{
+    for (int i = 0; i < yard.n; i++) {
+        if (yard.e[i].addr == co && pos < yard.e[i].before) {
+            return &yard.e[i];
+        }
+    }
+    return NULL;
+}
+
+/*
  * Moves every reserved record from the ring into staging. `dying` is a code object
  * inside its tp_dealloc (refcount 0, fields intact) or NULL. Only Py_INCREF and
  * PyMem_Raw*: no Python code can run, so this cannot re-enter itself.
- * Waits for records reserved but not yet published: their writers are signal
- * handlers on other threads, which take no lock and so always finish.
+ * Waits a bounded time for a record reserved but not yet published; if `dying` is
+ * set and the ring could not be emptied, buries it (see "The graveyard").
  */
 static void
 ring_collect(PyCodeObject *dying)
@@ -991,6 +1436,7 @@ ring_collect(PyCodeObject *dying)
     uint64_t p = g.r;
     uint64_t wend = LOAD(&g.w);
     long long spin_deadline = -1;
+    int emptied = 1;
     while (p < wend) {
         uint64_t h = LOAD(&buf[p % cap]);
         uint64_t len = h & 0xFFFF;
@@ -1000,10 +1446,14 @@ ring_collect(PyCodeObject *dying)
             /* reserved, not yet published */
             long long now = clock_ns(CLOCK_MONOTONIC);
             if (spin_deadline < 0) {
-                spin_deadline = now + 1000000000LL;
+                spin_deadline = now + (p == yard.stuck_at ? 0 : STALL_WAIT_NS);
             }
-            else if (now > spin_deadline) {
-                INC(&g.c.reader_stalls, 1);
+            if (now >= spin_deadline) {
+                if (p != yard.stuck_at) {
+                    INC(&g.c.reader_stalls, 1);
+                }
+                yard.stuck_at = p;
+                emptied = 0;
                 break;
             }
             sched_yield();
@@ -1013,8 +1463,9 @@ ring_collect(PyCodeObject *dying)
         uint64_t w1 = buf[(p + 1) % cap];
         int depth = (int)((len - HDR_WORDS) / 2); /* == the depth field, by construction */
         if (stg_reserve((size_t)depth) < 0) {
-            /* out of memory: drop the record, but keep the funnel honest */
+            /* out of memory: the record stays for a later collect */
             INC(&g.c.reader_stalls, 1);
+            emptied = 0;
             break;
         }
         stg_rec *rec = &stg.recs[stg.nrec];
@@ -1033,8 +1484,23 @@ ring_collect(PyCodeObject *dying)
             memset(sf, 0, sizeof(*sf));
             sf->off = (int32_t)off;
             PyObject *co = (PyObject *)(uintptr_t)cw;
+            const grave_t *gr = co != NULL && yard.n > 0 ? grave_of(co, p) : NULL;
             if (co == NULL) {
                 sf->kind = SF_UNKNOWN; /* already counted by the handler */
+            }
+            else if (gr != NULL) {
+                /* freed while this record waited behind a stalled one */
+                sf->kind = SF_DEAD;
+                sf->name = Py_NewRef(gr->name);
+                sf->file = Py_NewRef(gr->file);
+                sf->firstline = gr->firstline;
+                sf->line = gr->firstline;   /* the line table went with the object */
+                INC(&g.c.dead_code_frames, 1);
+                INC(&g.c.dead_code_after_stall, 1);
+            }
+            else if (p < yard.unread_before) {
+                sf->kind = SF_UNKNOWN;   /* the graveyard overflowed: never dereferenced */
+                INC(&g.c.unknown_frames, 1);
             }
             else if (co == (PyObject *)dying) {
                 PyCodeObject *d = dying;
@@ -1062,19 +1528,26 @@ ring_collect(PyCodeObject *dying)
         p += len;
     }
     STORE(&g.r, p);
+    if (yard.n > 0 || yard.stuck_at != UINT64_MAX) {
+        yard_release(p);
+    }
+    if (!emptied && dying != NULL) {
+        /* every record that may name `dying` was reserved before now */
+        bury(dying, LOAD(&g.w));
+    }
 }
 
 static void
 hooked_code_dealloc(PyObject *op)
 {
-    /* Before the memory goes: take every record that may name this code object. */
-    /* A handler on this thread may yet see op in the frame being cleared: it checks
-       this triple (see "Trusting the frame chain"). */
-    PyThreadState *ts = _PyThreadState_UncheckedGet();
-    STORE(&g.dying_tstate, ts);
-    STORE(&g.dying_top, ts != NULL ? (void *)ts->datastack_top : NULL);
-    STORE(&g.dying_code, op);
-    if (g.ring != NULL && LOAD(&g.r) != LOAD(&g.w)) {
+    /* Before the memory goes: take every record that may name this code object (or
+       bury it, see "The graveyard"). No frame of the chain holds it any more (see
+       "Trusting the frame chain"), so no handler can record it from now on. */
+    /* Only the main interpreter's threads are sampled, so only its code objects are
+       named in records; a subinterpreter (3.12+ may have its own GIL and run at the
+       same time as the reader) must not touch the ring or staging. */
+    if (g.ring != NULL && LOAD(&g.r) != LOAD(&g.w)
+        && PyInterpreterState_Get() == PyInterpreterState_Main()) {
         ring_collect((PyCodeObject *)op);
     }
     orig_code_dealloc(op);
@@ -1091,11 +1564,13 @@ typedef struct {
 
 static void unregister_slot(unsigned slot, uint32_t gen, uint32_t epoch);
 
+static void detach_slot(unsigned slot, uint32_t gen, uint32_t epoch);
+
 static void
 sentinel_dealloc(PyObject *self)
 {
     SentinelObject *s = (SentinelObject *)self;
-    unregister_slot(s->slot, s->gen, s->epoch);
+    detach_slot(s->slot, s->gen, s->epoch);
     PyObject_Free(self);
 }
 
@@ -1108,6 +1583,23 @@ static PyTypeObject SentinelType = {
     .tp_doc = "Unregisters a thread from the sampler when its thread state is cleared.",
 };
 
+/* A tomb followed by an empty slot ends no probe chain (linear probing: every chain
+   through it would run on into the empty slot): it becomes empty again, and so may the
+   tombs before it. Without this, after TABLE_SIZE thread lifetimes every miss (a
+   signal on an unregistered thread) would probe the whole table in the handler.
+   GIL held (the only writer); handlers probing meanwhile see the same answers. */
+static void
+table_reclaim(unsigned slot)
+{
+    for (unsigned k = 0; k < TABLE_SIZE; k++, slot = (slot - 1) & (TABLE_SIZE - 1)) {
+        if (LOAD(&table[slot].tid) != TID_TOMB
+            || LOAD(&table[(slot + 1) & (TABLE_SIZE - 1)].tid) != TID_EMPTY) {
+            return;
+        }
+        STORE(&table[slot].tid, TID_EMPTY);
+    }
+}
+
 static void
 unregister_slot(unsigned slot, uint32_t gen, uint32_t epoch)
 {
@@ -1119,8 +1611,8 @@ unregister_slot(unsigned slot, uint32_t gen, uint32_t epoch)
     if (tid <= 0 || e->gen != gen) {
         return;
     }
-    /* Unpublish first: from here no handler finds the entry (and the only handler
-       that could be using it runs on this very thread, or the thread is gone). */
+    /* Unpublish first: from here no handler finds the entry (one already inside it
+       finishes with the thread state, which is still valid: see the callers). */
     STORE(&e->tid, TID_TOMB);
     thread_timer_delete(e);
     if (e->profiled && e->cpu_start_ns >= 0) {
@@ -1131,21 +1623,182 @@ unregister_slot(unsigned slot, uint32_t gen, uint32_t epoch)
     }
     e->tstate = NULL;
     INC(&g.c.threads_unregistered, 1);
+    table_reclaim(slot);
 }
 
 /*
- * GIL held. Registers (tid, ts); returns 1 if added, 0 if already there, -1 with an
- * exception set on error.
+ * A thread state is being cleared. A thread Python started ends with it: unregistered,
+ * timer deleted. A thread C code runs Python on (PyGILState_Ensure/Release around each
+ * call, as ctypes callbacks and many C libraries do) gets a new thread state per call,
+ * and a scan every reader period would find each one too late to sample it: its entry
+ * stays, with its timer, detached (no thread state); the handler then finds the thread
+ * state attached at that moment through the GIL's last holder (attached_tstate_of), and
+ * the next scan attaches the current one, or unregisters the entry once the thread has
+ * exited (tgkill(tid, 0) says ESRCH).
+ */
+static void
+detach_slot(unsigned slot, uint32_t gen, uint32_t epoch)
+{
+    if (slot < TABLE_SIZE && epoch == g.epoch && LOAD(&table[slot].tid) > 0
+        && table[slot].gen == gen && table[slot].c_thread) {
+        STORE(&table[slot].tstate, NULL);
+        return;
+    }
+    unregister_slot(slot, gen, epoch);
+}
+
+/* The runtime's lock on the interpreters' thread lists (HEAD_LOCK in Python/pystate.c):
+   thread states are linked and unlinked under it, by threads that may not hold the GIL
+   (PyThreadState_New from PyGILState_Ensure, PyThreadState_Delete). */
+static void
+head_lock(void)
+{
+#if PY313
+    PyMutex_Lock(&_PyRuntime.interpreters.mutex);
+#else
+    PyThread_acquire_lock(_PyRuntime.interpreters.mutex, WAIT_LOCK);
+#endif
+}
+
+static void
+head_unlock(void)
+{
+#if PY313
+    PyMutex_Unlock(&_PyRuntime.interpreters.mutex);
+#else
+    PyThread_release_lock(_PyRuntime.interpreters.mutex);
+#endif
+}
+
+static inline int
+tstate_cleared(PyThreadState *ts)
+{
+#if PY312
+    return ts->_status.cleared;
+#else
+    (void)ts;
+    return 0;   /* 3.11 keeps no flag; see scan_threads_impl */
+#endif
+}
+
+/* Head lock held. 1 if ts is linked in the interpreter's list, bound to tid, not
+   cleared. Compares pointers only: ts itself is not read unless it is linked. */
+static int
+tstate_live_locked(PyInterpreterState *interp, PyThreadState *ts, int tid)
+{
+    for (PyThreadState *t = interp->threads.head; t != NULL; t = t->next) {
+        if (t == ts) {
+            return (int)t->native_thread_id == tid && !tstate_cleared(t);
+        }
+    }
+    return 0;
+}
+
+/* Test hook (registration_window): a callable run inside the registration window that
+   Python may use (see register_tstate), as a finalizer could. */
+static PyObject *registration_probe;
+
+/*
+ * GIL held. Registers (tid, ts); returns 1 if added, 0 if not (already there, or given
+ * up: sampling stopped meanwhile, ts gone), -1 with an exception set on error.
+ * `own`: the call comes from the thread itself (start(), the thread hook), whose word
+ * on which thread state is current is final; a scan's is not (a second live thread
+ * state with the same native id, like 3.11's preallocated one that still carries its
+ * creator's id, or PyThreadState_New on a thread that has one, never displaces a
+ * registered one that is still linked).
+ *
+ * Registration needs Python (the sentinel goes into the thread state's dict), and any
+ * allocation may run the GC and so finalizers, which may stop the sampler, register
+ * threads, or (releasing the GIL) let threads exit. So the Python part comes first and
+ * nothing is published until it is over; then, with no Python call until the timer is
+ * armed, everything it may have changed is checked again: the sampler still sampling
+ * in the same epoch, the tid still unregistered, and (for a scan) ts still linked,
+ * bound to tid, not cleared, and holding the dict the sentinel went into. From there
+ * on the GIL is held without a break, so ts cannot be cleared (that needs the GIL)
+ * before the sentinel is live.
  */
 static int
-register_tstate(PyThreadState *ts, int tid, int profiled)
+register_tstate(PyThreadState *ts, int tid, int profiled, int own)
 {
+    PyInterpreterState *interp = PyInterpreterState_Get();
     thread_entry *old = table_find(tid);
-    if (old != NULL) {
-        if (old->tstate == ts) {
+    if (old != NULL && old->tstate == ts) {
+        return 0;
+    }
+    uint32_t epoch = g.epoch;
+
+    SentinelObject *s = PyObject_New(SentinelObject, &SentinelType);
+    if (s == NULL) {
+        return -1;
+    }
+    s->epoch = 0;   /* inert until published below: epochs start at 1 */
+    s->gen = 0;
+    s->slot = 0;
+    if (ts->dict == NULL) {
+        PyObject *d = PyDict_New();
+        if (d == NULL) {
+            Py_DECREF(s);
+            return -1;
+        }
+        if (ts->dict == NULL) {
+            ts->dict = d;
+        }
+        else {
+            Py_DECREF(d);   /* a finalizer made one meanwhile */
+        }
+    }
+    PyObject *dict = Py_NewRef(ts->dict);
+    int rc = PyDict_SetItem(dict, sentinel_key, (PyObject *)s);
+    if (rc == 0 && registration_probe != NULL) {
+        PyObject *r = PyObject_CallNoArgs(registration_probe);
+        if (r == NULL) {
+            PyErr_WriteUnraisable(registration_probe);
+        }
+        Py_XDECREF(r);
+    }
+    /* ---- no Python from here on ---- */
+    Py_DECREF(dict);   /* the thread state's reference keeps it */
+    if (rc < 0) {
+        Py_DECREF(s);
+        return -1;
+    }
+    if (LOAD(&g.mode) != MODE_SAMPLE || g.epoch != epoch) {
+        Py_DECREF(s);   /* stays inert in the dict */
+        return 0;
+    }
+    if (!own) {
+        head_lock();
+        int live = tstate_live_locked(interp, ts, tid) && ts->dict == dict;
+        head_unlock();
+        if (!live) {
+            Py_DECREF(s);
             return 0;
         }
-        /* tid reused by a new thread state: the old one is gone */
+    }
+    old = table_find(tid);
+    if (old != NULL && !own && old->c_thread && LOAD(&old->tstate) == NULL) {
+        /* a detached C thread's next thread state: same entry, same timer */
+        old->gen++;
+        s->epoch = epoch;
+        s->gen = old->gen;
+        s->slot = (unsigned)(old - table);
+        Py_DECREF(s);
+        STORE(&old->tstate, ts);
+        return 1;
+    }
+    if (old != NULL) {
+        int keep_old = 0;
+        if (!own && old->tstate != ts) {
+            head_lock();
+            keep_old = tstate_live_locked(interp, old->tstate, tid);
+            head_unlock();
+        }
+        if (keep_old) {
+            Py_DECREF(s);
+            return 0;
+        }
+        /* the same thread state registered meanwhile (its sentinel was just replaced
+           by ours), or the tid's previous thread state is gone */
         unregister_slot((unsigned)(old - table), old->gen, g.epoch);
     }
     unsigned h = tid_hash(tid);
@@ -1161,38 +1814,22 @@ register_tstate(PyThreadState *ts, int tid, int profiled)
     }
     if (e == NULL) {
         INC(&g.c.table_full, 1);
+        Py_DECREF(s);
         return 0;
     }
     e->gen++;
     e->tstate = ts;
+    e->c_thread = !own;
     e->profiled = profiled;
     e->has_timer = 0;
+    e->perf_fd = -1;
     e->cpu_start_ns = thread_cpu_of(tid);
-
-    /* The sentinel goes in first, so an error leaves nothing half-registered. */
-    SentinelObject *s = PyObject_New(SentinelObject, &SentinelType);
-    if (s == NULL) {
-        return -1;
-    }
-    s->epoch = g.epoch;
+    s->epoch = epoch;
     s->gen = e->gen;
     s->slot = slot;
-    if (ts->dict == NULL) {
-        ts->dict = PyDict_New();
-        if (ts->dict == NULL) {
-            s->epoch = 0; /* never matches: epochs start at 1 */
-            Py_DECREF(s);
-            return -1;
-        }
-    }
+    Py_DECREF(s);   /* the dict holds it */
     STORE(&e->tid, tid); /* publish */
     INC(&g.c.threads_registered, 1);
-    int rc = PyDict_SetItem(ts->dict, sentinel_key, (PyObject *)s);
-    Py_DECREF(s);
-    if (rc < 0) {
-        unregister_slot(slot, e->gen, g.epoch);
-        return -1;
-    }
     if (profiled && (g.timer_kinds & TIMER_THREAD)) {
         thread_timer_create(e, slot);
     }
@@ -1202,102 +1839,129 @@ register_tstate(PyThreadState *ts, int tid, int profiled)
     return 1;
 }
 
+/*
+ * Registers thread states the sampler does not know (threads created by C code), and
+ * drops entries whose thread state has left the list. The list is read under the
+ * runtime's head lock, with no Python call and no allocation; registration (Python)
+ * happens after, and checks each candidate again under the lock (register_tstate).
+ */
+#define SCAN_BATCH 256
+
 static int
 scan_threads_impl(void)
 {
     PyInterpreterState *interp = PyInterpreterState_Get();
-    int added = 0;
-    for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts != NULL;
-         ts = PyThreadState_Next(ts)) {
+    static PyThreadState *cand_ts[SCAN_BATCH];
+    static int cand_tid[SCAN_BATCH];
+    static unsigned char listed[TABLE_SIZE];
+    int ncand = 0;
+    memset(listed, 0, sizeof(listed));
+    head_lock();
+    for (PyThreadState *ts = interp->threads.head; ts != NULL; ts = ts->next) {
         int tid = (int)ts->native_thread_id;
-        if (tid <= 0) {
-            continue; /* not yet bound to an OS thread */
+        thread_entry *e = tid > 0 ? table_find(tid) : NULL;
+        if (e != NULL && e->tstate == ts) {
+            listed[e - table] = 1;
         }
-        int rc = register_tstate(ts, tid, 1);
+        else if (tid > 0 && !tstate_cleared(ts) && ncand < SCAN_BATCH) {
+            cand_ts[ncand] = ts;
+            cand_tid[ncand] = tid;
+            ncand++;
+        }
+    }
+    head_unlock();
+    /* perf events the program closed (os.closerange): that thread's sampling stopped.
+       Counted, never touched again (the number may be the program's file now). */
+    if (g.timer_kinds & TIMER_PERF) {
+        for (unsigned i = 0; i < TABLE_SIZE; i++) {
+            thread_entry *e = &table[i];
+            if (LOAD(&e->tid) > 0 && LOAD(&e->has_timer) && !perf_fd_ours(e)) {
+                STORE(&e->has_timer, 0);
+                e->perf_fd = -1;
+                INC(&g.c.perf_events_closed, 1);
+                INC(&g.c.timers_deleted, 1);
+            }
+        }
+    }
+    /* Backstop: entries whose thread state left the list without clearing its dict. */
+    for (unsigned i = 0; i < TABLE_SIZE; i++) {
+        int tid = LOAD(&table[i].tid);
+        if (tid <= 0 || listed[i]) {
+            continue;
+        }
+        if (table[i].c_thread && LOAD(&table[i].tstate) == NULL
+            && !(syscall(SYS_tgkill, (long)getpid(), (long)tid, 0L) != 0 && errno == ESRCH)) {
+            continue;   /* detached, and the thread lives on */
+        }
+        unregister_slot(i, table[i].gen, g.epoch);
+    }
+    int added = 0;
+    for (int k = 0; k < ncand; k++) {
+        int rc = register_tstate(cand_ts[k], cand_tid[k], 1, 0);
         if (rc < 0) {
             return -1;
         }
         added += rc;
-    }
-    /* Backstop: entries whose thread state left the list without clearing its dict. */
-    for (unsigned i = 0; i < TABLE_SIZE; i++) {
-        thread_entry *e = &table[i];
-        if (LOAD(&e->tid) <= 0) {
-            continue;
-        }
-        int found = 0;
-        for (PyThreadState *ts = PyInterpreterState_ThreadHead(interp); ts != NULL;
-             ts = PyThreadState_Next(ts)) {
-            if (ts == e->tstate) {
-                found = 1;
-                break;
-            }
-        }
-        if (!found) {
-            unregister_slot(i, e->gen, g.epoch);
-        }
     }
     return added;
 }
 
 /* ---- fork -------------------------------------------------------------------- */
 
+/*
+ * fork() with profiling on. A signal pending and unblocked on the forking thread makes
+ * the kernel abandon a clone() in progress and restart it (kernel/fork.c, copy_process:
+ * recalc_sigpending, then -ERESTARTNOINTR if signal_pending), and a timer that fires
+ * faster than a large process can be copied restarts it for ever (gperftools issue
+ * 278). So the prepare handler blocks SIGPROF on the forking thread, and the parent and
+ * child handlers unblock it again (the child starts with no pending signal and no
+ * timer: fork(2), timer_create(2), setitimer(2)). Nothing is disarmed: the process
+ * timer's expiries go to the other threads or wait, pending, until the unblock, and the
+ * forking thread's own timer likewise (further expiries of a blocked timer signal are
+ * counted as overruns). Disarming and re-arming instead would lose samples on every
+ * fork: setitimer adds a tick to the value it is given (kernel/time/itimer.c,
+ * set_cpu_itimer) and an expiry that waits for its tick is skipped by timer_settime
+ * (posix-cpu-timers.c, bump_cpu_timer); a program forking every 5 ms lost a fifth of
+ * its samples that way, and a third with the full period re-armed.
+ */
+static sigset_t fork_saved_mask;
+
 static void
 atfork_prepare(void)
 {
-    if (LOAD(&g.mode) != MODE_SAMPLE) {
+    g.fork_disarmed = 0;
+    if (LOAD(&g.mode) == MODE_OFF) {
         return;
     }
-    struct itimerspec zero;
-    memset(&zero, 0, sizeof(zero));
-    for (unsigned i = 0; i < TABLE_SIZE; i++) {
-        if (LOAD(&table[i].tid) > 0 && LOAD(&table[i].has_timer)) {
-            if (g.timer_kinds & TIMER_PERF) {
-                ioctl(table[i].perf_fd, PERF_EVENT_IOC_DISABLE, 0);
-            }
-            else {
-                timer_settime(table[i].timer, 0, &zero, NULL);
-            }
-        }
+    sigset_t prof;
+    sigemptyset(&prof);
+    sigaddset(&prof, SIGPROF);
+    if (pthread_sigmask(SIG_BLOCK, &prof, &fork_saved_mask) == 0) {
+        g.fork_disarmed = 1;
     }
-    if (g.itimer_armed) {
-        itimer_set(0);
-    }
-    g.fork_disarmed = 1;
 }
 
 static void
 atfork_parent(void)
 {
-    if (!g.fork_disarmed) {
-        return;
-    }
-    g.fork_disarmed = 0;
-    for (unsigned i = 0; i < TABLE_SIZE; i++) {
-        if (LOAD(&table[i].tid) > 0 && LOAD(&table[i].has_timer)) {
-            if (g.timer_kinds & TIMER_PERF) {
-                ioctl(table[i].perf_fd, PERF_EVENT_IOC_ENABLE, 0);
-            }
-            else {
-                struct itimerspec its = thread_timer_spec();
-                timer_settime(table[i].timer, 0, &its, NULL);
-            }
-        }
-    }
-    if (g.itimer_armed) {
-        itimer_set(g.period_ns);
+    if (g.fork_disarmed) {
+        g.fork_disarmed = 0;
+        pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
     }
 }
 
 static void
 atfork_child(void)
 {
+    if (g.fork_disarmed) {
+        pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
+    }
     /* The child has no timers (timer_create(2), setitimer(2)) and one thread. It does
-       hold copies of the perf event fds: closed here (the events, the parent's, stay
-       disabled until atfork_parent re-enables them there). */
+       hold copies of the perf event fds: closed here, if they are still ours (the
+       events belong to the parent's threads and go on there). */
     if (g.timer_kinds & TIMER_PERF) {
         for (unsigned i = 0; i < TABLE_SIZE; i++) {
-            if (table[i].tid > 0 && table[i].has_timer && table[i].perf_fd >= 0) {
+            if (table[i].tid > 0 && table[i].has_timer && perf_fd_ours(&table[i])) {
                 close(table[i].perf_fd);
             }
         }
@@ -1314,9 +1978,14 @@ atfork_child(void)
     memset(&g.c, 0, sizeof(g.c));
     g.cpu_done_ns = 0;
     g.epoch++; /* sentinels inherited by the child become no-ops */
+    yard.n = 0;   /* the graves' references stay with the parent's objects: leaked here */
+    yard.stuck_at = UINT64_MAX;
+    yard.unread_before = 0;
 }
 
 /* ---- signal disposition ------------------------------------------------------ */
+
+static struct sigaction sigprof_original;
 
 static int
 install_handler(void)
@@ -1330,9 +1999,13 @@ install_handler(void)
        guard must be able to run inside this handler. */
     sigdelset(&sa.sa_mask, SIGSEGV);
     sigdelset(&sa.sa_mask, SIGBUS);
-    if (sigaction(SIGPROF, &sa, NULL) != 0) {
+    struct sigaction before;
+    if (sigaction(SIGPROF, &sa, &before) != 0) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
+    }
+    if (!g.handler_installed) {
+        sigprof_original = before;   /* what an exec'd program must find (exec_prepare) */
     }
     g.handler_installed = 1;
     return 0;
@@ -1400,6 +2073,11 @@ reset_for_start(void)
 {
     memset(table, 0, sizeof(table));
     memset(&g.c, 0, sizeof(g.c));
+    g.taken_over = 0;
+    exec_saved.active = 0;
+    yard_release(UINT64_MAX);   /* positions restart at 0 */
+    yard.stuck_at = UINT64_MAX;
+    yard.unread_before = 0;
     g.cpu_done_ns = 0;
     g.perf_exclude_kernel = 0;
     g.epoch++;
@@ -1470,8 +2148,22 @@ py_start(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kw)
         return NULL;
     }
     if (kinds < 1 || (kinds > 3 && kinds != TIMER_PERF) || period_ns < 1000 || max_depth < 1 ||
-        max_depth > MAX_DEPTH_CAP || words < HDR_WORDS + 2) {
+        max_depth > MAX_DEPTH_CAP) {
         PyErr_SetString(PyExc_ValueError, "bad sampler parameters");
+        return NULL;
+    }
+    if (words < HDR_WORDS + 2LL * max_depth) {
+        PyErr_Format(PyExc_ValueError,
+                     "buffer_words must hold one record of max_depth frames: at least %d "
+                     "words for max_depth=%d (4 header words + 2 per frame), got %lld",
+                     HDR_WORDS + 2 * max_depth, max_depth, words);
+        return NULL;
+    }
+    if (kinds == TIMER_PERF && period_ns < PERF_MIN_PERIOD_NS) {
+        PyErr_Format(PyExc_ValueError,
+                     "the perf timer's period must be at least %d ns (the kernel raises "
+                     "shorter task-clock periods to that floor), got %lld ns: rate_hz at "
+                     "most 100000", PERF_MIN_PERIOD_NS, period_ns);
         return NULL;
     }
     if (check_disposition() < 0) {
@@ -1514,7 +2206,7 @@ py_start(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kw)
     /* Sampling is on before the first timer exists, so no expiry (the first may be
        1 ns away) is thrown away as late. */
     __atomic_store_n(&g.mode, MODE_SAMPLE, __ATOMIC_SEQ_CST);
-    if (register_tstate(PyThreadState_Get(), gettid_(), 1) < 0 || scan_threads_impl() < 0) {
+    if (register_tstate(PyThreadState_Get(), gettid_(), 1, 1) < 0 || scan_threads_impl() < 0) {
         PyObject *exc = PyErr_GetRaisedException_compat();
         Py_XDECREF(py_stop(NULL, NULL));
         PyErr_SetRaisedException_compat(exc);
@@ -1571,6 +2263,204 @@ py_stop(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
     Py_RETURN_NONE;
 }
 
+/*
+ * Another user of SIGPROF while profiling: the program (or a library) installs its own
+ * SIGPROF handler, or arms ITIMER_PROF when the sampler did not (or with another
+ * interval). Both are one per process, so the two cannot share them: the sampler stops
+ * sampling, leaves the handler and the timer as the program set them, and says so
+ * (stats sigprof_taken_over, a report note). Checked by every drain. Returns the
+ * reasons (1 handler, 2 ITIMER_PROF) and records them.
+ */
+static int
+sigprof_taken_over(void)
+{
+    int why = 0;
+    struct sigaction cur;
+    if (sigaction(SIGPROF, NULL, &cur) == 0
+        && !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == sigprof_handler)) {
+        why |= 1;
+    }
+    struct itimerval it;
+    if (getitimer(ITIMER_PROF, &it) == 0) {
+        long long interval_us = (long long)it.it_interval.tv_sec * 1000000LL
+                                + it.it_interval.tv_usec;
+        int armed = interval_us != 0 || it.it_value.tv_sec != 0 || it.it_value.tv_usec != 0;
+        long long ours_us = g.period_ns / 1000 > 0 ? g.period_ns / 1000 : 1;
+        if ((!g.itimer_armed && armed) || (g.itimer_armed && interval_us != ours_us)) {
+            why |= 2;
+            g.itimer_armed = 0;   /* the program's now: stop() must not disarm it */
+        }
+    }
+    if (why) {
+        g.taken_over |= why;
+    }
+    return why;
+}
+
+/*
+ * exec while profiling. ITIMER_PROF survives execve, and so do pending signals
+ * (execve(2), sigpending(2)); our handler does not, so the new program would die of
+ * SIGPROF ("Profiling timer expired") after one period of CPU. Before an exec the
+ * Python layer (realprof.sampler wraps os.execv and os.execve, through which every
+ * os.exec* goes) calls exec_prepare: sampling off, every timer disarmed (process timer,
+ * per-thread timers, perf events), handlers in flight finished, then SIGPROF set to
+ * SIG_IGN, which discards it wherever it is pending, process-wide or on any thread
+ * (POSIX; Linux kernel/signal.c do_sigaction), and then to the disposition found before
+ * the sampler first installed its handler. Nothing can raise SIGPROF after that but
+ * another kill(). If the exec fails, exec_resume puts everything back. Works for the
+ * C handler and for handler="python" (whose ITIMER_PROF is armed from Python).
+ */
+
+static void
+thread_timers_set(int armed)
+{
+    struct itimerspec zero;
+    memset(&zero, 0, sizeof(zero));
+    for (unsigned i = 0; i < TABLE_SIZE; i++) {
+        thread_entry *e = &table[i];
+        if (LOAD(&e->tid) <= 0 || !LOAD(&e->has_timer)) {
+            continue;
+        }
+        if (g.timer_kinds & TIMER_PERF) {
+            if (perf_fd_ours(e)) {
+                ioctl(e->perf_fd, armed ? PERF_EVENT_IOC_ENABLE : PERF_EVENT_IOC_DISABLE, 0);
+            }
+        }
+        else if (armed) {
+            struct itimerspec its = thread_timer_spec();
+            timer_settime(e->timer, 0, &its, NULL);
+        }
+        else {
+            timer_settime(e->timer, 0, &zero, NULL);
+        }
+    }
+}
+
+static PyObject *
+py_exec_prepare(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
+{
+    if (exec_saved.active) {
+        Py_RETURN_NONE;
+    }
+    exec_saved.mode = LOAD(&g.mode);
+    __atomic_store_n(&g.mode, MODE_OFF, __ATOMIC_SEQ_CST);
+    struct itimerval zero;
+    memset(&zero, 0, sizeof(zero));
+    setitimer(ITIMER_PROF, &zero, &exec_saved.itimer);
+    if (exec_saved.mode == MODE_SAMPLE) {
+        thread_timers_set(0);
+    }
+    wait_quiescent();
+    sigaction(SIGPROF, NULL, &exec_saved.disposition);
+    struct sigaction ign;
+    memset(&ign, 0, sizeof(ign));
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPROF, &ign, NULL);
+    if (g.handler_installed) {
+        sigaction(SIGPROF, &sigprof_original, NULL);
+    }
+    else {
+        sigaction(SIGPROF, &exec_saved.disposition, NULL);
+    }
+    exec_saved.active = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_exec_resume(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
+{
+    if (!exec_saved.active) {
+        Py_RETURN_NONE;
+    }
+    exec_saved.active = 0;
+    sigaction(SIGPROF, &exec_saved.disposition, NULL);
+    if (exec_saved.mode == MODE_SAMPLE) {
+        thread_timers_set(1);
+    }
+    __atomic_store_n(&g.mode, exec_saved.mode, __ATOMIC_SEQ_CST);
+    setitimer(ITIMER_PROF, &exec_saved.itimer, NULL);
+    Py_RETURN_NONE;
+}
+
+/* Test hook: a thread created in C that runs `callable` `calls` times, each call inside
+   its own PyGILState_Ensure/Release, so each gets a new thread state (as ctypes
+   callbacks from a C thread do). The caller waits, GIL released. */
+typedef struct {
+    PyObject *callable;
+    long calls;
+    int tid;
+    int failed;
+} gilstate_job;
+
+static void *
+gilstate_thread_main(void *arg)
+{
+    gilstate_job *job = arg;
+    job->tid = gettid_();
+    for (long i = 0; i < job->calls; i++) {
+        PyGILState_STATE st = PyGILState_Ensure();
+        PyObject *r = PyObject_CallNoArgs(job->callable);
+        if (r == NULL) {
+            PyErr_Print();
+            job->failed = 1;
+        }
+        Py_XDECREF(r);
+        PyGILState_Release(st);
+        if (job->failed) {
+            break;
+        }
+    }
+    return NULL;
+}
+
+static PyObject *
+py_gilstate_calls(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    gilstate_job job = {NULL, 0, 0, 0};
+    if (!PyArg_ParseTuple(args, "Ol", &job.callable, &job.calls)) {
+        return NULL;
+    }
+    pthread_t thread;
+    int err;
+    Py_BEGIN_ALLOW_THREADS
+    err = pthread_create(&thread, NULL, gilstate_thread_main, &job);
+    if (err == 0) {
+        pthread_join(thread, NULL);
+    }
+    Py_END_ALLOW_THREADS
+    if (err != 0) {
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    if (job.failed) {
+        PyErr_SetString(PyExc_RuntimeError, "the callable raised in the C thread");
+        return NULL;
+    }
+    return PyLong_FromLong(job.tid);
+}
+
+static PyObject *
+py_stall_next_record(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    int tid;
+    long long ns;
+    if (!PyArg_ParseTuple(args, "iL", &tid, &ns)) {
+        return NULL;
+    }
+    stall_ns = ns;
+    STORE(&stall_tid, tid);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+py_registration_window(PyObject *Py_UNUSED(self), PyObject *probe)
+{
+    Py_XDECREF(registration_probe);
+    registration_probe = probe == Py_None ? NULL : Py_NewRef(probe);
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 py_register_thread(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kw)
 {
@@ -1590,7 +2480,7 @@ py_register_thread(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kw)
         /* e.g. the reader: found by a scan before it could say it is not profiled */
         unregister_slot((unsigned)(e - table), e->gen, g.epoch);
     }
-    int rc = register_tstate(ts, tid, profiled);
+    int rc = register_tstate(ts, tid, profiled, 1);
     if (rc < 0) {
         return NULL;
     }
@@ -1617,6 +2507,9 @@ py_drain(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 {
     if (LOAD(&g.mode) == MODE_SAMPLE) {
         fault_guard_install();  /* back in front if something replaced it */
+        if (sigprof_taken_over() != 0) {
+            Py_XDECREF(py_stop(NULL, NULL));
+        }
     }
     ring_collect(NULL);
     PyObject *out = PyList_New(0);
@@ -1700,6 +2593,12 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
     c.guard_installs = LOAD(&g.c.guard_installs);
     c.perf_overflows = LOAD(&g.c.perf_overflows);
     c.perf_signals = LOAD(&g.c.perf_signals);
+    c.code_buried = LOAD(&g.c.code_buried);
+    c.dead_code_after_stall = LOAD(&g.c.dead_code_after_stall);
+    c.stacks_unguarded = LOAD(&g.c.stacks_unguarded);
+    c.signals_forwarded = LOAD(&g.c.signals_forwarded);
+    c.perf_events_closed = LOAD(&g.c.perf_events_closed);
+    c.gilstate_lookups = LOAD(&g.c.gilstate_lookups);
     long long cpu = g.cpu_done_ns;
     if (LOAD(&g.mode) == MODE_SAMPLE) {
         for (unsigned i = 0; i < TABLE_SIZE; i++) {
@@ -1714,7 +2613,7 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
         }
     }
     return Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsisLsK}",
+        "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsisLsKsKsKsKsKsKsKsi}",
         "handler_entries", (unsigned long long)c.handler_entries,
         "recorded", (unsigned long long)c.recorded,
         "lost_overflow", (unsigned long long)c.lost_overflow,
@@ -1742,7 +2641,14 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
         "perf_signals", (unsigned long long)c.perf_signals,
         "perf_exclude_kernel", g.perf_exclude_kernel,
         "cpu_ns", cpu,
-        "timers_live", (unsigned long long)(c.timers_created - c.timers_deleted));
+        "timers_live", (unsigned long long)(c.timers_created - c.timers_deleted),
+        "code_buried", (unsigned long long)c.code_buried,
+        "dead_code_after_stall", (unsigned long long)c.dead_code_after_stall,
+        "stacks_unguarded", (unsigned long long)c.stacks_unguarded,
+        "signals_forwarded", (unsigned long long)c.signals_forwarded,
+        "perf_events_closed", (unsigned long long)c.perf_events_closed,
+        "gilstate_lookups", (unsigned long long)c.gilstate_lookups,
+        "sigprof_taken_over", g.taken_over);
 }
 
 static PyObject *
@@ -1993,6 +2899,20 @@ static PyMethodDef methods[] = {
     {"deny_perf_event_open", py_deny_perf_event_open, METH_VARARGS,
      "deny_perf_event_open(errno=EACCES): test hook, a seccomp filter that makes the "
      "kernel refuse perf_event_open in this process from now on."},
+    {"exec_prepare", py_exec_prepare, METH_NOARGS,
+     "Before an exec: sampling off, every timer disarmed, pending SIGPROF discarded, "
+     "SIGPROF's original disposition back (see the comment in _sampler.c)."},
+    {"exec_resume", py_exec_resume, METH_NOARGS,
+     "After a failed exec: undo exec_prepare."},
+    {"gilstate_calls", py_gilstate_calls, METH_VARARGS,
+     "gilstate_calls(callable, calls): test hook, a C thread calls `callable` `calls` "
+     "times, each in its own PyGILState_Ensure/Release; returns that thread's tid."},
+    {"stall_next_record", py_stall_next_record, METH_VARARGS,
+     "stall_next_record(tid, ns): test hook, the next record reserved by a handler on "
+     "thread tid waits ns nanoseconds before it is published (a stalled writer)."},
+    {"registration_window", py_registration_window, METH_O,
+     "registration_window(callable or None): test hook, called inside the part of a "
+     "thread's registration where Python code may run (as a finalizer could)."},
     {"walk_selftest", py_walk_selftest, METH_VARARGS,
      "walk_selftest(kind): test hook, SIGPROF to self with a garbage newest frame "
      "(unreadable, stale, misaligned)."},

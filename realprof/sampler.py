@@ -15,7 +15,8 @@ thread name. Timers:
 
 * ``"process"``: ``setitimer(ITIMER_PROF)``, one per process (what Go <= 1.17 used on
   Linux); the kernel picks the receiving thread and drops a signal while one is
-  pending, so busy multi-threaded programs are under-sampled (linux-sigprof.md §4);
+  pending, so busy multi-threaded programs are under-sampled (kernel/signal.c
+  ``legacy_queue``; golang/go #35057);
 * ``"per-thread"``: one ``timer_create(CLOCK_THREAD_CPUTIME_ID)`` per Python thread,
   aimed at it with ``SIGEV_THREAD_ID`` (Go >= 1.18, golang/go #35057), random first
   expiry (#40435);
@@ -47,7 +48,7 @@ deliveries minus handler runs. Without the extension nothing in pure Python sees
 delivery, so ``signals_delivered`` is *estimated* as process CPU time / interval
 (what ``ITIMER_PROF`` would fire at most; ``stats["signals_delivered_estimated"]``).
 
-Fallback: on CPython outside 3.11-3.13, or if the extension fails to import,
+Fallback: on CPython outside 3.11.1-3.13, or if the extension fails to import,
 ``Sampler(handler="c")`` warns and uses the Python handler (and the process timer).
 
 The funnel (``stats`` after :meth:`Sampler.stop`), each count taken where it happens:
@@ -66,9 +67,20 @@ as leaf, like Go's profile of a cgo call without a C traceback; they are counted
 ``native_samples``. "Native" means the thread state was detached when the signal
 came, which also covers a thread waiting for the GIL (a few samples per handoff).
 
+What the sampler promises the program it profiles (each tested in
+``tests/test_sampler_promises.py`` and the soak): ``os.exec*`` starts the new program
+with no timer armed and no SIGPROF pending (``os.execv``/``os.execve`` are wrapped while
+profiling; ``before_exec`` callbacks run first); a fork loses no samples and never
+restarts for ever; SIGSEGV and SIGBUS that are not the walk's own reach the program's
+handler once, or kill it; its files are never read or closed; a program that takes
+SIGPROF or ITIMER_PROF for itself stops the sampling, reported by
+:func:`integrity_notes`. What it cannot promise: a C-level ``execve`` bypasses the
+wrapper (the new program then inherits ITIMER_PROF and dies of it, as under any
+setitimer profiler).
+
 Left out: subinterpreters, free-threaded builds, native (C) frames, wall-clock mode,
-perf_event timers, signal-free sampling for macOS. One sampler per process (SIGPROF
-is one signal); the sampler refuses to start if another SIGPROF handler is installed.
+signal-free sampling for macOS. One sampler per process (SIGPROF is one signal); the
+sampler refuses to start if another SIGPROF handler is installed.
 
 Sources: Go ``src/runtime/{os_linux.go,signal_unix.go,cpuprof.go,profbuf.go}``,
 ``src/runtime/pprof/{pprof.go,proto.go}``; Linux ``kernel/time/posix-cpu-timers.c``,
@@ -107,15 +119,20 @@ __all__ = [
     "EXTERNAL_FRAME",
     "HANDLERS",
     "NO_PYTHON_FRAME",
+    "PERF_MAX_RATE_HZ",
     "TIMERS",
     "UNKNOWN_FRAME",
     "PerfEventUnavailable",
     "Sampler",
     "c_handler_available",
+    "integrity_notes",
     "profile",
 ]
 
 TIMERS = ("process", "per-thread", "both", "perf")
+# kernel/events/core.c, perf_swevent_init_hrtimer: a task-clock period is at least 10 us.
+PERF_MAX_RATE_HZ = 100_000
+_HEADER_WORDS = 4  # a ring record: 4 header words + 2 per frame (see _sampler.c)
 HANDLERS = ("c", "python")
 _TIMER_KINDS = {"process": 1, "per-thread": 2, "both": 3, "perf": 4}
 
@@ -164,11 +181,55 @@ def c_handler_available() -> tuple[bool, str]:
             f"CPython {sys.version_info[0]}.{sys.version_info[1]} is outside "
             f"{lo[0]}.{lo[1]}-{hi[0]}.{hi[1]}, whose frame layouts the C handler reads"
         )
+    if sys.version_info[:3] == (3, 11, 0):
+        # 3.11.0 cleared a returning frame while it was still the current one (fixed by
+        # GH-99729 in 3.11.1): the handler could read a code object being freed.
+        return False, "CPython 3.11.0 clears frames while they are current; use 3.11.1+"
     if sys.platform != "linux":
         return False, "the C handler needs Linux (timer_create with SIGEV_THREAD_ID)"
     if _sampler is None:
         return False, f"the C extension realprof._sampler did not import ({_IMPORT_ERROR})"
     return True, ""
+
+
+def _taken_over_reasons(bits: int) -> list[str]:
+    reasons = []
+    if bits & 1:
+        reasons.append("the program installed its own SIGPROF handler")
+    if bits & 2:
+        reasons.append("the program armed ITIMER_PROF")
+    return reasons
+
+
+def integrity_notes(stats: dict[str, Any]) -> list[str]:
+    """What went wrong with the sampling itself, one sentence each (empty when nothing):
+    losses a user must hear about, for `record`'s summary and a report's notes."""
+    notes = []
+    if stats.get("sigprof_taken_over"):
+        notes.append(
+            "sampling stopped early: "
+            + " and ".join(stats["sigprof_taken_over"])
+            + "; SIGPROF and ITIMER_PROF are one per process, so the profile covers only "
+            "the time before that"
+        )
+    if stats.get("perf_events_closed"):
+        notes.append(
+            f"the program closed the perf events of {stats['perf_events_closed']} thread(s) "
+            "(os.closerange or similar): those threads were not sampled from then on"
+        )
+    if stats.get("stacks_unguarded"):
+        notes.append(
+            f"{stats['stacks_unguarded']} sample(s) lost their stack while another SIGSEGV "
+            "handler stood in front of the sampler's fault guard (faulthandler.enable() "
+            "after start: the guard is put back at the next drain)"
+        )
+    if stats.get("reader_stalls"):
+        notes.append(
+            f"the reader waited in vain {stats['reader_stalls']} time(s) for a record a "
+            "stalled thread had reserved; code objects freed meanwhile were named from "
+            f"copies ({stats.get('dead_code_after_stall', 0)} frame(s))"
+        )
+    return notes
 
 
 class Sampler:
@@ -211,6 +272,18 @@ class Sampler:
             raise ValueError(
                 f"reader_period_ms must be a positive number, got {reader_period_ms!r}"
             )
+        record_words = _HEADER_WORDS + 2 * max_depth
+        if buffer_words < record_words:
+            raise ValueError(
+                f"buffer_words must hold one record of max_depth frames: at least "
+                f"{record_words} for max_depth={max_depth} (4 header words + 2 per frame), "
+                f"got {buffer_words}"
+            )
+        if timer == "perf" and rate_hz > PERF_MAX_RATE_HZ:
+            raise ValueError(
+                f"timer='perf' samples at most {PERF_MAX_RATE_HZ:,} Hz (the kernel raises "
+                f"task-clock periods below 10 us to 10 us), got rate_hz={rate_hz:g}"
+            )
         if handler == "python" and timer != "process":
             raise ValueError(
                 f"handler='python' works only with timer='process' (got {timer!r}): a "
@@ -244,6 +317,9 @@ class Sampler:
         # for: `realprof calibrate` splits them into the kernel's tick rounds.
         self.sample_times_ns: list[int] | None = [] if keep_times else None
         self.stats: dict[str, Any] = {}
+        # Called with the sampler just before the process execs another program (the
+        # profile so far is complete in self.profile): `realprof record` writes it.
+        self.before_exec: list[Any] = []
         self._running = False
         self._stopped = False
         self._in_child = False
@@ -251,7 +327,7 @@ class Sampler:
         self._stop_event = threading.Event()
         self._names: dict[int, str] = {}
         # si_overrun summed by thread name: expiries the kernel folded into a delivered
-        # signal (linux-sigprof.md §6). Not weights: a sample counts once, as in Go.
+        # signal (``si_overrun``, kernel/time/posix-timers.c). Not weights: a sample counts once, as in Go.
         self.overruns_by_thread: dict[str, int] = {}
         self._frames: dict[tuple, Frame] = {}
         self._reader_records = 0
@@ -338,6 +414,7 @@ class Sampler:
         assert _sampler is not None
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPROF})
         _install_thread_hook()
+        _install_exec_hook()
         main = threading.current_thread()
         self._names[threading.get_native_id()] = main.name
         self._refresh_names()
@@ -345,14 +422,14 @@ class Sampler:
         if self.timer == "perf":
             err, exclude_kernel = _sampler.perf_probe(self.period_ns)
             if err:
-                _uninstall_thread_hook()
+                _uninstall_hooks()
                 raise PerfEventUnavailable(perf_refusal_message(err, bool(exclude_kernel)))
         try:
             _sampler.start(
                 _TIMER_KINDS[self.timer], self.period_ns, self.buffer_words, self.max_depth
             )
         except BaseException:
-            _uninstall_thread_hook()
+            _uninstall_hooks()
             raise
         self._stop_event.clear()
         reader = threading.Thread(target=self._reader_loop, name="realprof-reader", daemon=True)
@@ -368,7 +445,7 @@ class Sampler:
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join()
         self._drain()  # the final drain: everything recorded is in the ring or staging
-        _uninstall_thread_hook()
+        _uninstall_hooks()
         c = _sampler.stats()
         self.profile.duration_ns = wall
         self.stats = {
@@ -386,6 +463,13 @@ class Sampler:
             "stacks_untrusted": c["stacks_untrusted"],
             "stack_walk_faults": c["stack_walk_faults"],
             "perf_overflows": c["perf_overflows"] if self.timer == "perf" else None,
+            "perf_events_closed": c["perf_events_closed"] if self.timer == "perf" else None,
+            "stacks_unguarded": c["stacks_unguarded"],
+            "sigprof_taken_over": _taken_over_reasons(c["sigprof_taken_over"]),
+            "dead_code_after_stall": c["dead_code_after_stall"],
+            "code_buried": c["code_buried"],
+            "signals_forwarded": c["signals_forwarded"],
+            "gilstate_lookups": c["gilstate_lookups"],
             "perf_exclude_kernel": bool(c["perf_exclude_kernel"]) if self.timer == "perf" else None,
             "wall_seconds": wall / 1e9,
             "cpu_seconds": c["cpu_ns"] / 1e9,
@@ -528,6 +612,7 @@ class Sampler:
         self._cpu0 = time.process_time_ns()
         interval = self.period_ns / 1e9
         signal.setitimer(signal.ITIMER_PROF, interval, interval)
+        _install_exec_hook()
 
     def _py_handler(self, signum: int, frame: Any) -> None:
         """The naive port: runs on the main thread, sees only the main thread's stack."""
@@ -550,6 +635,7 @@ class Sampler:
 
     def _stop_python(self) -> None:
         signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        _uninstall_hooks()
         wall = time.perf_counter_ns() - self._wall0
         cpu = time.process_time_ns() - self._cpu0
         if _sampler is not None:
@@ -621,31 +707,109 @@ def _uninstall_thread_hook() -> None:
         threading.Thread._bootstrap_inner = _orig_bootstrap_inner  # type: ignore[method-assign]
 
 
-# ----- process events ---------------------------------------------------------------------
+# ----- exec -------------------------------------------------------------------------------
+#
+# ITIMER_PROF and pending signals survive execve; the handler does not, so without this
+# the exec'd program dies of SIGPROF after one period of CPU (see "exec while profiling"
+# in _sampler.c). Every os.exec* goes through os.execv or os.execve (Lib/os.py), looked
+# up in the os module at call time, so wrapping those two covers them all. A C-level
+# execve (a C extension calling it directly) bypasses this: see the walkthrough.
+
+_exec_originals: dict[str, Any] = {}
 
 
-def _before_fork() -> None:
-    # handler="python" arms ITIMER_PROF from Python: disarm it across os.fork() (a
-    # SIGPROF storm can make a large clone() restart forever: gperftools issue 278).
-    # handler="c" does the same in C with pthread_atfork, which also covers C forks.
-    global _saved_itimer
+def _exec_prepare() -> None:
     sampler = _active
-    if sampler is not None and sampler.handler == "python" and sampler._py_active:
-        _saved_itimer = signal.setitimer(signal.ITIMER_PROF, 0, 0)
+    if sampler is not None and sampler._running:
+        for callback in list(sampler.before_exec):
+            try:
+                callback(sampler)
+            except Exception as error:  # the exec goes ahead; the failure is kept
+                sampler._reader_errors.append(f"before_exec: {error!r}")
+    if _sampler is not None:
+        _sampler.exec_prepare()
+    elif sampler is not None and sampler._py_active:
+        _py_exec_state.append(signal.setitimer(signal.ITIMER_PROF, 0, 0))
+        previous = signal.signal(signal.SIGPROF, signal.SIG_IGN)  # drops a pending one
+        _py_exec_state.append(previous)
+        signal.signal(signal.SIGPROF, signal.SIG_DFL)
 
 
-def _after_fork_in_parent() -> None:
-    global _saved_itimer
-    if _saved_itimer is not None:
-        value, interval = _saved_itimer
-        _saved_itimer = None
+def _exec_resume() -> None:
+    if _sampler is not None:
+        _sampler.exec_resume()
+    elif _py_exec_state:
+        (value, interval), previous = _py_exec_state
+        _py_exec_state.clear()
+        signal.signal(signal.SIGPROF, previous)
         if value or interval:
             signal.setitimer(signal.ITIMER_PROF, value or interval, interval)
 
 
+_py_exec_state: list[Any] = []
+
+
+def _wrap_exec(real: Any) -> Any:
+    def exec_while_profiling(*args: Any, **kwargs: Any) -> Any:
+        sampler = _active
+        if sampler is None or not sampler._running:
+            return real(*args, **kwargs)
+        _exec_prepare()
+        try:
+            return real(*args, **kwargs)
+        finally:  # reached only if the exec failed: profiling goes on
+            _exec_resume()
+
+    exec_while_profiling.__wrapped__ = real  # type: ignore[attr-defined]
+    exec_while_profiling.__name__ = real.__name__
+    exec_while_profiling.__doc__ = real.__doc__
+    return exec_while_profiling
+
+
+def _install_exec_hook() -> None:
+    for name in ("execv", "execve"):
+        current = getattr(os, name)
+        if name not in _exec_originals:
+            _exec_originals[name] = current
+            setattr(os, name, _wrap_exec(current))
+
+
+def _uninstall_hooks() -> None:
+    _uninstall_thread_hook()
+    for name, real in list(_exec_originals.items()):
+        # Only if nobody wrapped it after us; otherwise ours stays, inert when idle.
+        if getattr(getattr(os, name), "__wrapped__", None) is real:
+            setattr(os, name, real)
+            del _exec_originals[name]
+
+
+# ----- process events ---------------------------------------------------------------------
+
+
+def _before_fork() -> None:
+    # handler="python" without the extension arms ITIMER_PROF from Python: SIGPROF is
+    # blocked on the forking thread across os.fork(), so that a SIGPROF storm cannot make
+    # a large clone() restart for ever (gperftools issue 278) and no expiry is lost (see
+    # "fork() with profiling on" in _sampler.c, whose pthread_atfork handlers do the
+    # same in C for every fork, C-level ones included, whenever the extension is there).
+    global _saved_mask
+    sampler = _active
+    if _sampler is None and sampler is not None and sampler._py_active:
+        _saved_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})
+
+
+def _after_fork_in_parent() -> None:
+    global _saved_mask
+    if _saved_mask is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, _saved_mask)
+        _saved_mask = None
+
+
 def _after_fork_in_child() -> None:
-    global _saved_itimer
-    _saved_itimer = None  # the child inherits no interval timer (setitimer(2))
+    global _saved_mask
+    if _saved_mask is not None:  # the child inherits the mask, no timer (setitimer(2))
+        signal.pthread_sigmask(signal.SIG_SETMASK, _saved_mask)
+        _saved_mask = None
     # _sampler's pthread_atfork child handler already reset the C side (the child has
     # no timers and one thread); the reader thread does not exist here.
     global _active
@@ -654,17 +818,18 @@ def _after_fork_in_child() -> None:
         sampler._in_child = True
         sampler._py_active = False
         _active = None
-    _uninstall_thread_hook()
+    _uninstall_hooks()
 
 
 def _stop_at_exit() -> None:
-    # Disarm before interpreter finalization (cpython-sampling.md §5).
+    # Disarm before interpreter finalization: a handler must not walk thread states
+    # that Py_Finalize is tearing down.
     sampler = _active
     if sampler is not None:
         sampler.stop()
 
 
-_saved_itimer: tuple[float, float] | None = None
+_saved_mask: set[signal.Signals] | None = None
 os.register_at_fork(
     before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
 )

@@ -82,7 +82,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from realprof.machine import machine_facts
-from realprof.sampler import Sampler, c_handler_available
+from realprof.sampler import Sampler, c_handler_available, integrity_notes
 from sim.profile import Profile
 from sim.report import Report, build_report
 from sim.scenario import NativeStep, RunStep, Scenario
@@ -641,6 +641,7 @@ def _notes(
             f"{stats['timer_overruns']} timer interval(s) folded into other signals as overruns "
             "(unweighted, missing from the profile)"
         )
+    notes += integrity_notes(stats)
     if stats.get("reader_errors"):
         notes.append(f"reader errors: {'; '.join(stats['reader_errors'])}")
     notes.append(
