@@ -327,7 +327,7 @@ class Sampler:
         self._stop_event = threading.Event()
         self._names: dict[int, str] = {}
         # si_overrun summed by thread name: expiries the kernel folded into a delivered
-        # signal (``si_overrun``, kernel/time/posix-timers.c). Not weights: a sample counts once, as in Go.
+        # signal (kernel/time/posix-timers.c). Not weights: a sample counts once, as in Go.
         self.overruns_by_thread: dict[str, int] = {}
         self._frames: dict[tuple, Frame] = {}
         self._reader_records = 0
