@@ -28,7 +28,12 @@ For item 5 the old module had no ``stall_next_record``. The items:
 7. Forking every 5 ms does not starve the timers.
 8. Registration races: a second thread state with the thread's tid does not replace
    its registration; a ``stop()`` run by a finalizer during a registration leaves no
-   armed timer.
+   armed timer (also through the ``registration_window`` test hook, on every version);
+   a C thread that gets a new thread state per call (``PyGILState_Ensure``, test hook
+   ``gilstate_calls``) is sampled (the old sampler with that hook alone: 0 samples).
+9. Parameters the ring or the kernel cannot honour are refused with the limit; a program
+   that takes SIGPROF or ITIMER_PROF for itself keeps them and is told; a
+   subinterpreter freeing code objects leaves the ring alone (a guard, 3.12+).
 
 Every target runs in a subprocess under a hard timeout (``sampler_checks.run_target``),
 so a crash or a hang fails the test instead of killing pytest. Statistical bounds are
@@ -769,3 +774,181 @@ def test_a_stop_during_a_threads_registration_leaves_no_armed_timer():
     assert r["timers_armed"] == 0, r
     assert r["posix_timers"] == 0, r
     assert r["itimer_prof"] == [0.0, 0.0], r
+
+
+REGISTRATION_WINDOW_TARGET = target(
+    """
+    # The hook runs inside a thread's registration, where Python code may run (as a
+    # finalizer could, on every version): it stops the sampler there.
+    state = {"sampler": None, "calls": 0}
+
+    def stop_now():
+        state["calls"] += 1
+        state["sampler"].stop()
+
+    for trial in range(3):
+        state["sampler"] = start(rate_hz=100, timer=sys.argv[1])
+        _sampler.registration_window(stop_now)
+        t = threading.Thread(target=spin, args=(20_000_000,), name=f"registering-{trial}")
+        t.start()
+        t.join()
+        _sampler.registration_window(None)
+        state["sampler"].stop()
+    time.sleep(0.05)
+    emit(calls=state["calls"], timers_armed=_sampler.timers_armed(),
+         posix_timers=sigprof_posix_timers(),
+         perf_fds=sum("perf_event" in os.readlink(f"/proc/self/fd/{fd}")
+                      for fd in os.listdir("/proc/self/fd")
+                      if os.path.exists(f"/proc/self/fd/{fd}")),
+         itimer_prof=signal.getitimer(signal.ITIMER_PROF))
+    """
+)
+
+
+@pytest.mark.parametrize("timer", ["per-thread", "perf"])
+def test_a_stop_inside_the_registration_window_leaves_no_armed_timer(timer):
+    # The deterministic twin of the finalizer test above (item 8b): a test hook puts
+    # the stop() exactly where a finalizer could run. The old sampler has no such hook.
+    r = target_result(run_target(REGISTRATION_WINDOW_TARGET, timer, timeout=60))
+    assert r["calls"] == 3, r
+    assert r["timers_armed"] == 0, r
+    assert r["posix_timers"] == 0, r
+    assert r["perf_fds"] == 0, r
+    assert r["itimer_prof"] == [0.0, 0.0], r
+
+
+GILSTATE_TARGET = target(
+    """
+    # A thread created in C calls into Python 200 times, each call in its own
+    # PyGILState_Ensure/Release (a new thread state per call, as ctypes callbacks from
+    # a C thread get). Each call burns 5 ms of CPU on that thread, then waits 1 ms with
+    # the GIL released, as a callback doing I/O would: a thread that gives the GIL back
+    # only between calls starves the others (take_gil sees a new holder at every call),
+    # the reader's scan included.
+    cpu = []
+
+    def one_call():
+        t0 = time.thread_time_ns()
+        spin(5_000_000)
+        cpu.append(time.thread_time_ns() - t0)
+        time.sleep(0.001)
+
+    s = start(rate_hz=100, timer=sys.argv[1])
+    tid = _sampler.gilstate_calls(one_call, 200)
+    s.stop()
+    emit(tid=tid, cpu_ns=sum(cpu), samples=samples(s), stats=s.stats)
+    """
+)
+
+
+@pytest.mark.parametrize("timer", ["per-thread", "perf"])
+def test_a_c_thread_with_a_thread_state_per_call_is_sampled(timer):
+    r = target_result(run_target(GILSTATE_TARGET, timer, timeout=60))
+    on_call = sum(
+        count
+        for thread, count, stack in r["samples"]
+        if thread == f"tid {r['tid']}" and any(short(f) == "one_call" for f, _ in stack)
+    )
+    # Each 10 ms period of the calls' CPU is a trial that should land in one_call. The
+    # thread is unknown until the reader's first scan finds one of its thread states
+    # (at most a reader period, 100 ms of wall time, 17 calls of 6 ms: 85 ms of CPU,
+    # 9 periods); from then on its timer stays between calls and each trial lands with
+    # the per-thread timer's capture below HZ, p = 0.98 or more (lab 2's bracket,
+    # 0.98 +- 0.06 at HZ itself). Bound: p * (expected - 9) - 3 binomial SE.
+    expected = r["cpu_ns"] / 1e9 * RATE_HZ
+    p = 0.98
+    n = expected - 9
+    floor = p * n - 3 * math.sqrt(n * p * (1 - p))
+    assert on_call >= floor, (on_call, expected, floor, r["stats"])
+    assert r["stats"]["gilstate_lookups"] > 0, r["stats"]
+
+
+TAKEOVER_TARGET = target(
+    """
+    # The program takes SIGPROF for itself while realprof samples with the process
+    # timer: its own handler and its own ITIMER_PROF (another interval).
+    received = []
+    s = start(rate_hz=100, timer="process")
+    spin(100_000_000)
+    signal.signal(signal.SIGPROF, lambda signum, frame: received.append(signum))
+    signal.setitimer(signal.ITIMER_PROF, 0.003, 0.003)
+    time.sleep(0.3)          # the reader's drain notices
+    spin(200_000_000)
+    s.stop()
+    itimer = signal.getitimer(signal.ITIMER_PROF)
+    spin(100_000_000)
+    signal.setitimer(signal.ITIMER_PROF, 0, 0)
+    emit(taken=s.stats["sigprof_taken_over"], itimer_after_stop=itimer,
+         received=len(received), notes=__import__("realprof.sampler").sampler.integrity_notes(s.stats))
+    """
+)
+
+
+def test_a_program_that_takes_sigprof_keeps_it_and_is_told():
+    r = target_result(run_target(TAKEOVER_TARGET, timeout=60))
+    assert set(r["taken"]) == {
+        "the program installed its own SIGPROF handler",
+        "the program armed ITIMER_PROF",
+    }, r
+    # stop() left the program's timer armed, and its handler got its signals.
+    assert r["itimer_after_stop"][1] == pytest.approx(0.003, abs=1e-4), r
+    assert r["received"] > 0, r
+    assert any("sampling stopped early" in note for note in r["notes"]), r
+
+
+def test_bad_sampler_parameters_are_refused_with_the_limit():
+    from realprof.sampler import Sampler
+
+    with pytest.raises(ValueError, match=r"at least 132 for max_depth=64"):
+        Sampler(buffer_words=100, max_depth=64)
+    with pytest.raises(ValueError, match=r"at most 100,000 Hz"):
+        Sampler(rate_hz=200_000, timer="perf")
+
+
+SUBINTERPRETER_TARGET = target(
+    """
+    # A subinterpreter with its own GIL (3.12+) creates and frees code objects while
+    # the main interpreter is sampled: the dealloc hook is global, and must leave the
+    # ring alone there (its frames are never sampled).
+    try:
+        import _interpreters as interpreters          # 3.13
+    except ImportError:
+        import _xxsubinterpreters as interpreters     # 3.12
+    s = start(rate_hz=250, timer="per-thread")
+    interp = interpreters.create()
+    code = (
+        "import types\\n"
+        "def base(n):\\n"
+        "    return sum(range(n))\\n"
+        "for i in range(20000):\\n"
+        "    types.FunctionType(base.__code__.replace(co_name=f'f{i}'), {})(50)\\n"
+    )
+    done = threading.Event()
+
+    def run_sub():
+        (interpreters.run_string if hasattr(interpreters, "run_string")
+         else interpreters.exec)(interp, code)
+        done.set()
+
+    t = threading.Thread(target=run_sub)
+    t.start()
+    while not done.is_set():
+        f = types.FunctionType(spin.__code__.replace(co_name="main_fresh"), globals())
+        f(2_000_000)
+    t.join()
+    interpreters.destroy(interp)
+    s.stop()
+    st = s.stats
+    emit(stats=st, conserved=st["samples_recorded"] == st["reader_records"])
+    """
+)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="per-interpreter GIL is 3.12+")
+def test_a_subinterpreter_freeing_code_does_not_touch_the_ring():
+    # A guard, not a regression test: the race it excludes (the old hook collecting
+    # the ring from a subinterpreter while the reader does too) is not reproducible
+    # on demand.
+    r = target_result(run_target(SUBINTERPRETER_TARGET, timeout=120))
+    assert r["conserved"], r["stats"]
+    assert r["stats"]["samples_recorded"] > 0, r["stats"]
