@@ -878,8 +878,9 @@ TAKEOVER_TARGET = target(
     itimer = signal.getitimer(signal.ITIMER_PROF)
     spin(100_000_000)
     signal.setitimer(signal.ITIMER_PROF, 0, 0)
+    from realprof.sampler import integrity_notes
     emit(taken=s.stats["sigprof_taken_over"], itimer_after_stop=itimer,
-         received=len(received), notes=__import__("realprof.sampler").sampler.integrity_notes(s.stats))
+         received=len(received), notes=integrity_notes(s.stats))
     """
 )
 
