@@ -513,13 +513,16 @@ def _record(
             handler, timer = "python", "process"
     # Absolute now: the target may chdir.
     output_abs = output.resolve()
-    sampler = Sampler(
-        rate_hz=args.hz,
-        timer=timer,
-        handler=handler,
-        buffer_words=args.buffer_words,
-        max_depth=args.max_depth,
-    )
+    try:
+        sampler = Sampler(
+            rate_hz=args.hz,
+            timer=timer,
+            handler=handler,
+            buffer_words=args.buffer_words,
+            max_depth=args.max_depth,
+        )
+    except ValueError as exc:  # limits of the ring or the kernel (see Sampler)
+        raise UsageError(str(exc)) from None
     wall0 = time.perf_counter()
     cpu0 = time.process_time()
 

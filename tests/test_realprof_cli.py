@@ -164,6 +164,33 @@ def test_record_python_handler(workdir: Path) -> None:
     assert hot > 0
 
 
+@pytest.mark.parametrize("timer", ["process", "per-thread"])
+def test_record_a_target_that_execs_writes_the_profile_so_far(tmp_path: Path, timer) -> None:
+    # exec replaces the recording process: the profile up to the exec is written first,
+    # and the new program (a shell busy for a while) runs to its end, not killed by an
+    # inherited ITIMER_PROF.
+    (tmp_path / "execs.py").write_text(
+        textwrap.dedent(
+            """
+            import os, time
+            def before_exec():
+                t = time.process_time()
+                while time.process_time() - t < 0.3:
+                    pass
+            before_exec()
+            os.execv("/bin/sh", ["sh", "-c",
+                     "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; echo SHELL-DONE"])
+            """
+        ),
+        encoding="utf-8",
+    )
+    result = run_realprof("record", "--timer", timer, "-o", "ex.pb.gz", "execs.py", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "SHELL-DONE" in result.stdout, (result.stdout, result.stderr)
+    assert "wrote the profile so far" in result.stderr, result.stderr
+    assert Profile.load(tmp_path / "ex.pb.gz").by_function().get("before_exec", 0) > 0
+
+
 def test_record_ctrl_c_exits_130_and_writes(tmp_path: Path) -> None:
     script = tmp_path / "forever.py"
     started = tmp_path / "started"
@@ -247,6 +274,14 @@ BAD_RECORD = {
     "unwritable directory": (["record", "-o", "no/such/dir/x.pb.gz", "target.py"], ["no/such"]),
     "output is a directory": (["record", "-o", ".", "target.py"], ["directory"]),
     "unknown suffix": (["record", "-o", "out.xyz", "target.py"], ["--format"]),
+    "buffer below one record": (
+        ["record", "--buffer-words", "100", "target.py"],
+        ["buffer_words", "at least 132", "max_depth=64"],
+    ),
+    "perf above its floor": (
+        ["record", "--timer", "perf", "--hz", "200000", "target.py"],
+        ["perf", "100,000 Hz"],
+    ),
     "no program": (["record", "--hz", "50"], ["script"]),
     "unknown command": (["frobnicate"], ["frobnicate"]),
     "no command": ([], ["command"]),
