@@ -528,7 +528,7 @@ def _record(
 
     def write_before_exec(running: Any) -> None:
         # exec replaces this process: what was sampled so far is the whole profile.
-        running._drain()
+        running.collect()
         running.profile.duration_ns = int((time.perf_counter() - wall0) * 1e9)
         _without_runner_frames(running.profile).write(output_abs, fmt)
         _err(f"realprof: the target execs another program; wrote the profile so far to {output}")

@@ -52,8 +52,9 @@
  *   thread state with the same tid) are handled in register_tstate. Tombstones are
  *   reclaimed (table_reclaim), so a miss never probes the whole table.
  *
- * The handler (SA_SIGINFO|SA_RESTART, full sa_mask so it never nests, like Go's
- * setsig) is async-signal-safe: no malloc, no locks, no refcounts, no Python API,
+ * The handler (SA_SIGINFO|SA_RESTART; sa_mask everything but SIGSEGV and SIGBUS, so it
+ * never nests, like Go's setsig, and the fault guard can still run inside it) is
+ * async-signal-safe: no malloc, no locks, no refcounts, no Python API,
  * errno saved and restored. It reads only the interrupted thread's own frame chain,
  * which cannot change while the handler runs on that thread:
  *   3.11  tstate->cframe->current_frame, f_code, prev_instr
@@ -66,7 +67,8 @@
  * by max_depth whatever the real depth. "Running Python" means the thread's state is
  * attached (it holds the GIL):
  *   3.11  _PyRuntime.gilstate.tstate_current == tstate (_PyThreadState_UncheckedGet)
- *   3.12  tstate->_status.active (cleared when the thread detaches to release the GIL)
+ *   3.12  tstate->_status.active (cleared when the thread detaches to release the GIL;
+ *         not when its thread state is deleted, see attached_tstate_of)
  *   3.13  tstate->state == _Py_THREAD_ATTACHED
  * otherwise the sample is "native": the frame chain then still shows the Python
  * caller of the GIL-free C code, and that is what is recorded, flagged native. A
@@ -93,7 +95,8 @@
  *   Counters are atomics, asserted lock-free at compile time. Conservation, checked
  *   by the tests:
  *     handler_entries == recorded + lost_overflow + discarded,
- *     recorded == reader_records (counted by the reader) == samples in the profile.
+ *     recorded == reader_records (counted by the reader) == samples in the profile
+ *     + lost["unknown_code"] (untrusted stacks, unresolvable leaves).
  *
  * Code-object lifetime: a record holds raw PyCodeObject pointers. A code object in
  * the interrupted thread's frame is alive while the handler runs (the frame holds a
@@ -141,7 +144,7 @@
 #endif
 #include <Python.h>
 
-#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030E0000
+#if PY_VERSION_HEX < 0x030B0100 || PY_VERSION_HEX >= 0x030E0000
 #  error "realprof._sampler supports CPython 3.11.1-3.13 only (frame layouts differ)"
 #endif
 #ifdef Py_GIL_DISABLED
@@ -252,7 +255,7 @@ typedef struct {
     uint64_t perf_overflows, perf_signals;
     uint64_t code_buried, dead_code_after_stall;
     uint64_t stacks_unguarded, signals_forwarded;
-    uint64_t perf_events_closed, gilstate_lookups;
+    uint64_t perf_events_closed, gilstate_lookups, quiesce_abandoned;
 } counters_t;
 
 static struct {
@@ -264,7 +267,6 @@ static struct {
     int itimer_armed;
     int handler_installed;
     int dealloc_hooked;
-    int fork_disarmed;       /* SIGPROF blocked on the forking thread (atfork_prepare) */
     int perf_exclude_kernel; /* 1 if the kernel allowed only user-mode sampling */
     int taken_over;          /* sigprof_taken_over's reasons, once seen */
     uint32_t epoch;          /* bumped at every start(); stale sentinels are no-ops */
@@ -916,13 +918,16 @@ walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int limit, int *trun
  *    counted as stacks_unguarded): a walk fault would reach that handler first, and
  *    faulthandler would report a fatal error. The reader's next drain puts the guard
  *    back in front of it (behind := it).
- *  - No loops: a handler behind the guard may chain back to the guard (faulthandler
- *    disables itself and re-raises), and a handler behind it may have been disabled
- *    while still installed (faulthandler.disable() restores the guard and returns from
- *    its handler from then on). So forwarding to `behind` happens once per fault: a
- *    guard entered on a thread that is already forwarding, or by the same fault again
- *    (same thread, same address) right after a forward returned, goes to `at_start`
- *    instead, which was installed before the guard and cannot lead back to it.
+ *  - No loops: a handler installed after start() may chain back to the guard
+ *    (faulthandler disables itself and re-raises), or may have been disabled while
+ *    still installed (after faulthandler.disable() its handler returns at once, and the
+ *    instruction faults again for ever). So a guard entered on a thread whose earlier
+ *    forward is still open deeper on the same stack (nested: the handler came back),
+ *    or by the same fault back to back REFAULTS_BEFORE_ESCALATING times, goes one level
+ *    up: to `at_start`, installed before the guard ever was, so it cannot lead back to
+ *    it, and then to the default action. A forward left by siglongjmp (a handler's safe
+ *    probe) is not nested (fwd_slot), and what stood there before start() is always
+ *    forwarded to, as the kernel would.
  */
 
 enum { GUARD_SEGV = 0, GUARD_BUS = 1 };
@@ -930,10 +935,20 @@ static const int guard_sigs[2] = {SIGSEGV, SIGBUS};
 static struct sigaction guard_behind[2], guard_at_start[2], guard_default;
 static int guard_ever;
 #define FWD_SLOTS 64
+/* A handler behind the guard that returns without mending the fault makes the same
+   instruction fault again at once, for ever (faulthandler after disable() does). A fault
+   at the same address on the same thread within REFAULT_WINDOW_NS of the last forward's
+   return counts as that; REFAULTS_BEFORE_ESCALATING of them in a row (tens of ms of a
+   loop) escalate. A handler that mends faults and returns (a JVM-like barrier, a safe
+   probe) never makes that many back to back. */
+#define REFAULTS_BEFORE_ESCALATING 10000
+#define REFAULT_WINDOW_NS 100000
 static int fwd_tid[FWD_SLOTS];          /* threads inside a forward (lock-free slots) */
+static uintptr_t fwd_sp[FWD_SLOTS];     /* where on its stack that forward's guard ran */
 static int fwd_level[FWD_SLOTS];
-static int last_fwd_tid, last_fwd_level;  /* the last fault forwarded, to catch refaults */
+static int last_fwd_tid, last_fwd_count;  /* the same fault forwarded again and again */
 static void *last_fwd_addr;
+static long long last_fwd_return_ns;
 
 static inline int
 guard_index(int sig)
@@ -941,21 +956,39 @@ guard_index(int sig)
     return sig == SIGBUS ? GUARD_BUS : GUARD_SEGV;
 }
 
-/* This thread's forwarding slot, claimed if it has none; FWD_SLOTS if all are taken. */
-static int
-fwd_slot(int tid, int *nested)
+static inline int
+sigaction_same(const struct sigaction *a, const struct sigaction *b)
 {
+    return a->sa_flags == b->sa_flags && (a->sa_flags & SA_SIGINFO
+                                              ? a->sa_sigaction == b->sa_sigaction
+                                              : a->sa_handler == b->sa_handler);
+}
+
+/* This thread's forwarding slot. A guard entered while an earlier forward on this
+   thread is still open runs deeper on the same stack (`sp` below the slot's); one at
+   the same depth or above means the earlier forward was left by a siglongjmp (a
+   handler's "safe probe"), and the slot is taken over. FWD_SLOTS if all are taken. */
+static int
+fwd_slot(int tid, uintptr_t sp, int *nested)
+{
+    *nested = 0;
     for (int i = 0; i < FWD_SLOTS; i++) {
         if (LOAD(&fwd_tid[i]) == tid) {
-            *nested = 1;
+            if (sp < fwd_sp[i]) {
+                *nested = 1;
+            }
+            else {
+                fwd_sp[i] = sp;
+                fwd_level[i] = 0;
+            }
             return i;
         }
     }
-    *nested = 0;
     for (int i = 0; i < FWD_SLOTS; i++) {
         int zero = 0;
         if (__atomic_compare_exchange_n(&fwd_tid[i], &zero, tid, 0, __ATOMIC_ACQ_REL,
                                         __ATOMIC_RELAXED)) {
+            fwd_sp[i] = sp;
             fwd_level[i] = 0;
             return i;
         }
@@ -1002,34 +1035,55 @@ fault_guard(int sig, siginfo_t *si, void *uc)
     int saved_errno = errno;
     int tid = gettid_();
     if (si != NULL && si->si_code > 0) {
-        thread_entry *e = table_find(tid);
-        if (e != NULL && LOAD(&e->walk_tid) == tid) {
-            STORE(&e->walk_tid, 0);
-            errno = saved_errno;
-            siglongjmp(*e->walk_jb, 1);
+        /* the whole table, not table_find: the thread's entry may have been
+           unpublished (a scan, a new registration) while it walks */
+        for (unsigned i = 0; i < TABLE_SIZE; i++) {
+            thread_entry *e = &table[i];
+            if (LOAD(&e->walk_tid) == tid) {
+                STORE(&e->walk_tid, 0);
+                errno = saved_errno;
+                siglongjmp(*e->walk_jb, 1);
+            }
         }
     }
     /* Not a walk of ours: the program's own signal. Level 0 goes to the handler behind
-       the guard, 1 (nested, or the same fault again) to what stood before the guard
-       was ever installed, 2 and more to the default action: every path ends. */
+       the guard, 1 to what stood before the guard was ever installed, 2 and more to the
+       default action: every path ends. A level is raised only when a handler installed
+       after start() comes back to the guard (nested), or returns without mending the
+       fault REFAULTS_BEFORE_ESCALATING times in a row (a disabled faulthandler does);
+       what stood there before start() is always forwarded to, as the kernel would. */
     int k = guard_index(sig);
     int is_fault = si != NULL && si->si_code > 0;
     void *addr = is_fault ? si->si_addr : NULL;
+    int after_start = !sigaction_same(&guard_behind[k], &guard_at_start[k]);
     int nested;
-    int slot = fwd_slot(tid, &nested);
+    int slot = fwd_slot(tid, (uintptr_t)&nested, &nested);
     int level = 0;
     if (nested) {
         level = ++fwd_level[slot];
     }
-    if (is_fault && LOAD(&last_fwd_tid) == tid && LOAD(&last_fwd_addr) == addr
-        && LOAD(&last_fwd_level) + 1 > level) {
-        level = LOAD(&last_fwd_level) + 1;
+    int same = is_fault && LOAD(&last_fwd_tid) == tid && LOAD(&last_fwd_addr) == addr
+               && clock_ns(CLOCK_MONOTONIC) - LOAD(&last_fwd_return_ns) < REFAULT_WINDOW_NS;
+    int count = same ? LOAD(&last_fwd_count) + 1 : 1;
+    if (after_start && count > REFAULTS_BEFORE_ESCALATING && level < 1) {
+        level = count > 2 * REFAULTS_BEFORE_ESCALATING ? 2 : 1;
+    }
+    if (!after_start && level == 1) {
+        level = 2;   /* behind is what stood at start: one level up is the default */
     }
     const struct sigaction *to = level == 0   ? &guard_behind[k]
                                  : level == 1 ? &guard_at_start[k]
                                               : &guard_default;
     INC(&g.c.signals_forwarded, 1);
+    if (is_fault) {
+        STORE(&last_fwd_addr, addr);
+        STORE(&last_fwd_count, count);
+        STORE(&last_fwd_tid, tid);
+    }
     deliver_to(to, sig, si, uc);
+    if (is_fault) {
+        STORE(&last_fwd_return_ns, clock_ns(CLOCK_MONOTONIC));
+    }
     if (slot < FWD_SLOTS) {
         if (nested) {
             fwd_level[slot]--;
@@ -1037,11 +1091,6 @@ fault_guard(int sig, siginfo_t *si, void *uc)
         else {
             STORE(&fwd_tid[slot], 0);
         }
-    }
-    if (is_fault) {
-        STORE(&last_fwd_addr, addr);
-        STORE(&last_fwd_level, level);
-        STORE(&last_fwd_tid, tid);
     }
     errno = saved_errno;
 }
@@ -1117,9 +1166,16 @@ attached_tstate_of(int tid)
     PyThreadState *t = (PyThreadState *)_PyRuntime.ceval.gil.last_holder._value;
 #endif
     if (t == NULL || (uintptr_t)t % sizeof(void *) != 0 || (int)t->native_thread_id != tid
-        || !tstate_attached(t)) {
+        || t->interp != _PyRuntime.interpreters.main || !tstate_attached(t)) {
+        return NULL;   /* another thread's, a subinterpreter's (never collected for) */
+    }
+#if PY312
+    /* deleting the current thread state clears neither _status.active nor state, and
+       last_holder keeps pointing at it (_PyThreadState_DeleteCurrent) */
+    if (t->_status.cleared || t->_status.finalized) {
         return NULL;
     }
+#endif
     return t;
 }
 
@@ -1654,7 +1710,21 @@ static void
 head_lock(void)
 {
 #if PY313
-    PyMutex_Lock(&_PyRuntime.interpreters.mutex);
+    /* Never PyMutex_Lock here: it releases the GIL while it waits, and then owns the
+       head lock while it waits for the GIL, while the GIL's holder may need the head
+       lock without releasing the GIL, as CPython's own HEAD_LOCK takes it
+       (_Py_LOCK_DONT_DETACH, Python/pystate.c): a deadlock. So: take the lock bit with
+       a compare-and-swap, keeping the GIL; the holder never waits for the GIL. */
+    uint8_t *bits = &_PyRuntime.interpreters.mutex._bits;
+    for (;;) {
+        uint8_t v = __atomic_load_n(bits, __ATOMIC_RELAXED);
+        if (!(v & _Py_LOCKED)
+            && __atomic_compare_exchange_n(bits, &v, (uint8_t)(v | _Py_LOCKED), 0,
+                                           __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) {
+            return;
+        }
+        sched_yield();
+    }
 #else
     PyThread_acquire_lock(_PyRuntime.interpreters.mutex, WAIT_LOCK);
 #endif
@@ -1727,6 +1797,9 @@ register_tstate(PyThreadState *ts, int tid, int profiled, int own)
     }
     uint32_t epoch = g.epoch;
 
+    /* Allocations first (they may run finalizers, which may let a thread exit and free
+       its thread state); then, for a thread state that is not the caller's, ts is
+       read only under the head lock after checking it is still linked. */
     SentinelObject *s = PyObject_New(SentinelObject, &SentinelType);
     if (s == NULL) {
         return -1;
@@ -1734,20 +1807,30 @@ register_tstate(PyThreadState *ts, int tid, int profiled, int own)
     s->epoch = 0;   /* inert until published below: epochs start at 1 */
     s->gen = 0;
     s->slot = 0;
-    if (ts->dict == NULL) {
-        PyObject *d = PyDict_New();
-        if (d == NULL) {
-            Py_DECREF(s);
-            return -1;
-        }
-        if (ts->dict == NULL) {
-            ts->dict = d;
-        }
-        else {
-            Py_DECREF(d);   /* a finalizer made one meanwhile */
-        }
+    PyObject *spare = PyDict_New();
+    if (spare == NULL) {
+        Py_DECREF(s);
+        return -1;
     }
-    PyObject *dict = Py_NewRef(ts->dict);
+    PyObject *dict = NULL;
+    if (!own) {
+        head_lock();
+    }
+    if (own || tstate_live_locked(interp, ts, tid)) {
+        if (ts->dict == NULL) {
+            ts->dict = spare;   /* the thread state's reference */
+            spare = NULL;
+        }
+        dict = Py_NewRef(ts->dict);
+    }
+    if (!own) {
+        head_unlock();
+    }
+    Py_XDECREF(spare);   /* an empty dict: nothing runs */
+    if (dict == NULL) {
+        Py_DECREF(s);
+        return 0;   /* gone before it could be registered */
+    }
     int rc = PyDict_SetItem(dict, sentinel_key, (PyObject *)s);
     if (rc == 0 && registration_probe != NULL) {
         PyObject *r = PyObject_CallNoArgs(registration_probe);
@@ -1851,9 +1934,10 @@ static int
 scan_threads_impl(void)
 {
     PyInterpreterState *interp = PyInterpreterState_Get();
-    static PyThreadState *cand_ts[SCAN_BATCH];
-    static int cand_tid[SCAN_BATCH];
-    static unsigned char listed[TABLE_SIZE];
+    /* on the stack: a registration may run a nested scan (a finalizer) */
+    PyThreadState *cand_ts[SCAN_BATCH];
+    int cand_tid[SCAN_BATCH];
+    unsigned char listed[TABLE_SIZE];
     int ncand = 0;
     memset(listed, 0, sizeof(listed));
     head_lock();
@@ -1897,6 +1981,16 @@ scan_threads_impl(void)
     }
     int added = 0;
     for (int k = 0; k < ncand; k++) {
+        /* Two unregistered thread states with one tid: one of them carries its
+           creator's id (3.11 preallocates a new thread's state in its parent). Neither
+           is taken until the new thread has bound its own. */
+        int twins = 0;
+        for (int j = 0; j < ncand; j++) {
+            twins += j != k && cand_tid[j] == cand_tid[k];
+        }
+        if (twins) {
+            continue;
+        }
         int rc = register_tstate(cand_ts[k], cand_tid[k], 1, 0);
         if (rc < 0) {
             return -1;
@@ -1910,11 +2004,12 @@ scan_threads_impl(void)
 
 /*
  * fork() with profiling on. A signal pending and unblocked on the forking thread makes
- * the kernel abandon a clone() in progress and restart it (kernel/fork.c, copy_process:
- * recalc_sigpending, then -ERESTARTNOINTR if signal_pending), and a timer that fires
- * faster than a large process can be copied restarts it for ever (gperftools issue
- * 278). So the prepare handler blocks SIGPROF on the forking thread, and the parent and
- * child handlers unblock it again (the child starts with no pending signal and no
+ * the kernel abandon a clone() and restart it (kernel/fork.c, copy_process:
+ * -ERESTARTNOINTR); kernels that checked after the copy restarted a large process's
+ * fork for ever under a timer faster than the copy (gperftools issue 278), current ones
+ * check before it. So the prepare handler blocks SIGPROF on the forking thread, and
+ * the parent and child handlers unblock it again, each on its own thread and only if
+ * it blocked it (the child starts with no pending signal and no
  * timer: fork(2), timer_create(2), setitimer(2)). Nothing is disarmed: the process
  * timer's expiries go to the other threads or wait, pending, until the unblock, and the
  * forking thread's own timer likewise (further expiries of a blocked timer signal are
@@ -1924,38 +2019,48 @@ scan_threads_impl(void)
  * (posix-cpu-timers.c, bump_cpu_timer); a program forking every 5 ms lost a fifth of
  * its samples that way, and a third with the full period re-armed.
  */
-static sigset_t fork_saved_mask;
+/* Per thread: C code may fork on several threads at once (glibc runs the handlers
+   without a lock), and each must undo only its own block. Not a signal handler, so the
+   thread-local may be allocated on first use. */
+static __thread int fork_blocked_sigprof;
 
 static void
 atfork_prepare(void)
 {
-    g.fork_disarmed = 0;
+    fork_blocked_sigprof = 0;
     if (LOAD(&g.mode) == MODE_OFF) {
         return;
     }
-    sigset_t prof;
+    sigset_t prof, old;
     sigemptyset(&prof);
     sigaddset(&prof, SIGPROF);
-    if (pthread_sigmask(SIG_BLOCK, &prof, &fork_saved_mask) == 0) {
-        g.fork_disarmed = 1;
+    if (pthread_sigmask(SIG_BLOCK, &prof, &old) == 0 && !sigismember(&old, SIGPROF)) {
+        fork_blocked_sigprof = 1;
+    }
+}
+
+static void
+fork_unblock_sigprof(void)
+{
+    if (fork_blocked_sigprof) {
+        fork_blocked_sigprof = 0;
+        sigset_t prof;
+        sigemptyset(&prof);
+        sigaddset(&prof, SIGPROF);
+        pthread_sigmask(SIG_UNBLOCK, &prof, NULL);
     }
 }
 
 static void
 atfork_parent(void)
 {
-    if (g.fork_disarmed) {
-        g.fork_disarmed = 0;
-        pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
-    }
+    fork_unblock_sigprof();
 }
 
 static void
 atfork_child(void)
 {
-    if (g.fork_disarmed) {
-        pthread_sigmask(SIG_SETMASK, &fork_saved_mask, NULL);
-    }
+    fork_unblock_sigprof();
     /* The child has no timers (timer_create(2), setitimer(2)) and one thread. It does
        hold copies of the perf event fds: closed here, if they are still ours (the
        events belong to the parent's threads and go on there). */
@@ -1967,7 +2072,6 @@ atfork_child(void)
         }
     }
     g.mode = MODE_OFF;
-    g.fork_disarmed = 0;
     g.itimer_armed = 0;
     g.in_flight = 0;
     memset(table, 0, sizeof(table));
@@ -2020,10 +2124,26 @@ unblock_sigprof(void)
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
+/* Waits for handlers in flight to leave; a handler takes no lock and finishes within
+   microseconds, but one on a stalled thread (see "The graveyard") may not, and stop()
+   or an exec must not hang on it: after QUIESCE_WAIT_NS the wait is given up and
+   counted (quiesce_abandoned). Such a handler can still publish a record later; the
+   next start() resets the ring, whose positions its record no longer matches. */
+#define QUIESCE_WAIT_NS 2000000000LL
+
 static void
 wait_quiescent(void)
 {
+    long long deadline = -1;
     while (__atomic_load_n(&g.in_flight, __ATOMIC_SEQ_CST) != 0) {
+        long long now = clock_ns(CLOCK_MONOTONIC);
+        if (deadline < 0) {
+            deadline = now + QUIESCE_WAIT_NS;
+        }
+        else if (now > deadline) {
+            INC(&g.c.quiesce_abandoned, 1);
+            return;
+        }
         sched_yield();
     }
 }
@@ -2229,6 +2349,15 @@ static PyObject *
 py_stop(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 {
     int mode = LOAD(&g.mode);
+    if (exec_saved.active) {
+        /* stopped between exec_prepare and a failed exec: tear down what was paused,
+           and exec_resume has nothing left to bring back */
+        exec_saved.active = 0;
+        mode = exec_saved.mode;
+        if (mode != MODE_OFF) {
+            sigaction(SIGPROF, &exec_saved.disposition, NULL);
+        }
+    }
     if (mode == MODE_OFF) {
         Py_RETURN_NONE;
     }
@@ -2339,7 +2468,9 @@ thread_timers_set(int armed)
 static PyObject *
 py_exec_prepare(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 {
-    if (exec_saved.active) {
+    if (exec_saved.active || LOAD(&g.mode) == MODE_OFF) {
+        /* already prepared, or not sampling (stopped, or SIGPROF taken over by the
+           program: its handler and timer are its own business) */
         Py_RETURN_NONE;
     }
     exec_saved.mode = LOAD(&g.mode);
@@ -2599,6 +2730,7 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
     c.signals_forwarded = LOAD(&g.c.signals_forwarded);
     c.perf_events_closed = LOAD(&g.c.perf_events_closed);
     c.gilstate_lookups = LOAD(&g.c.gilstate_lookups);
+    c.quiesce_abandoned = LOAD(&g.c.quiesce_abandoned);
     long long cpu = g.cpu_done_ns;
     if (LOAD(&g.mode) == MODE_SAMPLE) {
         for (unsigned i = 0; i < TABLE_SIZE; i++) {
@@ -2613,7 +2745,7 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
         }
     }
     return Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsisLsKsKsKsKsKsKsKsi}",
+        "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsisLsKsKsKsKsKsKsKsKsi}",
         "handler_entries", (unsigned long long)c.handler_entries,
         "recorded", (unsigned long long)c.recorded,
         "lost_overflow", (unsigned long long)c.lost_overflow,
@@ -2648,6 +2780,7 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
         "signals_forwarded", (unsigned long long)c.signals_forwarded,
         "perf_events_closed", (unsigned long long)c.perf_events_closed,
         "gilstate_lookups", (unsigned long long)c.gilstate_lookups,
+        "quiesce_abandoned", (unsigned long long)c.quiesce_abandoned,
         "sigprof_taken_over", g.taken_over);
 }
 

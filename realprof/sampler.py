@@ -68,15 +68,17 @@ as leaf, like Go's profile of a cgo call without a C traceback; they are counted
 came, which also covers a thread waiting for the GIL (a few samples per handoff).
 
 What the sampler promises the program it profiles (each tested in
-``tests/test_sampler_promises.py`` and the soak): ``os.exec*`` starts the new program
-with no timer armed and no SIGPROF pending (``os.execv``/``os.execve`` are wrapped while
-profiling; ``before_exec`` callbacks run first); a fork loses no samples and never
-restarts for ever; SIGSEGV and SIGBUS that are not the walk's own reach the program's
-handler once, or kill it; its files are never read or closed; a program that takes
-SIGPROF or ITIMER_PROF for itself stops the sampling, reported by
-:func:`integrity_notes`. What it cannot promise: a C-level ``execve`` bypasses the
-wrapper (the new program then inherits ITIMER_PROF and dies of it, as under any
-setitimer profiler).
+``tests/test_sampler_promises.py`` and the soak; the walkthrough page "What realprof
+promises" explains each): ``os.exec*`` starts the new program with no timer armed and no
+SIGPROF pending (every ``os.exec*`` is wrapped while profiling; ``before_exec``
+callbacks run first); a fork does not make the timers lose samples, and SIGPROF never
+interrupts it (blocked on the forking thread); SIGSEGV and SIGBUS that are not the
+walk's own reach the program's handlers as the kernel would deliver them, or kill the
+program; its files are never read or closed; a program that takes SIGPROF or
+ITIMER_PROF for itself stops the sampling, reported by :func:`integrity_notes`. What
+it cannot promise: a C-level ``execve`` bypasses the wrapper, and the new program then
+inherits ITIMER_PROF (``process``, ``both``) or a perf overflow's pending SIGPROF
+(``perf``) and dies of it, as under any setitimer profiler.
 
 Left out: subinterpreters, free-threaded builds, native (C) frames, wall-clock mode,
 signal-free sampling for macOS. One sampler per process (SIGPROF is one signal); the
@@ -223,6 +225,11 @@ def integrity_notes(stats: dict[str, Any]) -> list[str]:
             "handler stood in front of the sampler's fault guard (faulthandler.enable() "
             "after start: the guard is put back at the next drain)"
         )
+    if stats.get("quiesce_abandoned"):
+        notes.append(
+            f"{stats['quiesce_abandoned']} time(s) a signal handler on a stalled thread "
+            "did not finish within 2 s of stop or exec: its sample, if any, is not counted"
+        )
     if stats.get("reader_stalls"):
         notes.append(
             f"the reader waited in vain {stats['reader_stalls']} time(s) for a record a "
@@ -337,6 +344,8 @@ class Sampler:
         self._unknown_leaf = 0
         self._lost_reported = 0
         self._reader_errors: list[str] = []
+        # The reader drains every period; stop() and a before_exec callback may too.
+        self._drain_lock = threading.Lock()
         self._hook_errors = 0
         self._wall0 = 0
         self._cpu0 = 0
@@ -470,6 +479,7 @@ class Sampler:
             "code_buried": c["code_buried"],
             "signals_forwarded": c["signals_forwarded"],
             "gilstate_lookups": c["gilstate_lookups"],
+            "quiesce_abandoned": c["quiesce_abandoned"],
             "perf_exclude_kernel": bool(c["perf_exclude_kernel"]) if self.timer == "perf" else None,
             "wall_seconds": wall / 1e9,
             "cpu_seconds": c["cpu_ns"] / 1e9,
@@ -502,6 +512,12 @@ class Sampler:
         # The thread hook did this already; a scan may have raced it, so say it again.
         with contextlib.suppress(Exception):
             _sampler.register_thread(profiled=False)
+        # The process timer's SIGPROF goes to any thread that does not block it
+        # (kernel/signal.c, complete_signal): the reader would drop it as not profiled.
+        # Blocked here, the kernel hands it to a thread of the program instead; that
+        # matters most while the program's only other thread forks (SIGPROF is blocked
+        # on a forking thread, see "fork() with profiling on" in _sampler.c).
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})
         period = self.reader_period_ms / 1000.0
         while not self._stop_event.wait(period):
             try:
@@ -532,8 +548,23 @@ class Sampler:
             self._frames[key] = frame
         return frame
 
+    def collect(self) -> Profile:
+        """Everything sampled so far into ``self.profile`` (which it returns), while
+        sampling goes on: for a snapshot, e.g. in a ``before_exec`` callback."""
+        if self.handler == "c" and _sampler is not None:
+            self._drain()
+        else:
+            stacks, self._py_stacks = self._py_stacks, []
+            for stack in stacks:
+                self.profile.add(stack or (NO_PYTHON_FRAME,), self._py_main_name)
+        return self.profile
+
     def _drain(self) -> None:
         """Move records from the C side into the profile (GIL held throughout)."""
+        with self._drain_lock:
+            self._drain_locked()
+
+    def _drain_locked(self) -> None:
         assert _sampler is not None
         records = _sampler.drain()
         if records:
@@ -651,11 +682,7 @@ class Sampler:
         with contextlib.suppress(ValueError):  # not on the main thread: leave it inactive
             # SIG_IGN, not SIG_DFL: a late SIGPROF must not kill the process.
             signal.signal(signal.SIGPROF, signal.SIG_IGN)
-        for stack in self._py_stacks:
-            if stack:
-                self.profile.add(stack, self._py_main_name)
-            else:
-                self.profile.add((NO_PYTHON_FRAME,), self._py_main_name)
+        self.collect()
         recorded = self._py_calls
         self.profile.duration_ns = wall
         self.stats = {
@@ -669,7 +696,7 @@ class Sampler:
             "signals_discarded": 0,
             "signals_merged": max(0, delivered - recorded),
             "timer_overruns": 0,
-            "reader_records": len(self._py_stacks),
+            "reader_records": recorded,
             "unknown_frames": 0,
             "stacks_untrusted": 0,
             "stack_walk_faults": 0,
@@ -711,11 +738,15 @@ def _uninstall_thread_hook() -> None:
 #
 # ITIMER_PROF and pending signals survive execve; the handler does not, so without this
 # the exec'd program dies of SIGPROF after one period of CPU (see "exec while profiling"
-# in _sampler.c). Every os.exec* goes through os.execv or os.execve (Lib/os.py), looked
-# up in the os module at call time, so wrapping those two covers them all. A C-level
-# execve (a C extension calling it directly) bypasses this: see the walkthrough.
+# in _sampler.c). Every os.exec* function is wrapped while profiling; the outermost call
+# prepares once (before_exec callbacks, then the C side) and resumes if the exec fails,
+# so os.execvp trying each PATH entry through os.execv prepares once, not per entry. A
+# C-level execve (a C extension calling it directly) bypasses this: see the walkthrough.
 
+_EXEC_NAMES = ("execl", "execle", "execlp", "execlpe", "execv", "execve", "execvp", "execvpe")
 _exec_originals: dict[str, Any] = {}
+_exec_depth = threading.local()
+_py_exec_state: list[Any] = []
 
 
 def _exec_prepare() -> None:
@@ -730,35 +761,39 @@ def _exec_prepare() -> None:
         _sampler.exec_prepare()
     elif sampler is not None and sampler._py_active:
         _py_exec_state.append(signal.setitimer(signal.ITIMER_PROF, 0, 0))
-        previous = signal.signal(signal.SIGPROF, signal.SIG_IGN)  # drops a pending one
-        _py_exec_state.append(previous)
-        signal.signal(signal.SIGPROF, signal.SIG_DFL)
+        if threading.current_thread() is threading.main_thread():
+            # SIG_IGN drops a pending SIGPROF; signal.signal works on the main thread only
+            _py_exec_state.append(signal.signal(signal.SIGPROF, signal.SIG_IGN))
+            signal.signal(signal.SIGPROF, signal.SIG_DFL)
 
 
 def _exec_resume() -> None:
     if _sampler is not None:
         _sampler.exec_resume()
     elif _py_exec_state:
-        (value, interval), previous = _py_exec_state
+        value, interval = _py_exec_state[0]
+        if len(_py_exec_state) > 1:
+            signal.signal(signal.SIGPROF, _py_exec_state[1])
         _py_exec_state.clear()
-        signal.signal(signal.SIGPROF, previous)
         if value or interval:
             signal.setitimer(signal.ITIMER_PROF, value or interval, interval)
-
-
-_py_exec_state: list[Any] = []
 
 
 def _wrap_exec(real: Any) -> Any:
     def exec_while_profiling(*args: Any, **kwargs: Any) -> Any:
         sampler = _active
-        if sampler is None or not sampler._running:
-            return real(*args, **kwargs)
-        _exec_prepare()
+        depth = getattr(_exec_depth, "n", 0)
+        if sampler is None or not sampler._running or depth:
+            return real(*args, **kwargs)  # not profiling, or inside an outer exec call
+        _exec_depth.n = 1
         try:
-            return real(*args, **kwargs)
-        finally:  # reached only if the exec failed: profiling goes on
-            _exec_resume()
+            _exec_prepare()
+            try:
+                return real(*args, **kwargs)
+            finally:  # reached only if the exec failed: profiling goes on
+                _exec_resume()
+        finally:
+            _exec_depth.n = 0
 
     exec_while_profiling.__wrapped__ = real  # type: ignore[attr-defined]
     exec_while_profiling.__name__ = real.__name__
@@ -767,9 +802,9 @@ def _wrap_exec(real: Any) -> Any:
 
 
 def _install_exec_hook() -> None:
-    for name in ("execv", "execve"):
-        current = getattr(os, name)
-        if name not in _exec_originals:
+    for name in _EXEC_NAMES:
+        current = getattr(os, name, None)
+        if current is not None and name not in _exec_originals:
             _exec_originals[name] = current
             setattr(os, name, _wrap_exec(current))
 

@@ -1223,8 +1223,9 @@ def _short(d: dict) -> str:
 def capture_tolerance(k0: int, n0: float, k1: int, n1: float) -> tuple[float, float]:
     """(capture with forks - capture without, how far apart they may be).
 
-    A run's capture is c = k / n: k samples recorded over n = cpu_seconds * rate timer
-    periods of the profiled threads' CPU. If each period yields its sample independently
+    A run's capture is c = k / n: k timer expiries seen (samples recorded plus the
+    overruns the kernel folded into them, below) over n = cpu_seconds * rate timer
+    periods of the profiled threads' CPU. If each period yields its expiry independently
     with probability p, k ~ Binomial(n, p) and Var(c) = p (1 - p) / n. If forks change
     nothing, the run with forks (k1, n1) has the p of the run without (k0, n0), whose
     capture c0 estimates it; the standard error of c1 - c0 is then
@@ -1233,9 +1234,17 @@ def capture_tolerance(k0: int, n0: float, k1: int, n1: float) -> tuple[float, fl
     of those, plus 2/n0 + 2/n1 for the ends of each run, which the binomial model leaves
     out and which dominate as p nears 1 (its variance vanishes there): the first expiry
     is random, the last period is cut by stop(), and cpu_seconds is read a moment after
-    the last signal, so k falls a few samples short of n * p (measured: 10 pairs of runs
+    the last signal, so k falls a few short of n * p (measured: 10 pairs of runs
     without forks, every timer mode, k = n - 0.2 to n - 4.6, n = 158-252). With
     n0 = n1 = 250 and c0 = 0.99 the tolerance is 0.027 + 0.016 = 0.043.
+
+    Why overruns count: the forking thread runs in bursts of ~0.6 ms every 5 ms (in both
+    runs), and a per-thread CPU timer is checked at the tick, so several of its periods
+    often expire between two checks that find it on the CPU: one signal, the rest
+    overruns (3-20 per run here, clumped, far from binomial: it made plain captures of
+    the same two runs differ by up to 0.07). Counted as expiries they leave the timer's
+    progress, which is what a fork must not stop. (ITIMER_PROF reports no overruns:
+    process-mode k is the samples alone.)
     """
     c0, c1 = k0 / n0, k1 / n1
     p = min(max(c0, 0.0), 1.0)
@@ -1363,10 +1372,14 @@ def test_soak_promises(timer):
             ">= 100 timer periods per run", min(without["expected"], forking["expected"]) >= 100, f
         )
         diff, tol = capture_tolerance(
-            without["samples"], without["expected"], forking["samples"], forking["expected"]
+            without["samples"] + without["overruns"],
+            without["expected"],
+            forking["samples"] + forking["overruns"],
+            forking["expected"],
         )
         check(
-            f"fork: capture with forks - without = {diff:+.3f}, allowed +-{tol:.3f}",
+            f"fork: capture (with overruns) with forks - without = {diff:+.3f}, "
+            f"allowed +-{tol:.3f}",
             abs(diff) <= tol,
             f,
         )
