@@ -1793,6 +1793,9 @@ register_tstate(PyThreadState *ts, int tid, int profiled, int own)
     PyInterpreterState *interp = PyInterpreterState_Get();
     thread_entry *old = table_find(tid);
     if (old != NULL && old->tstate == ts) {
+        if (own) {
+            old->c_thread = 0;   /* a scan found it first; it is a thread Python runs */
+        }
         return 0;
     }
     uint32_t epoch = g.epoch;
