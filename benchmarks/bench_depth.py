@@ -39,6 +39,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench_overhead import _load  # the load-average line, as bench_overhead prints it
+
 ROOT = Path(__file__).resolve().parent.parent
 try:  # the realprof on the path (PYTHONPATH, an install), else this checkout's
     import realprof
@@ -215,10 +217,6 @@ def measure(depths: list[int], seconds: float, repeat: int, progress: bool) -> l
             if row["depth"] != DEPTHS[0]:
                 row["within_bar"] = row["ratio_to_64"] <= BAR
     return rows
-
-
-def _load(x: list[float] | None) -> str:
-    return "/".join(f"{v:.2f}" for v in x) if x else "n/a"
 
 
 def render(report: dict[str, Any]) -> str:
