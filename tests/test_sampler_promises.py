@@ -1000,3 +1000,50 @@ def test_the_programs_own_segv_handler_keeps_working(segv_handlers, kind, when):
     )
     assert r["seen"] == [1, 2, 3, 4, 5, 6], r
     assert r["forwarded"] == 6, r
+
+
+SCAN_RACE_TARGET = target(
+    """
+    # Two C threads sit inside a call into Python, each with a thread state the sampler
+    # does not know. The reader stays idle; this thread scans. The registration window
+    # hook (where a finalizer could run) lets the C threads return and free their
+    # thread states in the middle of the scan: a scan that read a candidate without
+    # checking it again under the runtime's head lock would read freed memory (glibc's
+    # MALLOC_PERTURB_ fills it with garbage, so the read crashes rather than passes).
+    s = start(rate_hz=100, timer="per-thread", reader_period_ms=10_000_000)
+    release = threading.Event()
+    inside = threading.Semaphore(0)
+
+    def in_c_thread():
+        inside.release()
+        release.wait()
+
+    runners = [threading.Thread(target=_sampler.gilstate_calls, args=(in_c_thread, 1))
+               for _ in range(2)]
+    for r in runners:
+        r.start()
+    inside.acquire()
+    inside.acquire()
+
+    def let_them_go():
+        release.set()
+        time.sleep(0.2)   # GIL released: the C threads return and free their states
+
+    _sampler.registration_window(let_them_go)
+    added = _sampler.scan_threads()
+    _sampler.registration_window(None)
+    for r in runners:
+        r.join()
+    s.stop()
+    emit(added=added, timers_armed=_sampler.timers_armed(), stats=s.stats)
+    """
+)
+
+
+def test_a_thread_state_freed_during_a_scan_is_never_read():
+    # Found in review of the first scan of issue 10 (commit 4f917bf: it crashed here on
+    # 3.11, 3.12 and 3.13 with MALLOC_PERTURB_). The sampler before issue 10 has no
+    # registration_window hook to widen the window.
+    r = target_result(run_target(SCAN_RACE_TARGET, timeout=60, env={"MALLOC_PERTURB_": "165"}))
+    assert r["timers_armed"] == 0, r
+    assert r["stats"]["timers_created"] == r["stats"]["timers_deleted"], r["stats"]
