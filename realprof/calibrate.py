@@ -3,7 +3,7 @@
 `python -m realprof calibrate [--out machines/this-machine.yaml] [--repeat N]`
 
 The simulator's kernel model has parameters that belong to the platform rather than to
-the kernel's code (shared/reference/linux-sigprof.md §7):
+the kernel's code (docs/walkthrough/03-signals-and-coalescing.md):
 
 * `same_round_survival` (p): the chance that a second process-timer SIGPROF generated in
   the same tick round survives because the first was already dequeued. It depends on how

@@ -1,6 +1,6 @@
 """What every command line of the project shares: one-line errors and exit status 2.
 
-The contract (ARCHITECTURE.md): bad input gets one clear line naming the problem and the
+The contract: bad input gets one clear line naming the problem and the
 allowed values, exit status 2, and no traceback or usage dump. `python -m sim`,
 `python -m realprof` and its subcommands build their parsers from `OneLineParser`. This
 module imports only the standard library, so `realprof record` can use it without loading

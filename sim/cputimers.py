@@ -1,7 +1,7 @@
 """CPU timers: the process-wide ITIMER_PROF and per-thread CLOCK_THREAD_CPUTIME_ID timers.
 
-Models `kernel/time/posix-cpu-timers.c` and `kernel/time/itimer.c` as read in
-`shared/reference/linux-sigprof.md` (Linux 6.x with POSIX_CPU_TIMERS_TASK_WORK).
+Models `kernel/time/posix-cpu-timers.c` and `kernel/time/itimer.c` of Linux 6.x with
+POSIX_CPU_TIMERS_TASK_WORK.
 
 Process timer (`setitimer(ITIMER_PROF)`, used by every Go version and by CPython's
 `signal.setitimer`): one expiry `E` per process, compared against the *tick-charged*

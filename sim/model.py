@@ -9,7 +9,7 @@ This module wires the mechanisms together in virtual time (integer nanoseconds, 
    someone waits). Only then do the flagged checks run, and only after every check of
    the round has generated its signal are signals delivered: this two-phase order is what
    makes a second same-round process signal find the first one still pending
-   (linux-sigprof.md §7, rule 2).
+   (`legacy_queue` in kernel/signal.c; docs/walkthrough/03-signals-and-coalescing.md).
 2. **Deferred check.** A thread preempted by the tick that flagged it runs its check when
    it is next dispatched, against the clocks of that later moment
    (`exit_to_user_mode_loop`).

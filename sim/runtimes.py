@@ -54,7 +54,7 @@ from sim.signals import SI_KERNEL, SI_TIMER
 
 GO_TAG_CAPACITY = 1 << 14  # profBufTagCount, src/runtime/cpuprof.go
 GO_FORCE_PREEMPT_NS = 10_000_000  # sysmon's forcePreemptNS, src/runtime/proc.go
-PYTHON_HANDLER_COST_NS = 20_000  # sys._current_frames() walk, cpython-sampling.md §1
+PYTHON_HANDLER_COST_NS = 20_000  # sys._current_frames() walk (Python/pystate.c)
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ class Machine(_Strict):
         le=1.0,
         description=(
             "Chance that a second process-timer SIGPROF generated in the same tick round "
-            "survives because the first was already dequeued (p in linux-sigprof.md §7). "
+            "survives because the first was already dequeued (p in chapter 3 of the walkthrough). "
             "0 on bare-metal machines with aligned ticks (golang/go #35057); fit it with "
             "`realprof calibrate`."
         ),

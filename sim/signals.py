@@ -1,6 +1,6 @@
 """SIGPROF generation, coalescing, receiver choice and delivery.
 
-Models `kernel/signal.c` as read in `shared/reference/linux-sigprof.md` §4:
+Models `kernel/signal.c` (`send_signal`, `legacy_queue`, `complete_signal`):
 
 * A process-directed SIGPROF (from ITIMER_PROF, `si_code` SI_KERNEL) goes into the
   process's shared pending set. SIGPROF is a standard signal, and standard signals do not

@@ -248,7 +248,7 @@ def test_process_timer_collisions_stay_within_the_kernel_bounds():
     """2 busy threads, process timer at 500 Hz: between one and two signals per tick round.
 
     p = 0 (every second same-round generation dropped) gives HZ/(C·R) = 0.25; p = 1 (no
-    collisions) gives min(1, HZ/R) = 0.5 (linux-sigprof.md §7). Reality must lie between.
+    collisions) gives min(1, HZ/R) = 0.5 (walkthrough, chapter 3). Reality must lie between.
     """
     from realprof.workload import run_scenario
 

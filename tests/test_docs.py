@@ -7,7 +7,7 @@
 * Every image a page shows exists, every figure is shown somewhere, and its alt text is
   the one the plot function returned (figures.json).
 * Every item of the "checklist for a faithful model" (shared reference
-  go-cpu-profiler.md §11) is explained on a page: an explicit map below, item to page
+  of Go's CPU profiler) is explained on a page: an explicit map below, item to page
   and phrases that must appear there.
 """
 
@@ -199,7 +199,7 @@ def test_command_reference_covers_every_option() -> None:
 
 
 # ---------------------------------------------------------------------------------------
-# (d) the checklist of a faithful model (go-cpu-profiler.md §11)
+# (d) the checklist of a faithful model
 
 W = "walkthrough/"
 CHECKLIST: dict[str, list[tuple[str, str]]] = {

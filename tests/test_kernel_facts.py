@@ -1,4 +1,4 @@
-"""The kernel facts the simulator must reproduce (shared/reference/linux-sigprof.md).
+"""The kernel facts the simulator must reproduce (Linux kernel/time/, kernel/signal.c).
 
 Exact values where the model is exact (aligned ticks, p = 0 or 1), tolerances from the
 binomial sampling noise where a random choice is involved.
@@ -103,7 +103,7 @@ def test_go118_per_thread_timers_lift_the_ceiling():
 
 @pytest.mark.parametrize("p", [0.0, 0.5, 1.0])
 def test_saturated_capture_follows_the_same_round_bound(p):
-    """linux-sigprof.md §7: capture = min(1, HZ·(1 + p·(C − 1)) / (C·R)) when R ≥ HZ."""
+    """Walkthrough chapter 3: capture = min(1, HZ·(1 + p·(C − 1)) / (C·R)) when R ≥ HZ."""
     cpus, rate, hz = 4, 500, 250
     report = simulate(busy(cpus, cpus, rate, "go1.17", same_round_survival=p)).report
     bound = min(1.0, hz * (1 + p * (cpus - 1)) / (cpus * rate))

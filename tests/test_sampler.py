@@ -74,7 +74,7 @@ def seen(s: Sampler, names) -> tuple[int, int]:
 
     Per-thread timers deliver at most one signal per tick at which the thread is
     current; expiries that pile up in between arrive as si_overrun on the next
-    signal (linux-sigprof.md §6). On a quiet machine overruns are ~0 at 100 Hz; on a
+    signal (si_overrun, posix-timers.c). On a quiet machine overruns are ~0 at 100 Hz; on a
     contended or virtualised one (missed ticks, steal) they are not, and the profile
     (one sample per signal, like Go's) is short by exactly that much. So capture is
     asserted on samples + overruns: everything the kernel generated reached the
@@ -146,8 +146,8 @@ def test_native_threads_per_thread_timers_capture_and_conserve():
     assert st["signals_discarded_duplicate"] == 0
     # The workers ran native code: flagged native, leaf = the Python caller. Not all:
     # a few land on the Python lines around the call, or are delivered just after it
-    # returned (the kernel delivers at the next return to user mode, §3 of
-    # linux-sigprof.md), when the thread holds the GIL again.
+    # returned (the kernel delivers at the next return to user mode,
+    # kernel/entry/common.c), when the thread holds the GIL again.
     assert st["native_samples"] >= 0.95 * captured, (st["native_samples"], captured)
     for (stack, thread), _count in p.samples.items():
         if thread in names:
@@ -294,7 +294,7 @@ def test_process_timer_samples_the_receiving_thread():
     # The only discards: signals the kernel handed to the profiler's own reader thread.
     assert st["signals_discarded"] == st["signals_discarded_unprofiled"]
     # How much ITIMER_PROF delivers is the kernel's business (one process timer,
-    # tick-charged clock, a pending signal swallows the next: linux-sigprof.md §4;
+    # tick-charged clock, a pending signal swallows the next: kernel/signal.c legacy_queue;
     # ~100 % on a quiet 2-CPU machine at 100 Hz, far less under contention), so no
     # capture bound here: the signals that came sampled the threads burning the CPU.
     captured, _ = seen(s, names)

@@ -12,7 +12,7 @@ nanosecond, so the capture is exact up to the samples still in flight at stop an
 CPU that is not the workers' (main thread, handler time outside the workers); the 0.97
 floor of the issue leaves about 100 samples of room at 4,000 expected. The tick-limited
 timers cannot exceed HZ per thread: 2 threads x HZ 250 / (2 x 1000) = 0.25 for
-per-thread, less for the process timer (linux-sigprof.md §4).
+per-thread, less for the process timer (kernel/signal.c legacy_queue).
 """
 
 from __future__ import annotations
