@@ -130,7 +130,7 @@ def child(depth: int, seconds: float) -> dict[str, Any]:
 
 
 def machine_info() -> dict[str, Any]:
-    from realprof.machine import cpu_model
+    from lab.machine import cpu_model
 
     try:
         usable = len(os.sched_getaffinity(0))

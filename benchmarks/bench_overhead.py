@@ -296,7 +296,7 @@ def child_depth(depth: int, max_depth: int, loops: int, profiled: bool) -> dict[
 
 
 def machine_info() -> dict[str, Any]:
-    from realprof.machine import cpu_model
+    from lab.machine import cpu_model
 
     model = cpu_model()
     try:

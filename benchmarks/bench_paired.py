@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     chunk_iterations = args.chunk
     work = _workload_module().workload
     work(chunk_iterations)  # warm-up
-    from realprof.machine import machine_facts
+    from lab.machine import machine_facts
 
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with open("/proc/loadavg", encoding="ascii") as f:

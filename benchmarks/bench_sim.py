@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from sim.model import simulate  # noqa: E402
-from sim.scenario import Scenario, load_scenario, validate_scenario  # noqa: E402
+from contract.scenario import Scenario, load_scenario, validate_scenario  # noqa: E402
 
 LARGE_TARGET_S = 5.0
 
@@ -76,7 +76,7 @@ CASES: dict[str, tuple[Callable[[], Scenario], str]] = {
 
 
 def machine_info() -> dict[str, Any]:
-    from realprof.machine import cpu_model
+    from lab.machine import cpu_model
 
     model = cpu_model()
     try:

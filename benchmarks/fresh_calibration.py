@@ -3,7 +3,7 @@
     python benchmarks/fresh_calibration.py                    # 6 trials of 7 pairs
     python benchmarks/fresh_calibration.py --trials 6 --pairs 3
 
-Each trial is `realprof.calibrate.fresh_prediction` on the grid cell native/2t/500Hz/
+Each trial is `lab.calibrate.fresh_prediction` on the grid cell native/2t/500Hz/
 process: survival runs at 400 Hz alternating with the cell's real runs, the cell
 simulated with their median p, the gap between the measured median and the prediction.
 `tests/test_compare.py` runs one such trial against a tolerance of 0.05; this script shows
@@ -32,8 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.trials < 1 or args.pairs < 1 or args.duration <= 0:
         print("error: --trials and --pairs >= 1, --duration > 0", file=sys.stderr)
         return 2
-    from realprof import calibrate, compare, grid
-    from realprof.machine import machine_facts
+    from lab import calibrate, compare, grid
+    from lab.machine import machine_facts
 
     facts = machine_facts()
     if facts.get("tick_alignment") != "aligned" or (facts.get("cpus") or 0) < 2:

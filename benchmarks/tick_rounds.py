@@ -3,17 +3,17 @@
     python benchmarks/tick_rounds.py                       # 250, 500, 1000 Hz, 5 runs each
     python benchmarks/tick_rounds.py --rates 200,250 --runs 3 --threads 2
 
-Runs the validation grid's cell "2 busy native threads, process timer" (realprof/grid.py
+Runs the validation grid's cell "2 busy native threads, process timer" (lab/grid.py
 `cell_scenario`) for real, keeps the CLOCK_MONOTONIC time the C handler stamped on every
 record, and splits the run into the kernel's tick rounds (this machine's ticks are aligned:
-every CPU ticks at multiples of 1/HZ of CLOCK_MONOTONIC, see realprof/machine.py). A round
+every CPU ticks at multiples of 1/HZ of CLOCK_MONOTONIC, see lab/machine.py). A round
 delivers 0, 1 or 2 signals. With two busy CPUs the process clock advances 2/HZ per round,
 so the timer is due about 2·rate/HZ times a round and fires at most once per CPU check:
 two generations in a fraction min(1, 2·rate/HZ − 1) of rounds (rate > HZ/2). The second
 generation of a round survives only if the first signal was taken before it came; the
 share of 2-delivery rounds over the share of 2-generation rounds is that survival, the
 model's `same_round_survival` p (sim/signals.py). Per run, so its spread shows. The
-count is `realprof.calibrate.survival_from_rounds`, the estimator calibration uses.
+count is `lab.calibrate.survival_from_rounds`, the estimator calibration uses.
 
 This is a script, not a test: the numbers depend on the machine and on its load.
 """
@@ -30,9 +30,9 @@ sys.path.insert(0, str(ROOT))
 
 
 def one_run(rate_hz: int, threads: int, duration_s: float, hz: int) -> dict[str, float]:
-    from realprof import grid
+    from lab import grid
     from realprof import sampler as sampler_mod
-    from realprof.workload import run_scenario
+    from lab.workload import run_scenario
 
     stamps: list[int] = []
     original = sampler_mod._sampler.drain
@@ -48,7 +48,7 @@ def one_run(rate_hz: int, threads: int, duration_s: float, hz: int) -> dict[str,
         report = run_scenario(scenario).report
     finally:
         sampler_mod._sampler.drain = original
-    from realprof.calibrate import survival_from_rounds
+    from lab.calibrate import survival_from_rounds
 
     return {"capture": report.capture_ratio} | survival_from_rounds(stamps, rate_hz, hz, threads)
 
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.runs < 1 or args.threads < 2 or not rates:
         print("error: --runs >= 1, --threads >= 2 and at least one rate", file=sys.stderr)
         return 2
-    from realprof.machine import machine_facts
+    from lab.machine import machine_facts
 
     facts = machine_facts()
     hz = int(facts.get("kernel_hz") or 250)

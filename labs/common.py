@@ -27,10 +27,10 @@ def want_args(args: list[str], count: int) -> None:
 
 
 def report(path_text: str) -> Any:
-    """A sim.report.Report from a report.json path, or Usage."""
+    """A contract.report.Report from a report.json path, or Usage."""
     from pydantic import ValidationError
 
-    from sim.report import Report
+    from contract.report import Report
 
     path = Path(path_text)
     if not path.is_file():
@@ -45,6 +45,6 @@ def report(path_text: str) -> Any:
 def simulate(scenario: str | Path, overrides: list[str], seed: int | None = None) -> Any:
     """Run the simulator in this process; returns the Report."""
     from sim.model import simulate as run
-    from sim.scenario import load_scenario
+    from contract.scenario import load_scenario
 
     return run(load_scenario(str(scenario), overrides, seed)).report

@@ -16,10 +16,10 @@ so the profile shows the program as `python script.py` would run it. The summary
 "expected" is process CPU × rate; process CPU includes the sampler's reader thread,
 which per-thread timers do not sample, so capture reads a little low for a short run.
 
-``show`` summarises a profile (pprof, folded or speedscope, as `sim.profile.Profile.load`
-reads them) or a `report.json` (`sim.report.Report`).
+``show`` summarises a profile (pprof, folded or speedscope, as `contract.profile.Profile.load`
+reads them) or a `report.json` (`contract.report.Report`).
 
-``scenario`` runs a scenario's workload for real (`realprof.workload`) and prints or
+``scenario`` runs a scenario's workload for real (`lab.workload`) and prints or
 writes the same report as `python -m sim`. `compare`, `calibrate` and `grid` are
 dispatched to `realprof.<command>.main(argv)` when such a module exists.
 
@@ -46,7 +46,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from sim.cli import OneLineParser
+from contract.cli import OneLineParser
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -245,7 +245,7 @@ def _split_record_argv(argv: list[str]) -> tuple[list[str], str | None, str | No
 
 
 def _resolve_output(args: argparse.Namespace) -> tuple[Path, str]:
-    from sim.profile import format_for_path
+    from contract.profile import format_for_path
 
     if args.output is None:
         fmt = args.format or "pprof"
@@ -406,7 +406,7 @@ def _without_runner_frames(profile: Any) -> Any:
     wants to see their program's stacks, as under `python script.py`. A sample with
     nothing but runner frames (taken in the runner itself) keeps its stack.
     """
-    from sim.profile import Frame, Profile
+    from contract.profile import Frame, Profile
 
     clean = Profile(
         profile.rate_hz,
@@ -602,7 +602,7 @@ def _sniff_format(data: bytes) -> str:
 
 
 def _show_profile(path: Path, data: bytes, top: int) -> None:
-    from sim.profile import LOST_FUNCTIONS, Profile
+    from contract.profile import LOST_FUNCTIONS, Profile
 
     profile = Profile.from_bytes(data, str(path))
     total = profile.total_samples
@@ -663,7 +663,7 @@ def show_main(argv: list[str]) -> int:
         if isinstance(document, dict) and "world" in document and "$schema" not in document:
             from pydantic import ValidationError
 
-            from sim.report import Report
+            from contract.report import Report
 
             try:
                 report = Report.model_validate(document)
@@ -675,7 +675,7 @@ def show_main(argv: list[str]) -> int:
                 ) from None
             sys.stdout.write(report.to_text(top=args.top))
             return 0
-    from sim.profile import ProfileFormatError
+    from contract.profile import ProfileFormatError
 
     try:
         _show_profile(path, data, args.top)
@@ -703,7 +703,7 @@ def _write_scenario_outputs(result: Any, out: Path) -> list[str]:
     # The figures module is optional (matplotlib, another engineer's module): import it
     # only here, and never let a figure cost the report.
     try:
-        from sim import plots
+        from figures import plots
     except ImportError:
         return written
     try:
@@ -737,8 +737,8 @@ def scenario_main(argv: list[str]) -> int:
     parser.add_argument("--top", type=_int_in(1, None), default=10, help="rows per table")
     args = parser.parse_args(argv)
 
-    from realprof.workload import RealWorldError, real_settings, run_scenario
-    from sim.scenario import ScenarioError, load_scenario
+    from lab.workload import RealWorldError, real_settings, run_scenario
+    from contract.scenario import ScenarioError, load_scenario
 
     try:
         scenario = load_scenario(args.scenario, args.overrides, args.seed)
@@ -790,9 +790,9 @@ commands:
 
 def _module_command(name: str) -> Any:
     """`main` of realprof.<name>, if that module exists (commands added later)."""
-    if importlib.util.find_spec(f"realprof.{name}") is None:
+    if importlib.util.find_spec(f"lab.{name}") is None:
         return None
-    return getattr(importlib.import_module(f"realprof.{name}"), "main", None)
+    return getattr(importlib.import_module(f"lab.{name}"), "main", None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,9 +8,9 @@ burned the CPU; a C handler (``realprof/_sampler.c``, whose header comment docum
 the handler, the ring buffer and their invariants) records that thread's own Python
 stack as (code pointer, instruction offset) pairs into a preallocated lock-free ring;
 a reader thread wakes every ``reader_period_ms`` (Go 1.9-1.25: 100 ms), takes the
-records, turns code pointers into :class:`sim.profile.Frame` (``co_qualname``,
+records, turns code pointers into :class:`contract.profile.Frame` (``co_qualname``,
 ``co_filename``, the line from ``PyCode_Addr2Line``, ``co_firstlineno``) and adds
-them to a :class:`sim.profile.Profile`, one sample per record, keyed by stack and
+them to a :class:`contract.profile.Profile`, one sample per record, keyed by stack and
 thread name. Timers:
 
 * ``"process"``: ``setitimer(ITIMER_PROF)``, one per process (what Go <= 1.17 used on
@@ -107,7 +107,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from sim.profile import Frame, Profile
+from contract.profile import Frame, Profile
 
 try:  # the C core; absent on unsupported versions (setup.py builds it optionally)
     from realprof import _sampler

@@ -11,9 +11,9 @@ import json
 import sys
 from pathlib import Path
 
-from sim.cli import EXIT_BAD_INPUT, one_line
-from sim.cli import OneLineParser as _Parser
-from sim.scenario import ScenarioError, json_schema, load_scenario
+from contract.cli import EXIT_BAD_INPUT, one_line
+from contract.cli import OneLineParser as _Parser
+from contract.scenario import ScenarioError, json_schema, load_scenario
 
 
 def _window(text: str) -> tuple[float, float]:
@@ -86,7 +86,7 @@ def _sweep_parser() -> argparse.ArgumentParser:
 
 
 def _write_outputs(result, out: Path) -> list[Path]:
-    from sim import plots
+    from figures import plots
 
     out.mkdir(parents=True, exist_ok=True)
     written = []

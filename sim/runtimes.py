@@ -49,7 +49,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sim.scenario import Profiler
+from contract.scenario import Profiler
 from sim.signals import SI_KERNEL, SI_TIMER
 
 GO_TAG_CAPACITY = 1 << 14  # profBufTagCount, src/runtime/cpuprof.go

@@ -5,10 +5,10 @@ showing the capture ratio fall as the rate passes the kernel's tick rate, or the
 attribution error grow with the number of CPUs. `python -m sim sweep scenario.yaml
 --vary profiler.rate_hz=100,250,500,1000 --vary machine.cpus=2,8` runs the cartesian
 product of the values (here 4 × 2 = 8 points) and writes a table, `sweep.json`,
-`sweep.csv` and `sweep.png` (`sim.plots.plot_sweep`: the first varied field on the x
+`sweep.csv` and `sweep.png` (`figures.plots.plot_sweep`: the first varied field on the x
 axis, the second as one line per value).
 
-Every point is the base scenario with dotted-path overrides (`sim.scenario.with_overrides`),
+Every point is the base scenario with dotted-path overrides (`contract.scenario.with_overrides`),
 validated exactly like a value written in the file, and all points are validated before
 the first one runs, so a typo fails in milliseconds, not after an hour of simulation.
 Each point keeps the scenario's seed: a sweep is deterministic, and its rows do not
@@ -33,8 +33,8 @@ from typing import Any
 
 import yaml
 
-from sim.report import rounded_for_json
-from sim.scenario import Scenario, ScenarioError, scenario_to_dict, with_overrides
+from contract.report import rounded_for_json
+from contract.scenario import Scenario, ScenarioError, scenario_to_dict, with_overrides
 
 # The Report fields each row carries, after the varied values. The first group is what
 # sweeps are usually about; the rest is the funnel, so a row's losses can be followed.
@@ -105,7 +105,7 @@ class SweepResult:
         Loss columns that are zero (or unobserved) at every point are left out and named
         on the last line; the wall time is shown only when it varies. sweep.csv has all.
         """
-        from sim.plots import axis_unit
+        from figures.plots import axis_unit
 
         # samples_recorded is left out: it equals the profile but for the losses shown.
         fields = [name for name in ROW_FIELDS if name != "samples_recorded"]
@@ -197,7 +197,7 @@ class SweepResult:
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """sweep.json, sweep.csv and sweep.png in `out_dir`; returns their paths."""
-        from sim.plots import plot_sweep
+        from figures.plots import plot_sweep
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sim.profile import Frame
-from sim.scenario import PYTHON_RUNTIMES, NativeStep, RunStep, Scenario
+from contract.profile import Frame
+from contract.scenario import PYTHON_RUNTIMES, NativeStep, RunStep, Scenario
 
 EXTERNAL_CODE_FRAME = Frame("runtime._ExternalCode")
 

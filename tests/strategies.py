@@ -19,7 +19,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from sim.scenario import PYTHON_RUNTIMES, RUNTIME_TIMERS, Scenario, validate_scenario
+from contract.scenario import PYTHON_RUNTIMES, RUNTIME_TIMERS, Scenario, validate_scenario
 
 KERNEL_HZ = (100, 250, 300, 1000)
 

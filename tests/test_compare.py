@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from realprof import calibrate, compare, grid
-from sim.scenario import load_scenario
+from lab import calibrate, compare, grid
+from contract.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 FACTS = {"kernel_hz": 250, "cpus": 2, "tick_alignment": "aligned"}
@@ -195,7 +195,7 @@ def test_reduced_grid_matches_the_model():
     profile = ROOT / "machines" / "this-machine.yaml"
     if not profile.exists():
         pytest.skip("no calibrated machine profile: python -m realprof calibrate")
-    from realprof.workload import run_scenario
+    from lab.workload import run_scenario
     from sim.model import simulate
 
     machine, _ = compare.machine_here(
@@ -225,7 +225,7 @@ def test_process_timer_collisions_match_a_fresh_calibration():
     takes seven pairs and, like a lab step on a busy machine, measures a second time
     after a miss: a model off by more than 0.05 misses both, a bad minute rarely does.
     """
-    from realprof.machine import machine_facts
+    from lab.machine import machine_facts
 
     facts = machine_facts()
     if facts.get("tick_alignment") != "aligned" or (facts.get("cpus") or 0) < 2:
@@ -250,7 +250,7 @@ def test_process_timer_collisions_stay_within_the_kernel_bounds():
     p = 0 (every second same-round generation dropped) gives HZ/(C·R) = 0.25; p = 1 (no
     collisions) gives min(1, HZ/R) = 0.5 (walkthrough, chapter 3). Reality must lie between.
     """
-    from realprof.workload import run_scenario
+    from lab.workload import run_scenario
 
     scenario = grid.cell_scenario("native", 2, 500, "process", 2.0, {"cpus": 2})
     report = run_scenario(scenario).report

@@ -1,6 +1,6 @@
 """The documentation site: generated files are current, the build is strict, links resolve.
 
-* The figure generator (`python -m sim.docsgen`) run into a temporary directory writes
+* The figure generator (`python -m docsgen`) run into a temporary directory writes
   files byte-identical to the committed `docs/figures/*` and generated reference pages.
 * `mkdocs build --strict` passes (link and anchor validation is set to warn in
   mkdocs.yml, so a broken link fails the build).
@@ -54,20 +54,20 @@ def _pages() -> list[Path]:
 @pytest.fixture(scope="module")
 def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("docsgen")
-    from sim.docsgen import generate
+    from docsgen.site import generate
 
     generate(out / "figures", out / "reference")
     return out
 
 
 def test_generator_reproduces_committed_figures_byte_for_byte(regenerated: Path) -> None:
-    """`python -m sim.docsgen docs/figures` regenerates exactly what is committed."""
+    """`python -m docsgen docs/figures` regenerates exactly what is committed."""
     fresh = {p.name: p.read_bytes() for p in (regenerated / "figures").iterdir()}
     committed = {p.name: p.read_bytes() for p in FIGURES.iterdir()}
 
-    assert sorted(fresh) == sorted(committed), "run: python -m sim.docsgen docs/figures"
+    assert sorted(fresh) == sorted(committed), "run: python -m docsgen docs/figures"
     stale = sorted(name for name in fresh if fresh[name] != committed[name])
-    assert stale == [], f"stale figures {stale}; run: python -m sim.docsgen docs/figures"
+    assert stale == [], f"stale figures {stale}; run: python -m docsgen docs/figures"
 
 
 def test_generator_reproduces_committed_reference_pages(regenerated: Path) -> None:
@@ -78,7 +78,7 @@ def test_generator_reproduces_committed_reference_pages(regenerated: Path) -> No
         != (DOCS / "reference" / name).read_bytes()
     ]
 
-    assert stale == [], f"stale pages {stale}; run: python -m sim.docsgen docs/figures"
+    assert stale == [], f"stale pages {stale}; run: python -m docsgen docs/figures"
 
 
 def test_published_schema_is_what_sim_schema_writes(tmp_path: Path) -> None:
@@ -169,7 +169,7 @@ def test_every_figure_caption_names_a_command() -> None:
         text = page.read_text(encoding="utf-8")
         for block in re.findall(r"<figure.*?</figure>", text, flags=re.S):
             caption = re.search(r"<figcaption[^>]*>(.*?)</figcaption>", block, flags=re.S)
-            if not caption or not re.search(r"`python -m sim[ .]", caption.group(1)):
+            if not caption or not re.search(r"`python -m (sim|docsgen)[ .]", caption.group(1)):
                 missing.append(f"{page.relative_to(DOCS)}: {block[:60]!r}")
 
     assert missing == []
@@ -312,8 +312,8 @@ def test_every_walkthrough_chapter_cites_sources_and_its_module() -> None:
         if "## Sources" not in text:
             problems.append(f"{page.name}: no Sources section")
         number = int(page.name[:2])
-        if number >= 2 and not re.search(r"`(sim\.[a-z]+|realprof)", text):
-            problems.append(f"{page.name}: names no sim/ module")
+        if number >= 2 and not re.search(r"`(sim|contract|realprof|lab)[./][a-z_]+", text):
+            problems.append(f"{page.name}: names no module of the code")
 
     assert problems == []
 
@@ -348,8 +348,8 @@ def test_simulated_numbers_in_the_prose_match_their_command() -> None:
     import shlex
 
     from sim.model import simulate
-    from sim.report import render_text
-    from sim.scenario import load_scenario
+    from contract.report import render_text
+    from contract.scenario import load_scenario
 
     claims = _claims()
     outputs: dict[str, set[float]] = {}

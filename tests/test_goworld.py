@@ -14,17 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from realprof import goworld
-from realprof.goworld import (
+from lab import goworld
+from lab.goworld import (
     OTHER_CODE,
     GoWorldError,
     go_source,
     model_runtime,
     run_go_world,
 )
-from sim.profile import Profile
-from sim.report import Report
-from sim.scenario import Scenario, validate_scenario
+from contract.profile import Profile
+from contract.report import Report
+from contract.scenario import Scenario, validate_scenario
 
 GO_HINT = "apt-get install golang-go"
 

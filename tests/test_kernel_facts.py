@@ -12,7 +12,7 @@ import pytest
 
 from sim.cputimers import ProcessTimer, ThreadTimer, itimer_interval_ns
 from sim.model import simulate
-from sim.scenario import validate_scenario, with_overrides
+from contract.scenario import validate_scenario, with_overrides
 
 
 def busy(

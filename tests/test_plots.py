@@ -1,4 +1,4 @@
-"""Tests for sim.plots: every figure is written, byte-stable, and described by its alt text."""
+"""Tests for figures.plots: every figure is written, byte-stable, and described by its alt text."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from typing import Any
 import matplotlib as mpl
 import pytest
 
-from sim import plots
+from figures import plots
 from sim.model import SimResult, Trace, simulate
-from sim.report import Report
-from sim.scenario import Scenario, validate_scenario
+from contract.report import Report
+from contract.scenario import Scenario, validate_scenario
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

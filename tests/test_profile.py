@@ -1,4 +1,4 @@
-"""Tests for sim.profile: the API, the three file formats, and loading bad files."""
+"""Tests for contract.profile: the API, the three file formats, and loading bad files."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.profile import (
+from contract.profile import (
     LOST_FUNCTIONS,
     SPEEDSCOPE_SCHEMA_URL,
     Frame,

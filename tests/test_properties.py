@@ -29,7 +29,7 @@ from strategies import (
 
 from sim.model import Simulation, simulate
 from sim.profbuf import OVERFLOW_RECORD_WORDS, ProfBuf, Record
-from sim.scenario import Scenario, ScenarioError, load_scenario, validate_scenario
+from contract.scenario import Scenario, ScenarioError, load_scenario, validate_scenario
 from sim.workload import EXTERNAL_CODE_FRAME, thread_names
 
 SIM_SETTINGS = settings(max_examples=100, deadline=None)

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.profile import Profile
-from sim.report import build_report
+from contract.profile import Profile
+from contract.report import build_report
 
 REPO = Path(__file__).resolve().parent.parent
 HOT = "realprof_test_hot"
@@ -357,7 +357,7 @@ def test_samples_taken_while_printing_the_targets_traceback_are_the_runners():
     import os
 
     from realprof import __main__ as cli
-    from sim.profile import Frame, Profile
+    from contract.profile import Frame, Profile
 
     runner = os.path.abspath(cli.__file__)
     profile = Profile(100)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from realprof.machine import parse_timer_list, tick_alignment
-from sim.profile import Profile
-from sim.report import Report
+from lab.machine import parse_timer_list, tick_alignment
+from contract.profile import Profile
+from contract.report import Report
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"
@@ -135,7 +135,7 @@ def test_outputs(per_thread) -> None:
     assert Profile.load(out / "profile.speedscope.json").by_thread() == pprof.by_thread()
     assert Profile.load(out / "profile.folded").total_samples == pprof.total_samples
     try:
-        import sim.plots  # noqa: F401
+        import figures.plots  # noqa: F401
     except ImportError:
         pass
     else:

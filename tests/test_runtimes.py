@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sim.model import simulate
-from sim.scenario import load_scenario
+from contract.scenario import load_scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -116,7 +116,7 @@ def test_exported_json_schema_is_current():
     """Editors validate scenarios against the committed schema; keep it in sync."""
     import json
 
-    from sim.scenario import json_schema
+    from contract.scenario import json_schema
 
     committed = SCENARIOS.parent / "docs" / "reference" / "scenario.schema.json"
     assert json.loads(committed.read_text()) == json_schema(), (

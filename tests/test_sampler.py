@@ -23,7 +23,7 @@ from sampler_checks import signals_accounted
 
 from realprof import sampler as sampler_mod
 from realprof.sampler import Sampler, c_handler_available
-from sim.profile import Profile
+from contract.profile import Profile
 
 pytestmark = pytest.mark.real
 

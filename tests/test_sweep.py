@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 import sim.sweep as sweep
-from sim.scenario import Scenario, ScenarioError, validate_scenario
+from contract.scenario import Scenario, ScenarioError, validate_scenario
 from sim.sweep import ROW_FIELDS, SweepResult, parse_vary, run_sweep
 
 RATE = "profiler.rate_hz"

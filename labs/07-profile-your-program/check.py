@@ -30,7 +30,7 @@ def _truth(path: Path) -> dict[str, float]:
 
 def check(args: list[str]) -> tuple[bool, str]:
     want_args(args, 2)
-    from sim.profile import Profile, ProfileFormatError
+    from contract.profile import Profile, ProfileFormatError
 
     profile_path, truth_path = Path(args[0]), Path(args[1])
     if not profile_path.is_file():

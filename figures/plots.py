@@ -53,11 +53,11 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from matplotlib.transforms import offset_copy
 
-from sim.report import FUNNEL_LABELS
+from contract.report import FUNNEL_LABELS
 
 if TYPE_CHECKING:  # annotations only: drawing needs no simulator
     from sim.model import Trace
-    from sim.report import Report
+    from contract.report import Report
 
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = {

@@ -2,7 +2,7 @@
 
 `python -m realprof scenario SCENARIO.yaml` is the real-world twin of `python -m sim
 SCENARIO.yaml`: it reads the same file, runs the same thread programs on this machine's
-kernel with `realprof.sampler.Sampler` switched on, and writes the same `sim.report.Report`
+kernel with `realprof.sampler.Sampler` switched on, and writes the same `contract.report.Report`
 (with ``world="real"``), so a prediction and a measurement can sit in one table.
 
 Why in-process
@@ -81,11 +81,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from realprof.machine import machine_facts
+from lab.machine import machine_facts
 from realprof.sampler import Sampler, c_handler_available, integrity_notes
-from sim.profile import Profile
-from sim.report import Report, build_report
-from sim.scenario import NativeStep, RunStep, Scenario
+from contract.profile import Profile
+from contract.report import Report, build_report
+from contract.scenario import NativeStep, RunStep, Scenario
 from sim.workload import thread_names
 
 try:

@@ -36,7 +36,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sim.scenario import Scenario, validate_scenario
+from contract.scenario import Scenario, validate_scenario
 
 THREADS = (1, 2, 4)
 RATES_HZ = (100, 200, 250, 500, 1000)
@@ -121,7 +121,7 @@ def _real_run(scenario: Scenario, cell: tuple, duration_s: float) -> dict[str, A
     """
     import os
 
-    from realprof.workload import run_scenario
+    from lab.workload import run_scenario
 
     workload, threads, _, _ = cell
     cpus = len(os.sched_getaffinity(0))
@@ -256,13 +256,13 @@ def run_grid(
 ) -> dict[str, Any]:
     from tqdm import tqdm
 
-    from realprof.compare import machine_here
+    from lab.compare import machine_here
 
     base = cell_scenario("native", 1, 100, "process", duration_s, {})
     machine, machine_note = machine_here(base, None)
     go_ok = False
     if "go" in worlds:
-        from realprof.goworld import go_toolchain
+        from lab.goworld import go_toolchain
 
         go_ok = go_toolchain() is not None
     grid = cells(quick, timers)
@@ -273,7 +273,7 @@ def run_grid(
     # affects all cells alike instead of whichever cell ran at the wrong minute. Each pass
     # also repeats calibration's survival runs (400 and 750 Hz: not grid cells), and the
     # simulated worlds, deterministic per seed, run last on this session's medians.
-    from realprof import calibrate
+    from lab import calibrate
 
     hz = int(machine.get("kernel_hz") or 250)
     calibrating = (
@@ -325,7 +325,7 @@ def run_grid(
                     _real_run(scenario, job, duration_s)
                 )
             else:
-                from realprof.goworld import run_go_world
+                from lab.goworld import run_go_world
 
                 bar.set_postfix_str(f"go {cell_key(*job)}")
                 scenario = cell_scenario(*job, duration_s, machine, "go1.18")
@@ -344,7 +344,7 @@ def run_grid(
             bar.update(1)
     for (key, world), runs in real_runs.items():
         results[key][world] = _median_of(runs)
-    from realprof.machine import machine_facts
+    from lab.machine import machine_facts
 
     command = "python -m realprof grid" + (" --quick" if quick else "")
     if tuple(timers) != TIMERS:
@@ -534,8 +534,8 @@ def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
 
 
 def plot_grid(data: dict[str, Any], path: Path) -> str:
-    """The grid's figure; drawn by `sim.plots` so the docs generator can redraw it."""
-    from sim.plots import plot_validation_grid
+    """The grid's figure; drawn by `figures.plots` so the docs generator can redraw it."""
+    from figures.plots import plot_validation_grid
 
     return plot_validation_grid(data, path)
 

@@ -27,7 +27,7 @@ Each is measured with a micro-experiment that is *not* a cell of the validation 
    ticks a round, more than the 400 Hz interval, so every round generates two signals
    (one per CPU check) and delivers one or two. p is *counted*: the C handler stamps
    every sample with CLOCK_MONOTONIC, this machine's ticks fall on multiples of 1/HZ of
-   that clock (realprof/machine.py reads the alignment), the samples split into tick
+   that clock (lab/machine.py reads the alignment), the samples split into tick
    rounds, and p is the share of whole rounds that delivered two (`survival_from_rounds`;
    about 500 rounds per 2 s run, binomial standard error ≈ 0.02). The median over runs is
    the calibrated value. As a check of the model, the simulator's twin of the same
@@ -65,7 +65,7 @@ from typing import Any
 
 import yaml
 
-from sim.scenario import validate_scenario
+from contract.scenario import validate_scenario
 
 SURVIVAL_RATES_HZ = (400, 750)
 # Busy threads for p (one per CPU) and for p after a switch (two per CPU).
@@ -255,8 +255,8 @@ def fresh_prediction(
     session calibration, on one cell. Returns p, the prediction, the runs and the gap
     (measured − predicted).
     """
-    from realprof import grid
-    from realprof.workload import run_scenario
+    from lab import grid
+    from lab.workload import run_scenario
     from sim.model import simulate
 
     scenario = grid.cell_scenario(*cell, duration_s, machine)
@@ -309,7 +309,7 @@ def fit_bias(facts, share_cpu0: float, p: float, duration_s: float):
 def calibrate(repeat: int = 3, duration_s: float = 3.0, progress: bool = True) -> dict[str, Any]:
     from tqdm import tqdm
 
-    from realprof.machine import machine_facts
+    from lab.machine import machine_facts
 
     facts = machine_facts()
     if facts.get("kernel_hz") not in (100, 250, 300, 1000):

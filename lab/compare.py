@@ -5,12 +5,12 @@
 The point of the project is to hold the model's prediction against what the kernel did.
 A fair comparison simulates *what really runs*, on *the machine it runs on*:
 
-* The real world runs the scenario's workload under realprof (`realprof.workload`), with
+* The real world runs the scenario's workload under realprof (`lab.workload`), with
   the runtime mapped onto the real sampler (go1.17 → the process timer, go1.18 → both
   timers, cpython → the Python-level handler). Its simulated twin is the same scenario
   under the `realprof` (or `cpython`) runtime with that timer: the model of our own C
   sampler, GIL included.
-* The Go world (`realprof.goworld`) runs a generated Go program under the installed Go.
+* The Go world (`lab.goworld`) runs a generated Go program under the installed Go.
   Go 1.19 on Linux arms per-thread timers beside the process timer, so its twin is the
   scenario under the `go1.18` model.
 * Both twins run on this machine's calibrated profile (`machines/this-machine.yaml`,
@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.cli import OneLineParser as _Parser
-from sim.report import FUNNEL_LABELS, Report
-from sim.scenario import (
+from contract.cli import OneLineParser as _Parser
+from contract.report import FUNNEL_LABELS, Report
+from contract.scenario import (
     Machine,
     Scenario,
     ScenarioError,
@@ -104,7 +104,7 @@ def machine_here(scenario: Scenario, scenario_path: Path | None) -> tuple[dict, 
     machine, source = calibrated_machine(scenario_path)
     if machine is not None:
         return machine.model_dump(), f"simulated on this machine's calibrated profile ({source})"
-    from realprof.machine import machine_facts
+    from lab.machine import machine_facts
 
     facts = machine_facts()
     section = scenario.machine.model_dump()
@@ -127,7 +127,7 @@ def twin(scenario: Scenario, world: str, machine: dict) -> Scenario:
         profiler["runtime"] = "go1.18"
         profiler["timer"] = "both"
     elif world == "real":
-        from realprof.workload import real_settings
+        from lab.workload import real_settings
 
         settings = real_settings(scenario)
         if settings.handler == "python":
@@ -162,7 +162,7 @@ def run_compare(
     jobs: list[tuple[str, Callable[[int], Report]]] = []
 
     if "real" in worlds:
-        from realprof.workload import RealWorldError, run_scenario
+        from lab.workload import RealWorldError, run_scenario
 
         try:
             real_twin = twin(scenario, "real", machine)
@@ -181,7 +181,7 @@ def run_compare(
             jobs.append(("real", real_job))
             jobs.append(("sim:real", sim_real_job))
     if "go" in worlds:
-        from realprof.goworld import GoWorldError, go_toolchain, run_go_world
+        from lab.goworld import GoWorldError, go_toolchain, run_go_world
 
         if go_toolchain() is None:
             runs["go"] = WorldRuns(

@@ -1,0 +1,1 @@
+"""The shared contract every world reads and writes: scenarios, reports, profiles."""

@@ -1,0 +1,5 @@
+import sys
+
+from docsgen.site import main
+
+sys.exit(main())

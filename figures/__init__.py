@@ -1,0 +1,1 @@
+"""Figures drawn from reports, traces and measurements (matplotlib)."""
