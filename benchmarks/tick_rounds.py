@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT))
 
 def one_run(rate_hz: int, threads: int, duration_s: float, hz: int) -> dict[str, float]:
     from lab import grid
-    from realprof import sampler as sampler_mod
     from lab.workload import run_scenario
+    from realprof import sampler as sampler_mod
 
     stamps: list[int] = []
     original = sampler_mod._sampler.drain

@@ -1,1 +1,4 @@
-"""The documentation build: figures and generated reference pages (`python -m docsgen docs/figures`)."""
+"""The documentation build: figures and generated reference pages.
+
+Run as `python -m docsgen docs/figures`.
+"""

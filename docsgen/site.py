@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from figures import plots
 from contract.report import FUNNEL_LABELS, Report, Share
 from contract.scenario import json_schema, load_scenario
+from figures import plots
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"

@@ -56,8 +56,8 @@ from matplotlib.transforms import offset_copy
 from contract.report import FUNNEL_LABELS
 
 if TYPE_CHECKING:  # annotations only: drawing needs no simulator
-    from sim.model import Trace
     from contract.report import Report
+    from sim.model import Trace
 
 # Okabe & Ito (2008), "Color Universal Design".
 OKABE_ITO = {

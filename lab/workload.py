@@ -81,11 +81,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.machine import machine_facts
-from realprof.sampler import Sampler, c_handler_available, integrity_notes
 from contract.profile import Profile
 from contract.report import Report, build_report
 from contract.scenario import NativeStep, RunStep, Scenario
+from lab.machine import machine_facts
+from realprof.sampler import Sampler, c_handler_available, integrity_notes
 from sim.workload import thread_names
 
 try:

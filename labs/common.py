@@ -44,7 +44,7 @@ def report(path_text: str) -> Any:
 
 def simulate(scenario: str | Path, overrides: list[str], seed: int | None = None) -> Any:
     """Run the simulator in this process; returns the Report."""
-    from sim.model import simulate as run
     from contract.scenario import load_scenario
+    from sim.model import simulate as run
 
     return run(load_scenario(str(scenario), overrides, seed)).report

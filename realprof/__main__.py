@@ -46,7 +46,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from contract.cli import OneLineParser
+from contract.cli import OneLineParser, add_scenario_options
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
@@ -688,32 +688,6 @@ def show_main(argv: list[str]) -> int:
 # scenario
 
 
-def _write_scenario_outputs(result: Any, out: Path) -> list[str]:
-    written = []
-    report_path = out / "report.json"
-    result.report.write_json(report_path)
-    written.append(report_path.name)
-    for name, fmt in (
-        ("profile.pb.gz", "pprof"),
-        ("profile.folded", "folded"),
-        ("profile.speedscope.json", "speedscope"),
-    ):
-        result.profile.write(out / name, fmt)
-        written.append(name)
-    # The figures module is optional (matplotlib, another engineer's module): import it
-    # only here, and never let a figure cost the report.
-    try:
-        from figures import plots
-    except ImportError:
-        return written
-    try:
-        plots.plot_funnel(result.report, out / "funnel.png")
-        written.append("funnel.png")
-    except Exception as exc:
-        _err(f"warning: funnel.png not written: {type(exc).__name__}: {exc}".splitlines()[0])
-    return written
-
-
 def scenario_main(argv: list[str]) -> int:
     parser = _Parser(
         prog="python -m realprof scenario",
@@ -722,23 +696,16 @@ def scenario_main(argv: list[str]) -> int:
             "it like `python -m sim` (world: real)."
         ),
     )
-    parser.add_argument("scenario", help="scenario YAML file (see scenarios/)")
-    parser.add_argument("--out", type=Path, help="directory for report.json, profiles, figures")
-    parser.add_argument("--json", action="store_true", help="print report.json to stdout")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        help="override a field, e.g. --set workload.duration_s=3 (repeatable)",
+    add_scenario_options(
+        parser,
+        seed_help="override the scenario's seed (recorded only)",
+        set_example="workload.duration_s=3",
     )
-    parser.add_argument("--seed", type=int, help="override the scenario's seed (recorded only)")
     parser.add_argument("--top", type=_int_in(1, None), default=10, help="rows per table")
     args = parser.parse_args(argv)
 
-    from lab.workload import RealWorldError, real_settings, run_scenario
     from contract.scenario import ScenarioError, load_scenario
+    from lab.workload import RealWorldError, real_settings, run_scenario
 
     try:
         scenario = load_scenario(args.scenario, args.overrides, args.seed)
@@ -766,8 +733,10 @@ def scenario_main(argv: list[str]) -> int:
         sys.stdout.write(result.report.to_text(top=args.top))
     sys.stdout.flush()
     if args.out is not None:
-        written = _write_scenario_outputs(result, args.out)
-        _err(f"wrote {', '.join(written)} to {args.out}")
+        from figures.outputs import write_outputs
+
+        written = write_outputs(result, args.out, warn=_err)
+        _err(f"wrote {', '.join(p.name for p in written)} to {args.out}")
     return 0
 
 

@@ -11,9 +11,10 @@ import json
 import sys
 from pathlib import Path
 
-from contract.cli import EXIT_BAD_INPUT, one_line
+from contract.cli import EXIT_BAD_INPUT, add_scenario_options, one_line
 from contract.cli import OneLineParser as _Parser
 from contract.scenario import ScenarioError, json_schema, load_scenario
+from figures.outputs import write_outputs
 
 
 def _window(text: str) -> tuple[float, float]:
@@ -38,18 +39,7 @@ def _run_parser() -> argparse.ArgumentParser:
             "`python -m sim schema`."
         ),
     )
-    parser.add_argument("scenario", help="scenario YAML file (see scenarios/)")
-    parser.add_argument("--seed", type=int, help="override the scenario's seed")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="PATH=VALUE",
-        help="override a field, e.g. --set profiler.rate_hz=250 (repeatable)",
-    )
-    parser.add_argument("--out", type=Path, help="directory for report.json, profiles, figures")
-    parser.add_argument("--json", action="store_true", help="print report.json to stdout")
+    add_scenario_options(parser)
     parser.add_argument(
         "--timeline-ms",
         type=_window,
@@ -66,7 +56,9 @@ def _sweep_parser() -> argparse.ArgumentParser:
         prog="python -m sim sweep",
         description="Run a scenario over a grid of values and plot capture and error.",
     )
-    parser.add_argument("scenario", help="scenario YAML file")
+    add_scenario_options(
+        parser, out_help="directory for sweep.json, sweep.csv, sweep.png", json_output=False
+    )
     parser.add_argument(
         "--vary",
         action="append",
@@ -74,39 +66,10 @@ def _sweep_parser() -> argparse.ArgumentParser:
         metavar="PATH=V1,V2,...",
         help="a field and its values, e.g. --vary profiler.rate_hz=100,250,500 (repeatable)",
     )
-    parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE"
-    )
-    parser.add_argument("--seed", type=int)
     parser.add_argument("--jobs", type=int, default=1, help="parallel local processes")
     parser.add_argument("--cluster", help="address of a running Dask scheduler (optional extra)")
-    parser.add_argument("--out", type=Path, help="directory for sweep.json, sweep.csv, sweep.png")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser
-
-
-def _write_outputs(result, out: Path) -> list[Path]:
-    from figures import plots
-
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    report_path = out / "report.json"
-    result.report.write_json(report_path)
-    written.append(report_path)
-    for name, fmt in (
-        ("profile.pb.gz", "pprof"),
-        ("profile.folded", "folded"),
-        ("profile.speedscope.json", "speedscope"),
-    ):
-        result.profile.write(out / name, fmt)
-        written.append(out / name)
-    plots.plot_funnel(result.report, out / "funnel.png")
-    written.append(out / "funnel.png")
-    if result.trace is not None:
-        title = f"{result.scenario.name}: first {result.trace.end_ns / 1e6:g} ms"
-        plots.plot_timeline(result.trace, out / "timeline.png", title=title)
-        written.append(out / "timeline.png")
-    return written
 
 
 def run_main(argv: list[str]) -> int:
@@ -122,7 +85,7 @@ def run_main(argv: list[str]) -> int:
     else:
         sys.stdout.write(result.report.to_text(top=args.top))
     if args.out:
-        written = _write_outputs(result, args.out)
+        written = write_outputs(result, args.out, warn=lambda line: print(line, file=sys.stderr))
         print(f"wrote {', '.join(p.name for p in written)} to {args.out}", file=sys.stderr)
     return 0
 

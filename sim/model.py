@@ -39,14 +39,14 @@ from typing import Any
 
 import simpy
 
+from contract.profile import Frame, Profile
+from contract.report import Report, build_report
+from contract.scenario import PYTHON_RUNTIMES, Scenario
 from sim.cputimers import ProcessTimer, ThreadTimer, itimer_interval_ns, thread_timer_interval_ns
 from sim.machine import RUNNABLE, RUNNING, SLEEPING, Machine, Thread
 from sim.perfevents import PERF_MIN_PERIOD_NS, PerfEvent, perf_hrtimer_period_ns
 from sim.profbuf import ProfBuf, Record
-from contract.profile import Frame, Profile
-from contract.report import Report, build_report
 from sim.runtimes import GO_FORCE_PREEMPT_NS, PYTHON_HANDLER_COST_NS, RuntimeSpec, runtime_spec
-from contract.scenario import PYTHON_RUNTIMES, Scenario
 from sim.signals import SI_KERNEL, SI_POLL_IN, SI_SUSPEND, SI_TIMER, ProcessSignals
 from sim.workload import build_threads
 

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from lab import calibrate, compare, grid
 from contract.scenario import load_scenario
+from lab import calibrate, compare, grid
 
 ROOT = Path(__file__).resolve().parent.parent
 FACTS = {"kernel_hz": 250, "cpus": 2, "tick_alignment": "aligned"}

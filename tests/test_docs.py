@@ -347,9 +347,9 @@ def test_simulated_numbers_in_the_prose_match_their_command() -> None:
     """`python -m sim scenarios/X.yaml [--set ...]` → every number after it is in its output."""
     import shlex
 
-    from sim.model import simulate
     from contract.report import render_text
     from contract.scenario import load_scenario
+    from sim.model import simulate
 
     claims = _claims()
     outputs: dict[str, set[float]] = {}

@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from contract.profile import Profile
+from contract.report import Report
+from contract.scenario import Scenario, validate_scenario
 from lab import goworld
 from lab.goworld import (
     OTHER_CODE,
@@ -22,9 +25,6 @@ from lab.goworld import (
     model_runtime,
     run_go_world,
 )
-from contract.profile import Profile
-from contract.report import Report
-from contract.scenario import Scenario, validate_scenario
 
 GO_HINT = "apt-get install golang-go"
 

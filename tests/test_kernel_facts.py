@@ -10,9 +10,9 @@ import math
 
 import pytest
 
+from contract.scenario import validate_scenario, with_overrides
 from sim.cputimers import ProcessTimer, ThreadTimer, itimer_interval_ns
 from sim.model import simulate
-from contract.scenario import validate_scenario, with_overrides
 
 
 def busy(

@@ -10,10 +10,10 @@ from typing import Any
 import matplotlib as mpl
 import pytest
 
-from figures import plots
-from sim.model import SimResult, Trace, simulate
 from contract.report import Report
 from contract.scenario import Scenario, validate_scenario
+from figures import plots
+from sim.model import SimResult, Trace, simulate
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

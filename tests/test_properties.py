@@ -27,9 +27,9 @@ from strategies import (
     single_busy_thread_scenarios,
 )
 
+from contract.scenario import Scenario, ScenarioError, load_scenario, validate_scenario
 from sim.model import Simulation, simulate
 from sim.profbuf import OVERFLOW_RECORD_WORDS, ProfBuf, Record
-from contract.scenario import Scenario, ScenarioError, load_scenario, validate_scenario
 from sim.workload import EXTERNAL_CODE_FRAME, thread_names
 
 SIM_SETTINGS = settings(max_examples=100, deadline=None)

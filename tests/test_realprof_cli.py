@@ -356,8 +356,8 @@ def test_samples_taken_while_printing_the_targets_traceback_are_the_runners():
     # traceback included): it is labelled as the runner's, never shown as its code.
     import os
 
-    from realprof import __main__ as cli
     from contract.profile import Frame, Profile
+    from realprof import __main__ as cli
 
     runner = os.path.abspath(cli.__file__)
     profile = Profile(100)

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from lab.machine import parse_timer_list, tick_alignment
 from contract.profile import Profile
 from contract.report import Report
+from lab.machine import parse_timer_list, tick_alignment
 
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"

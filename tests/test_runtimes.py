@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.model import simulate
 from contract.scenario import load_scenario
+from sim.model import simulate
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 

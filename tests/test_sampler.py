@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from sampler_checks import signals_accounted
 
+from contract.profile import Profile
 from realprof import sampler as sampler_mod
 from realprof.sampler import Sampler, c_handler_available
-from contract.profile import Profile
 
 pytestmark = pytest.mark.real
 
