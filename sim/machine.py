@@ -41,6 +41,8 @@ from typing import TYPE_CHECKING
 
 import simpy
 
+from sim.events import after
+
 if TYPE_CHECKING:
     from sim.cputimers import ThreadTimer
     from sim.perfevents import PerfEvent
@@ -193,8 +195,7 @@ class Machine:
     def _arm_work_done(self, thread: Thread) -> None:
         delay = thread.handler_debt_ns + max(0, thread.work_remaining_ns)
         gen = thread.work_gen
-        event = self.env.timeout(delay)
-        event.callbacks.append(lambda _e, t=thread, g=gen: self._work_done(t, g))
+        after(self.env, delay, self._work_done, thread, gen)
 
     def _work_done(self, thread: Thread, gen: int) -> None:
         if thread.work_gen != gen or thread.state != RUNNING:
@@ -335,14 +336,12 @@ class Machine:
     def _arm_drop_request(self, waiter: Thread) -> None:
         assert self.gil_switch_interval_ns is not None
         episode = self.gil_episode
-        event = self.env.timeout(self.gil_switch_interval_ns)
-        event.callbacks.append(lambda _e, w=waiter, ep=episode: self._drop_request(w, ep))
+        after(self.env, self.gil_switch_interval_ns, self._drop_request, waiter, episode)
 
     def _drop_request(self, waiter: Thread, episode: int) -> None:
         if waiter.state != GIL_WAIT or self.gil_episode != episode:
             return
-        event = self.env.timeout(GIL_DROP_LATENCY_NS)
-        event.callbacks.append(lambda _e, w=waiter, ep=episode: self._drop_now(w, ep))
+        after(self.env, GIL_DROP_LATENCY_NS, self._drop_now, waiter, episode)
 
     def _drop_now(self, waiter: Thread, episode: int) -> None:
         if waiter.state != GIL_WAIT or self.gil_episode != episode:
