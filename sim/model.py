@@ -34,59 +34,27 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from collections.abc import Generator
 from typing import Any
 
 import simpy
 
-from contract.profile import Frame, Profile
-from contract.report import Report, build_report
+from contract.profile import Profile
 from contract.scenario import PYTHON_RUNTIMES, Scenario
 from sim.cputimers import ProcessTimer, ThreadTimer, itimer_interval_ns, thread_timer_interval_ns
+from sim.events import after
+from sim.handler import Handler
 from sim.machine import RUNNABLE, RUNNING, SLEEPING, Machine, Thread
-from sim.perfevents import PERF_MIN_PERIOD_NS, PerfEvent, perf_hrtimer_period_ns
-from sim.profbuf import ProfBuf, Record
-from sim.runtimes import GO_FORCE_PREEMPT_NS, PYTHON_HANDLER_COST_NS, RuntimeSpec, runtime_spec
+from sim.perfevents import PerfEvent, perf_hrtimer_period_ns
+from sim.profbuf import ProfBuf
+from sim.reader import Reader
+from sim.results import SimResult, sim_report
+from sim.runtimes import GO_FORCE_PREEMPT_NS, RuntimeSpec, runtime_spec
 from sim.signals import SI_KERNEL, SI_POLL_IN, SI_SUSPEND, SI_TIMER, ProcessSignals
+from sim.trace import Trace
 from sim.workload import build_threads
 
-READER_BASE_COST_NS = 5_000
-READER_STACK = (Frame("runtime/pprof.profileWriter"),)
-
-
-@dataclass
-class Trace:
-    """What happened in a short window, for the timeline figure."""
-
-    start_ns: int
-    end_ns: int
-    cpus: int
-    tick_ns: int
-    threads: list[str]
-    segments: list[tuple[int, str, int, int]] = field(default_factory=list)  # cpu, thread, t0, t1
-    ticks: list[tuple[int, int]] = field(default_factory=list)  # cpu, t
-    events: list[tuple[int, str, str]] = field(default_factory=list)  # t, kind, thread
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "start_ns": self.start_ns,
-            "end_ns": self.end_ns,
-            "cpus": self.cpus,
-            "tick_ns": self.tick_ns,
-            "threads": self.threads,
-            "segments": [list(s) for s in self.segments],
-            "ticks": [list(t) for t in self.ticks],
-            "events": [list(e) for e in self.events],
-        }
-
-
-@dataclass
-class SimResult:
-    scenario: Scenario
-    report: Report
-    profile: Profile
-    trace: Trace | None
-    stats: dict[str, Any]
+__all__ = ["SimResult", "Simulation", "Trace", "simulate"]
 
 
 class _CountingEnvironment(simpy.Environment):
@@ -124,7 +92,7 @@ class Simulation:
         for tid, spec in enumerate(build_threads(scenario), start=1):
             thread = Thread(tid, spec.name, spec.group, spec.kind, spec.program)
             thread.is_main = spec.is_main
-            thread.on_work_done = self._op_done
+            thread.on_work_done = self._next_op
             self.threads.append(thread)
         self.main_thread = self.threads[0]
 
@@ -146,28 +114,30 @@ class Simulation:
             self.spec.buffer_words, self.spec.tag_capacity, self.spec.free_on_read
         )
         self.profile = Profile(self.rate_hz, start_time_ns=0, duration_ns=self.duration_ns)
-        # Outcomes of delivered signals, each counted where it happens.
-        self.recorded = 0
-        self.lost_overflow = 0
-        self.lost_extra = 0
-        self.discarded = 0
-        self.merged = 0
-        self.tripped = 0  # CPython: deliveries waiting for the main thread's handler
-        self.extra: list[tuple[tuple[Frame, ...], str]] = []
-        self.extra_used_words = 0
-        self.lost_extra_pending = 0
-        self.reader_records = 0
-        self.reader_reads = 0
         self.round_id = 0
         self.in_round = False  # returns to user mode wait for the round's check phase
         self.stopped = False
         self.timer_switch_times_ns: list[int] = []
 
-        self.reader = Thread(0, "reader", "reader", "reader", ())
-        self.reader.truth = False
-        self.reader.on_work_done = self._reader_done
-        self.reader.state = SLEEPING
-        self.reader_wake_pending = False
+        self.reader = Reader(
+            self.env,
+            self.machine,
+            self.spec,
+            self.profbuf,
+            self.profile,
+            round(scenario.profiler.reader_period_ms * 1e6),
+            scenario.profiler.reader_cost_us_per_sample,
+        )
+        self.handler = Handler(
+            self.env,
+            self.machine,
+            self.spec,
+            self.profbuf,
+            self.reader,
+            self.main_thread,
+            self.counters,
+            self._event,
+        )
         self.sampler: Thread | None = None
 
         self.trace: Trace | None = None
@@ -180,20 +150,13 @@ class Simulation:
 
     # -- tracing ----------------------------------------------------------------------
 
-    def _tracing(self) -> bool:
-        return self.trace is not None and self.trace.start_ns <= self.env.now <= self.trace.end_ns
-
     def _event(self, kind: str, thread: Thread) -> None:
-        if self.trace is not None and self._tracing():
-            self.trace.events.append((self.env.now, kind, thread.name))
+        if self.trace is not None:
+            self.trace.add_event(self.env.now, kind, thread.name)
 
     def _trace_segment(self, cpu: int, thread: Thread, start: int, end: int) -> None:
-        trace = self.trace
-        assert trace is not None
-        if end > trace.start_ns and start < trace.end_ns:
-            trace.segments.append(
-                (cpu, thread.name, max(start, trace.start_ns), min(end, trace.end_ns))
-            )
+        assert self.trace is not None
+        self.trace.add_segment(cpu, thread.name, start, end)
 
     # -- thread programs --------------------------------------------------------------
 
@@ -216,8 +179,7 @@ class Simulation:
                         thread.exec_due_cpu_ns = thread.sum_exec_ns + GO_FORCE_PREEMPT_NS
                 else:
                     self._arm_thread_timer(thread)
-        if self.spec.reader == "periodic":
-            self.env.process(self._reader_loop())
+        self.reader.start()
         if self.spec.suspend_sampler:
             self.sampler = Thread(0, "profileLoop", "profileLoop", "sampler", ())
             self.sampler.truth = False
@@ -251,8 +213,7 @@ class Simulation:
         if op.kind == "sleep":
             machine.gil_release(thread)
             machine.block(thread, SLEEPING)
-            event = self.env.timeout(op.duration_ns)
-            event.callbacks.append(lambda _e, t=thread: self._sleep_done(t))
+            after(self.env, op.duration_ns, self._next_op, thread)
             return
         if not op.needs_gil:
             machine.gil_release(thread)
@@ -261,19 +222,14 @@ class Simulation:
             return  # waiting for the GIL; woken by the hand-over
         if thread.state != RUNNING:
             machine.wake(thread)
-        elif thread.is_main and self.tripped:
-            self._run_python_handler()
+        elif thread.is_main and self.handler.tripped:
+            self.handler.run_python_handler()
 
     def _next_op(self, thread: Thread) -> None:
+        """The thread's step is done (its work, or its sleep): on to the next one."""
         thread.step_index = (thread.step_index + 1) % len(thread.program)
         self._execute(thread)
         self._begin_op(thread)
-
-    def _op_done(self, thread: Thread) -> None:
-        self._next_op(thread)
-
-    def _sleep_done(self, thread: Thread) -> None:
-        self._next_op(thread)
 
     # -- ticks ------------------------------------------------------------------------
 
@@ -284,7 +240,7 @@ class Simulation:
         # skew_tick=1: CPU n ticks n*T/(2*cpus) later (kernel/time/tick-sched.c).
         return [(cpu * self.tick_ns // (2 * cpus), [cpu]) for cpu in range(cpus)]
 
-    def _tick_loop(self, offset_ns: int, cpus: list[int]):
+    def _tick_loop(self, offset_ns: int, cpus: list[int]) -> Generator[simpy.Event, Any, None]:
         k = 1
         while True:
             when = k * self.tick_ns + offset_ns
@@ -310,15 +266,15 @@ class Simulation:
         machine = self.machine
         self.round_id += 1
         order = self._round_order(cpus)
-        tracing = self._tracing()
+        trace = self.trace if self.trace is not None and self.trace.covers(self.env.now) else None
         self.in_round = True
         pt = self.process_timer
         # Phase 1a: every CPU of the round charges its tick. account_process_tick is the
         # first thing update_process_times does and the timer fast path the last, so by
         # the time any CPU looks at the process clock, all simultaneous ticks are in it.
         for cpu in order:
-            if tracing:
-                self.trace.ticks.append((cpu, self.env.now))  # type: ignore[union-attr]
+            if trace is not None:
+                trace.ticks.append((cpu, self.env.now))
             current = machine.cpus[cpu]
             if current is not None:
                 machine.account(current)
@@ -357,8 +313,8 @@ class Simulation:
             current = machine.cpus[cpu]
             if current is not None:
                 self._deliver(current)
-                if current.is_main and self.tripped:
-                    self._run_python_handler()
+                if current.is_main and self.handler.tripped:
+                    self.handler.run_python_handler()
         if self.signals.pending:
             self.signals.release_stale()
 
@@ -368,16 +324,16 @@ class Simulation:
         if thread.perf is not None:
             self._perf_sched_in(thread)
         if not thread.truth:
-            if thread is self.reader:
-                self._reader_run()
+            if thread is self.reader.thread:
+                self.reader.run()
             return
         if self.in_round:
             return  # a tick-time dispatch: the round's phase 2 checks and delivers
         if thread.work_scheduled:
             self._check(thread, after_switch=True)
         self._deliver(thread)
-        if thread.is_main and self.tripped:
-            self._run_python_handler()
+        if thread.is_main and self.handler.tripped:
+            self.handler.run_python_handler()
 
     def _check(self, thread: Thread, after_switch: bool = False) -> None:
         thread.work_scheduled = False
@@ -409,14 +365,14 @@ class Simulation:
             return
         thread.private_pending = 0
         if perf:
-            self._handle(thread, SI_POLL_IN)
+            self.handler.handle(thread, SI_POLL_IN)
         for _ in range(private):
             assert thread.timer is not None
             overrun = thread.timer.rearm_at_dequeue(self.machine.current_cpu_ns(thread))
             self.counters.timer_overruns += overrun
-            self._handle(thread, SI_TIMER)
+            self.handler.handle(thread, SI_TIMER)
         for _ in range(shared):
-            self._handle(thread, SI_KERNEL)
+            self.handler.handle(thread, SI_KERNEL)
 
     # -- perf_event task-clock events (sim.perfevents) --------------------------------------
 
@@ -429,8 +385,7 @@ class Simulation:
             return
         # Dispatch has just set run_start_ns: sum_exec_ns is the thread's CPU time now.
         delay = event.remaining_ns(thread.sum_exec_ns)
-        timeout = self.env.timeout(delay)
-        timeout.callbacks.append(lambda _e, t=thread, k=token: self._perf_overflow(t, k))
+        after(self.env, delay, self._perf_overflow, thread, token)
 
     def _perf_overflow(self, thread: Thread, token: int) -> None:
         """perf_swevent_hrtimer on the thread's CPU: overflow, restart, raise SIGPROF."""
@@ -444,17 +399,13 @@ class Simulation:
             self.counters.generated_perf += 1
             if event.overflow():
                 self._event("expiry-perf", thread)
-                timeout = self.env.timeout(self.perf_delivery_ns)
-                timeout.callbacks.append(
-                    lambda _e, t=thread, q=event.queued: self._perf_deliver(t, q)
-                )
+                after(self.env, self.perf_delivery_ns, self._perf_deliver, thread, event.queued)
             else:
                 self.counters.dropped_pending += 1
                 self.counters.dropped_perf += 1
                 self._event("drop-perf", thread)
         # hrtimer_forward_now: the next expiry is one period after this one.
-        timeout = self.env.timeout(event.remaining_ns(cpu_ns))
-        timeout.callbacks.append(lambda _e, t=thread, k=token: self._perf_overflow(t, k))
+        after(self.env, event.remaining_ns(cpu_ns), self._perf_overflow, thread, token)
 
     def _perf_deliver(self, thread: Thread, queued: int | None = None) -> None:
         """The return to user mode after signal `queued`'s interrupt (None: sigreturn)."""
@@ -471,150 +422,11 @@ class Simulation:
         if thread.state != RUNNING:
             return  # the next dispatch tries again
         self.machine.account(thread)
-        timeout = self.env.timeout(thread.handler_debt_ns)
-        timeout.callbacks.append(lambda _e, t=thread: self._perf_deliver(t))
-
-    def _handle(self, thread: Thread, si_code: int) -> None:
-        """The runtime's signal handler, on `thread`."""
-        self.counters.delivered += 1
-        self.machine.add_handler_time(thread, self.spec.handler_cost_ns)
-        self._event("deliver", thread)
-        if self.spec.python_handler:
-            self.tripped += 1
-            if self.main_thread.state == RUNNING:
-                self._run_python_handler()
-            return
-        if not self.spec.accepts(si_code, thread.timer_valid, thread.kind == "go"):
-            self.discarded += 1
-            self._event("discard", thread)
-            return
-        self._sample(thread)
-
-    def _run_python_handler(self) -> None:
-        """CPython runs the Python-level handler on the main thread, inside bytecode."""
-        main = self.main_thread
-        op = main.op
-        if (
-            not self.tripped
-            or main.state != RUNNING
-            or not main.holds_gil
-            or op is None
-            or not op.needs_gil
-        ):
-            return
-        self.merged += self.tripped - 1
-        self.tripped = 0
-        self.machine.add_handler_time(main, PYTHON_HANDLER_COST_NS)
-        if self.merged:
-            self._event("merge", main)
-        self._sample(main)
-
-    def _stack(self, thread: Thread) -> tuple[Frame, ...]:
-        op = thread.op
-        if op is None or op.kind != "cpu":
-            return (Frame("[idle]"),)
-        return op.stack
-
-    def _sample(self, thread: Thread) -> None:
-        stack = self._stack(thread)
-        if thread.kind == "external" and self.spec.extra_words is not None:
-            # sigprofNonGo -> cpuprof.addNonGo: [1+n, pcs...] into the extra buffer.
-            words = 1 + len(stack)
-            if self.extra_used_words + words <= self.spec.extra_words:
-                self.extra.append((stack, thread.name))
-                self.extra_used_words += words
-            else:
-                self.lost_extra += 1
-                self.lost_extra_pending += 1
-                self.lost_overflow += 1
-                self._event("lost", thread)
-            return
-        if self.extra or self.lost_extra_pending:
-            self._flush_extra()
-        self._write_sample(stack, thread.name, self.env.now, thread)
-
-    def _write_sample(
-        self, stack: tuple[Frame, ...], thread_name: str, time_ns: int, thread: Thread | None
-    ) -> None:
-        record = Record("sample", time_ns, 1, 3 + len(stack), (stack, thread_name))
-        if self.profbuf.write(record):
-            self.recorded += 1
-            if thread is not None:
-                self._event("record", thread)
-        else:
-            self.lost_overflow += 1
-            if thread is not None:
-                self._event("lost", thread)
-        self._maybe_wake_reader()
-
-    def _flush_extra(self) -> None:
-        """addExtra: replay non-Go samples (time 0), then the lostExtra count."""
-        entries, self.extra, self.extra_used_words = self.extra, [], 0
-        for stack, name in entries:
-            self._write_sample(stack, name, 0, None)
-        if self.lost_extra_pending:
-            count, self.lost_extra_pending = self.lost_extra_pending, 0
-            # Written as a record whose samples were already counted as lost.
-            self.profbuf.write(Record("lost_extra", 0, count, 5))
-
-    # -- the reader -------------------------------------------------------------------
-
-    def _reader_loop(self):
-        period_ns = round(self.scenario.profiler.reader_period_ms * 1e6)
-        while True:
-            yield self.env.timeout(period_ns)
-            if self.stopped:
-                return
-            if self.reader.state == SLEEPING and not self.reader_wake_pending:
-                self._wake_reader()
-
-    def _maybe_wake_reader(self) -> None:
-        if self.spec.reader != "half-full" or self.reader_wake_pending:
-            return
-        if self.reader.state != SLEEPING:
-            return
-        capacity = self.profbuf.capacity_words or 0
-        if self.profbuf.unread_words >= capacity // 2 or self.profbuf.overflow_pending:
-            self._wake_reader()
-
-    def _wake_reader(self) -> None:
-        self.reader_wake_pending = True
-        if self.spec.reader_needs_gil and not self.machine.gil_acquire(self.reader):
-            return
-        self.machine.wake(self.reader)
-
-    def _reader_run(self) -> None:
-        if not self.reader_wake_pending:
-            return
-        self.reader_wake_pending = False
-        records = self.profbuf.read()
-        self.reader_reads += 1
-        self._consume(records)
-        cost_us = self.scenario.profiler.reader_cost_us_per_sample
-        self.machine.start_work(
-            self.reader, READER_BASE_COST_NS + round(cost_us * 1000 * len(records))
-        )
-
-    def _reader_done(self, reader: Thread) -> None:
-        self.machine.gil_release(reader)
-        self.machine.block(reader, SLEEPING)
-        if self.spec.reader == "half-full":
-            self._maybe_wake_reader()
-
-    def _consume(self, records: list[Record]) -> None:
-        for record in records:
-            if record.kind == "sample":
-                stack, thread_name = record.payload
-                self.profile.add(stack, thread_name, record.count)
-                self.reader_records += record.count
-            elif record.kind == "overflow":
-                self.profile.add_lost("overflow", record.count)
-            elif record.kind == "lost_extra":
-                self.profile.add_lost("extra", record.count)
+        after(self.env, thread.handler_debt_ns, self._perf_deliver, thread)
 
     # -- Windows ----------------------------------------------------------------------
 
-    def _windows_sampler(self):
+    def _windows_sampler(self) -> Generator[simpy.Event, Any, None]:
         sampler = self.sampler
         assert sampler is not None
         sampler.state = SLEEPING
@@ -631,7 +443,7 @@ class Simulation:
                 self.machine.account(thread)
                 self._event("deliver", thread)
                 if self.spec.accepts(SI_SUSPEND, False, True):
-                    self._sample(thread)
+                    self.handler.sample(thread)
             if sampler.state == SLEEPING:
                 self.machine.start_work(sampler, max(1, len(targets)) * self.spec.handler_cost_ns)
                 self.machine.wake(sampler, high_priority=True)
@@ -640,19 +452,15 @@ class Simulation:
 
     def _stop(self) -> None:
         machine = self.machine
-        for thread in [*self.threads, self.reader]:
+        for thread in [*self.threads, self.reader.thread]:
             machine.account(thread)
         self.stopped = True
+        self.reader.stopped = True
         self.counters.pending_at_stop = len(self.signals.pending) + sum(
             t.private_pending + (t.perf is not None and t.perf.pending) for t in self.threads
         )
-        if self.tripped:
-            self.discarded += self.tripped  # the handler was uninstalled before it ran
-            self.tripped = 0
-        if self.extra or self.lost_extra_pending:
-            self._flush_extra()
-        self._consume(self.profbuf.read())
-        self._consume(self.profbuf.read(eof=True))
+        self.handler.stop()
+        self.reader.drain()
 
     def run(self) -> SimResult:
         started = time.perf_counter()
@@ -662,14 +470,25 @@ class Simulation:
         self.env.run(until=self.duration_ns)
         self._stop()
         elapsed = time.perf_counter() - started
-        report = self._report()
+        report = sim_report(
+            self.scenario,
+            self.spec,
+            counters=self.counters,
+            handler=self.handler,
+            machine=self.machine,
+            threads=self.threads,
+            profile=self.profile,
+            duration_ns=self.duration_ns,
+            perf_period_ns=self.perf_period_ns,
+            timer_switch_times_ns=self.timer_switch_times_ns,
+        )
         stats = {
             "wall_time_s": elapsed,
             "sim_events": self.env.events_scheduled,
             "context_switches": self.machine.context_switches,
             "gil_handovers": self.machine.gil_handovers,
-            "reader_reads": self.reader_reads,
-            "reader_records": self.reader_records,
+            "reader_reads": self.reader.reads,
+            "reader_records": self.reader.records,
             "profbuf_max_used_words": self.profbuf.max_used_words,
             "process_timer_fires": self.process_timer.fires if self.process_timer else 0,
             "same_round_survivals": self.counters.survived_same_round,
@@ -678,125 +497,6 @@ class Simulation:
             ),
         }
         return SimResult(self.scenario, report, self.profile, self.trace, stats)
-
-    def _report(self) -> Report:
-        c = self.counters
-        machine = self.machine
-        cpu_ns = sum(machine.thread_cpu_ns.get(t.name, 0) for t in self.threads)
-        counts = {
-            "signals_generated": c.generated,
-            "timer_overruns": c.timer_overruns,
-            "signals_dropped_pending": c.dropped_pending,
-            "signals_pending_at_stop": c.pending_at_stop,
-            "signals_delivered": c.delivered,
-            "signals_merged": self.merged,
-            "signals_discarded": self.discarded,
-            "samples_recorded": self.recorded,
-            "samples_lost_overflow": self.lost_overflow,
-        }
-        scenario = self.scenario
-        return build_report(
-            world="sim",
-            scenario=scenario.name,
-            runtime=scenario.profiler.runtime,
-            timer=self.spec.timer,
-            seed=scenario.seed,
-            machine=scenario.machine.model_dump(),
-            rate_hz=self.rate_hz,
-            wall_seconds=self.duration_ns / 1e9,
-            cpu_seconds=cpu_ns / 1e9,
-            counts=counts,
-            function_samples=self.profile.by_function(),
-            thread_samples=self.profile.by_thread(),
-            true_function_cpu_s={k: v / 1e9 for k, v in machine.function_cpu_ns.items()},
-            true_thread_cpu_s={
-                t.name: machine.thread_cpu_ns.get(t.name, 0) / 1e9 for t in self.threads
-            },
-            notes=self._notes(cpu_ns),
-        )
-
-    def _notes(self, cpu_ns: int) -> list[str]:
-        """Why samples were lost, stage by stage, in words."""
-        c = self.counters
-        notes = []
-        hz = self.scenario.machine.kernel_hz
-        if self.spec.perf_events:
-            notes.extend(self._perf_notes())
-        elif self.rate_hz > hz and not self.spec.suspend_sampler:
-            notes.append(
-                f"rate {self.rate_hz:g} Hz is above the kernel tick ({hz} Hz): timers are "
-                f"checked only at ticks, so one thread gets at most {hz} signals/s"
-            )
-        if c.dropped_pending - c.dropped_perf:
-            share = (c.dropped_pending - c.dropped_perf) / max(1, c.generated_process)
-            notes.append(
-                f"{c.dropped_pending - c.dropped_perf} process-timer expiries ({share:.0%}) were "
-                "dropped because "
-                "a SIGPROF was already pending: one pending signal per process (golang/go #35057)"
-            )
-        if self.discarded and self.spec.valid_sigprof:
-            notes.append(
-                f"{self.discarded} signals were discarded as duplicates: on a thread with its "
-                "own timer the process timer's signal is ignored (validSIGPROF)"
-            )
-        if self.merged:
-            notes.append(
-                f"{self.merged} deliveries merged: CPython runs the Python handler once, on the "
-                "main thread, for all signals since its last run"
-            )
-        if self.lost_overflow:
-            notes.append(
-                f"{self.lost_overflow} samples lost to a full buffer "
-                f"({self.lost_extra} of them in Go's extra buffer for non-Go threads)"
-            )
-        if c.timer_overruns:
-            notes.append(
-                f"{c.timer_overruns} timer intervals were folded into other signals as overruns "
-                "(unweighted, they are missing from the profile)"
-            )
-        if self.timer_switch_times_ns:
-            notes.append(
-                f"per-thread timers were switched on lazily, the last at "
-                f"{max(self.timer_switch_times_ns) / 1e6:.1f} ms (Go's execute())"
-            )
-        return notes
-
-    def _perf_notes(self) -> list[str]:
-        c = self.counters
-        hz = self.scenario.machine.kernel_hz
-        notes = []
-        if self.scenario.profiler.runtime.startswith("go"):
-            notes.append(
-                "hypothetical: Go does not use perf_event timers (golang/go #42502, #53286); "
-                "this is what its profiler could do with one task-clock event per M"
-            )
-            externals = [t.name for t in self.threads if t.perf is None]
-            if externals:
-                notes.append(
-                    f"{len(externals)} thread(s) Go did not create have no perf event and "
-                    "are not sampled"
-                )
-        if self.rate_hz > hz:
-            notes.append(
-                f"rate {self.rate_hz:g} Hz is above the kernel tick ({hz} Hz), but perf "
-                "task-clock events overflow on each thread's exact CPU time (an hrtimer), "
-                "not at ticks: the tick does not cap the rate"
-            )
-        if self.perf_period_ns == PERF_MIN_PERIOD_NS and self.rate_hz > 1e9 / PERF_MIN_PERIOD_NS:
-            notes.append(
-                f"the kernel's hrtimer period is at least 10 µs: at most "
-                f"{1e9 / PERF_MIN_PERIOD_NS:,.0f} overflows per CPU-second, not {self.rate_hz:g}"
-            )
-        if c.dropped_perf:
-            share = c.dropped_perf / max(1, c.generated_perf)
-            handler_us = self.spec.handler_cost_ns / 1000
-            notes.append(
-                f"{c.dropped_perf} perf overflows ({share:.0%}) were dropped because that "
-                f"thread's previous SIGPROF was still pending (a standard signal does not "
-                f"queue): with a {self.perf_period_ns / 1000:g} µs period and a "
-                f"{handler_us:g} µs handler, the handler's cost is the limit"
-            )
-        return notes
 
 
 def simulate(scenario: Scenario, trace_window_ms: tuple[float, float] | None = None) -> SimResult:

@@ -1,0 +1,135 @@
+"""The reader: the thread that drains profBuf into the profile.
+
+Go's reader is `runtime/pprof`'s profileWriter goroutine, which calls
+`runtime_cpuProfile_read` (`readProfile`, src/runtime/cpuprof.go) and adds each record to
+the profile builder; this project's realprof has a Python reader thread. Either way the
+reader is a thread like any other: it needs a CPU (and, under realprof, the GIL) to run,
+so a saturated machine delays it and profBuf fills meanwhile.
+
+When it wakes, by the runtime's policy (`RuntimeSpec.reader`):
+
+* `periodic`: every `reader_period_ms` (Go up to 1.25 sleeps 100 ms between reads);
+* `half-full`: when a write leaves profBuf at least half full or holding an overflow,
+  and again after a read if that is still so (Go 1.26, golang/go #63043);
+* `at-stop`: never while running; the naive CPython port keeps its samples in a
+  dictionary until the end.
+
+Invariants:
+
+* One wake-up at a time: `wake_pending` is set when a wake is requested and cleared when
+  the reader, dispatched, reads; no second request is made meanwhile.
+* The read happens at the reader's return to user mode, when it is on a CPU; its CPU
+  cost, `READER_BASE_COST_NS` plus `reader_cost_us_per_sample` per record, is spent
+  after the read (what it copied is already in the profile).
+* Every record reaches the profile exactly once: samples with their stack and thread,
+  overflow records and lostExtra counts as lost samples. `drain` reads what is left at
+  stop, then once more with EOF.
+* The reader is not part of the workload's truth and never takes a SIGPROF.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import simpy
+
+from contract.profile import Profile
+from sim.machine import SLEEPING, Machine, Thread
+from sim.profbuf import ProfBuf, Record
+from sim.runtimes import RuntimeSpec
+
+READER_BASE_COST_NS = 5_000
+
+
+class Reader:
+    """profBuf's reader thread, woken by the runtime's policy."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        machine: Machine,
+        spec: RuntimeSpec,
+        profbuf: ProfBuf,
+        profile: Profile,
+        period_ns: int,
+        cost_us_per_sample: float,
+    ) -> None:
+        self.env = env
+        self.machine = machine
+        self.spec = spec
+        self.profbuf = profbuf
+        self.profile = profile
+        self.period_ns = period_ns
+        self.cost_us_per_sample = cost_us_per_sample
+        self.thread = Thread(0, "reader", "reader", "reader", ())
+        self.thread.truth = False
+        self.thread.on_work_done = self._done
+        self.thread.state = SLEEPING
+        self.wake_pending = False
+        self.stopped = False
+        self.reads = 0
+        self.records = 0  # samples that reached the profile
+
+    def start(self) -> None:
+        if self.spec.reader == "periodic":
+            self.env.process(self._loop())
+
+    def _loop(self) -> Generator[simpy.Event, Any, None]:
+        while True:
+            yield self.env.timeout(self.period_ns)
+            if self.stopped:
+                return
+            if self.thread.state == SLEEPING and not self.wake_pending:
+                self._wake()
+
+    def maybe_wake(self) -> None:
+        """After a write: the half-full policy wakes a sleeping reader."""
+        if self.spec.reader != "half-full" or self.wake_pending:
+            return
+        if self.thread.state != SLEEPING:
+            return
+        capacity = self.profbuf.capacity_words or 0
+        if self.profbuf.unread_words >= capacity // 2 or self.profbuf.overflow_pending:
+            self._wake()
+
+    def _wake(self) -> None:
+        self.wake_pending = True
+        if self.spec.reader_needs_gil and not self.machine.gil_acquire(self.thread):
+            return
+        self.machine.wake(self.thread)
+
+    def run(self) -> None:
+        """At the reader's return to user mode: read, then spend the cost of it."""
+        if not self.wake_pending:
+            return
+        self.wake_pending = False
+        records = self.profbuf.read()
+        self.reads += 1
+        self._consume(records)
+        self.machine.start_work(
+            self.thread,
+            READER_BASE_COST_NS + round(self.cost_us_per_sample * 1000 * len(records)),
+        )
+
+    def _done(self, thread: Thread) -> None:
+        self.machine.gil_release(thread)
+        self.machine.block(thread, SLEEPING)
+        if self.spec.reader == "half-full":
+            self.maybe_wake()
+
+    def drain(self) -> None:
+        """At stop: what is left, then the read that reports EOF."""
+        self._consume(self.profbuf.read())
+        self._consume(self.profbuf.read(eof=True))
+
+    def _consume(self, records: list[Record]) -> None:
+        for record in records:
+            if record.kind == "sample":
+                stack, thread_name = record.payload
+                self.profile.add(stack, thread_name, record.count)
+                self.records += record.count
+            elif record.kind == "overflow":
+                self.profile.add_lost("overflow", record.count)
+            elif record.kind == "lost_extra":
+                self.profile.add_lost("extra", record.count)
