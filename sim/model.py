@@ -44,13 +44,15 @@ from contract.scenario import PYTHON_RUNTIMES, Scenario
 from sim.cputimers import ProcessTimer, ThreadTimer, itimer_interval_ns, thread_timer_interval_ns
 from sim.events import after
 from sim.handler import Handler
-from sim.machine import RUNNABLE, RUNNING, SLEEPING, Machine, Thread
-from sim.perfevents import PerfEvent, perf_hrtimer_period_ns
+from sim.machine import RUNNING, SLEEPING, Machine, Thread
+from sim.perfevents import perf_hrtimer_period_ns
+from sim.perfsignals import PerfSignals
 from sim.profbuf import ProfBuf
 from sim.reader import Reader
 from sim.results import SimResult, sim_report
 from sim.runtimes import GO_FORCE_PREEMPT_NS, RuntimeSpec, runtime_spec
-from sim.signals import SI_KERNEL, SI_POLL_IN, SI_SUSPEND, SI_TIMER, ProcessSignals
+from sim.signals import SI_KERNEL, SI_POLL_IN, SI_TIMER, ProcessSignals
+from sim.suspend import SuspendSampler
 from sim.trace import Trace
 from sim.workload import build_threads
 
@@ -138,7 +140,16 @@ class Simulation:
             self.counters,
             self._event,
         )
-        self.sampler: Thread | None = None
+        self.perf = PerfSignals(
+            self.env,
+            self.machine,
+            self.counters,
+            self.perf_period_ns,
+            self.perf_delivery_ns,
+            self._deliver,
+            self._event,
+        )
+        self.sampler: SuspendSampler | None = None
 
         self.trace: Trace | None = None
         if trace_window_ms is not None:
@@ -162,11 +173,7 @@ class Simulation:
 
     def _start(self) -> None:
         if self.spec.perf_events:
-            for thread in self.threads:
-                # perf_event_open(tid) + PERF_EVENT_IOC_ENABLE on every thread the runtime
-                # created, before any runs: each dispatch below schedules its overflow.
-                if thread.kind == "go":
-                    thread.perf = PerfEvent(self.perf_period_ns, thread.sum_exec_ns)
+            self.perf.open(self.threads)
         for thread in self.threads:
             thread.state = SLEEPING  # "new": not on a CPU, not queued
             self._begin_op(thread)
@@ -181,10 +188,16 @@ class Simulation:
                     self._arm_thread_timer(thread)
         self.reader.start()
         if self.spec.suspend_sampler:
-            self.sampler = Thread(0, "profileLoop", "profileLoop", "sampler", ())
-            self.sampler.truth = False
-            self.sampler.on_work_done = lambda t: self.machine.block(t, SLEEPING)
-            self.env.process(self._windows_sampler())
+            self.sampler = SuspendSampler(
+                self.env,
+                self.machine,
+                self.spec,
+                self.threads,
+                self.counters,
+                self.handler,
+                self._event,
+            )
+            self.sampler.start()
 
     def _arm_thread_timer(self, thread: Thread) -> None:
         if thread.kind != "go" or self.stopped:
@@ -322,7 +335,7 @@ class Simulation:
 
     def _return_to_user(self, thread: Thread) -> None:
         if thread.perf is not None:
-            self._perf_sched_in(thread)
+            self.perf.sched_in(thread)
         if not thread.truth:
             if thread is self.reader.thread:
                 self.reader.run()
@@ -356,7 +369,7 @@ class Simulation:
             return
         if thread.in_handler:
             if thread.perf is not None and thread.perf.pending:
-                self._perf_at_sigreturn(thread)
+                self.perf.at_sigreturn(thread)
             return
         shared = self.signals.take_for(thread) if self.signals.pending else 0
         private = thread.private_pending
@@ -374,80 +387,6 @@ class Simulation:
         for _ in range(shared):
             self.handler.handle(thread, SI_KERNEL)
 
-    # -- perf_event task-clock events (sim.perfevents) --------------------------------------
-
-    def _perf_sched_in(self, thread: Thread) -> None:
-        """task_clock_event_start: arm the hrtimer for what is left of the period."""
-        event = thread.perf
-        assert event is not None
-        token = event.sched_in()
-        if self.stopped:
-            return
-        # Dispatch has just set run_start_ns: sum_exec_ns is the thread's CPU time now.
-        delay = event.remaining_ns(thread.sum_exec_ns)
-        after(self.env, delay, self._perf_overflow, thread, token)
-
-    def _perf_overflow(self, thread: Thread, token: int) -> None:
-        """perf_swevent_hrtimer on the thread's CPU: overflow, restart, raise SIGPROF."""
-        event = thread.perf
-        assert event is not None
-        if self.stopped or event.token != token or thread.state != RUNNING:
-            return  # cancelled at sched-out (the next sched-in armed a new one)
-        cpu_ns = self.machine.current_cpu_ns(thread)
-        if event.due(cpu_ns):
-            self.counters.generated += 1
-            self.counters.generated_perf += 1
-            if event.overflow():
-                self._event("expiry-perf", thread)
-                after(self.env, self.perf_delivery_ns, self._perf_deliver, thread, event.queued)
-            else:
-                self.counters.dropped_pending += 1
-                self.counters.dropped_perf += 1
-                self._event("drop-perf", thread)
-        # hrtimer_forward_now: the next expiry is one period after this one.
-        after(self.env, event.remaining_ns(cpu_ns), self._perf_overflow, thread, token)
-
-    def _perf_deliver(self, thread: Thread, queued: int | None = None) -> None:
-        """The return to user mode after signal `queued`'s interrupt (None: sigreturn)."""
-        event = thread.perf
-        if self.stopped or event is None or not event.pending or thread.state != RUNNING:
-            return  # delivered meanwhile, or the thread's next dispatch delivers it
-        if queued is not None and queued != event.queued:
-            return  # that signal went at an earlier return to user mode; this one has its own
-        self.machine.account(thread)  # brings handler_debt_ns (in_handler) up to now
-        self._deliver(thread)
-
-    def _perf_at_sigreturn(self, thread: Thread) -> None:
-        """SIGPROF is blocked while the handler runs: try again when it returns."""
-        if thread.state != RUNNING:
-            return  # the next dispatch tries again
-        self.machine.account(thread)
-        after(self.env, thread.handler_debt_ns, self._perf_deliver, thread)
-
-    # -- Windows ----------------------------------------------------------------------
-
-    def _windows_sampler(self) -> Generator[simpy.Event, Any, None]:
-        sampler = self.sampler
-        assert sampler is not None
-        sampler.state = SLEEPING
-        period_ns = self.spec.suspend_period_ns
-        while True:
-            yield self.env.timeout(period_ns)
-            if self.stopped:
-                return
-            # profileLoop: suspend, sample and resume every M that is not blocked.
-            targets = [t for t in self.threads if t.state in (RUNNING, RUNNABLE)]
-            for thread in targets:
-                self.counters.generated += 1
-                self.counters.delivered += 1
-                self.machine.account(thread)
-                self._event("deliver", thread)
-                if self.spec.accepts(SI_SUSPEND, False, True):
-                    self.handler.sample(thread)
-            if sampler.state == SLEEPING:
-                self.machine.start_work(sampler, max(1, len(targets)) * self.spec.handler_cost_ns)
-                self.machine.wake(sampler, high_priority=True)
-
     # -- run ----------------------------------------------------------------------------
 
     def _stop(self) -> None:
@@ -456,6 +395,9 @@ class Simulation:
             machine.account(thread)
         self.stopped = True
         self.reader.stopped = True
+        self.perf.stopped = True
+        if self.sampler is not None:
+            self.sampler.stopped = True
         self.counters.pending_at_stop = len(self.signals.pending) + sum(
             t.private_pending + (t.perf is not None and t.perf.pending) for t in self.threads
         )
