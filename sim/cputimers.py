@@ -18,7 +18,11 @@ expiry, but is still checked only at a tick where its thread is current. Once fi
 stays in REQUEUE_PENDING until its signal is dequeued; then it is re-armed past "now" by
 whole intervals (`bump_cpu_timer`) and the skipped ones are reported as `si_overrun`.
 Go picks a random first expiry in [1, period] ns so short-lived threads are not biased
-against (golang/go #40435; src/runtime/os_linux.go `setThreadCPUProfiler`).
+against (golang/go #40435; src/runtime/os_linux.go `setThreadCPUProfiler`), and so does
+this project's C sampler (`realprof/_sampler.c` `thread_timer_spec`).
+
+This module keeps the timers' state and arithmetic only; when they are checked (at
+ticks, or at the return to user mode after one) is the simulation's (`sim.model`).
 
 Left out: ITIMER_VIRTUAL, RLIMIT_CPU, steal time, and `expiry_active` (its effect is part
 of the `same_round_survival` parameter of the signals model).

@@ -25,8 +25,8 @@ What it models (Linux 6.x, `kernel/sched/fair.c` with EEVDF, seen from far enoug
   `take_gil`; POSIX condition variables promise no order). The model draws the next
   holder uniformly among the waiters. A FIFO queue instead would make three or more
   threads take turns in a fixed order, and a fixed order locks their bursts to the tick
-  grid: four Python threads at 200 Hz would then never see an overrun, where this
-  machine measures a loss of 6% (chapter 11).
+  grid: four Python threads at 200 Hz would then never see an overrun, where a real
+  machine does (docs/walkthrough/11-sim-versus-reality.md).
 
 Left out: wake-up preemption, per-CPU run queues and migration costs, priorities beyond
 the one "high priority" wake used by the Windows sampler thread, NUMA, SMT and steal time.

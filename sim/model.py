@@ -1,33 +1,43 @@
 """The simulation: kernel ticks drive timer checks, checks raise signals, handlers sample.
 
-This module wires the mechanisms together in virtual time (integer nanoseconds, SimPy):
+This module is the loop that runs the mechanisms together in virtual time (integer
+nanoseconds, SimPy): it builds them from a scenario, runs the threads' programs, the
+tick rounds, the timer checks and the signal deliveries, and stops.
 
-1. **Tick round.** At each tick instant the CPUs that tick together do, in a random order
+1. **Thread programs.** Each workload thread (`sim.workload`) repeats its steps: CPU work
+   on the machine (`sim.machine`, with the GIL for Python steps) or a sleep. From Go
+   1.18 an M's per-thread timer is armed lazily, at its next `execute()`: a step's end,
+   or sysmon's preemption of a goroutine that ran 10 ms, seen at a tick (`sim.runtimes`).
+2. **Tick round.** At each tick instant the CPUs that tick together do, in a random order
    weighted by `cpu_check_bias`: account the tick to the current thread (the process clock
-   gains a whole tick), run the timer *fast path* (flag the thread when its own timer or
-   the process timer is due) and reschedule (preempt a thread whose slice is used up when
-   someone waits). Only then do the flagged checks run, and only after every check of
-   the round has generated its signal are signals delivered: this two-phase order is what
-   makes a second same-round process signal find the first one still pending
-   (`legacy_queue` in kernel/signal.c; docs/walkthrough/03-signals-and-coalescing.md).
-2. **Deferred check.** A thread preempted by the tick that flagged it runs its check when
+   gains a whole tick, `sim.cputimers`), run the timer *fast path* (flag the thread when
+   its own timer or the process timer is due) and reschedule (preempt a thread whose
+   slice is used up when someone waits). Only then do the flagged checks run, and only
+   after every check of the round has generated its signal are signals delivered: this
+   two-phase order is what makes a second same-round process signal find the first one
+   still pending (`legacy_queue` in kernel/signal.c, `sim.signals`;
+   docs/walkthrough/03-signals-and-coalescing.md). With `tick_skew`, each CPU ticks alone,
+   at its own offset.
+3. **Deferred check.** A thread preempted by the tick that flagged it runs its check when
    it is next dispatched, against the clocks of that later moment
    (`exit_to_user_mode_loop`).
-3. **Delivery** at the receiver's return to user mode: thread-directed signals first,
-   then shared ones; the handler's CPU cost is spent on the receiver before its own work.
-   With `timer: perf` there are no tick checks at all (`sim.perfevents`): each thread's
-   next overflow is scheduled at the instant its exact CPU clock reaches it (recomputed
-   at every dispatch), and its signal is delivered `perf_delivery_us` later, or when the
-   thread next runs, or when its running handler returns.
-4. **Runtime policy** (`sim.runtimes`): record, discard, merge; Go's extra buffer for
-   non-Go threads; the profBuf (`sim.profbuf`) and its reader, itself a thread that needs
-   a CPU (and the GIL under realprof), so a saturated machine can starve it.
+4. **Delivery** at the receiver's return to user mode: perf signals, then thread-directed
+   timer signals (each re-arms its timer and counts its overruns), then shared ones; each
+   goes to the runtime's handler (`sim.handler`), whose CPU cost is spent on the receiver
+   before its own work, and whose sample goes to profBuf (`sim.profbuf`) and on to the
+   reader thread (`sim.reader`). With `timer: perf` there are no tick checks at all:
+   each thread's overflows are scheduled on its exact CPU clock (`sim.perfsignals`). On
+   Windows there are no signals: a sampler thread suspends the threads (`sim.suspend`).
 5. **Stop.** Timers are disarmed at the end of the workload's duration; what is still
-   pending is counted, Go's extra buffer is flushed, and the reader drains to EOF.
+   pending is counted, CPython's tripped deliveries are discarded, Go's extra buffer is
+   flushed, and the reader drains to EOF. The report is built from the counts
+   (`sim.results`); a trace window, if asked for, records the timeline (`sim.trace`).
 
-Ground truth is exact: the CPU each leaf function and each thread received, from the
-machine's accounting. The reader and the Windows sampler thread use CPU but are not part
-of the workload's truth and never take a SIGPROF themselves (their bursts are tens of µs).
+Randomness comes from the scenario's seed alone: one stream for the round orders, the
+signals' survival and the thread timers' first expiries, and one of its own for GIL
+hand-overs. Events are created in a fixed order, so a seed gives the same run, bit for
+bit. Ground truth is exact: the CPU each leaf function and each workload thread received,
+from the machine's accounting.
 """
 
 from __future__ import annotations
@@ -72,6 +82,8 @@ class _CountingEnvironment(simpy.Environment):
 
 
 class Simulation:
+    """One run of a scenario: the mechanisms, wired together, and the loop that drives them."""
+
     def __init__(self, scenario: Scenario, trace_window_ms: tuple[float, float] | None = None):
         self.scenario = scenario
         self.spec: RuntimeSpec = runtime_spec(scenario.profiler)

@@ -37,6 +37,9 @@ So the tick ceiling disappears and the handler's cost is the limit: when the per
 approaches the handler's cost, overflows arrive while the previous signal is pending or
 its handler still runs, and they are dropped.
 
+This module keeps one event's state and arithmetic (`PerfEvent`) and the periods;
+`sim.perfsignals` schedules the hrtimers and the deliveries on the simulated machine.
+
 Left out: interrupt throttling (`perf_event_max_sample_rate`, 100 000 per second by
 default, out of reach above the 10 µs floor), the ring buffer and wakeup watermarks (no
 samples are read from the event, only its signal is used), `PERF_EVENT_IOC_REFRESH`

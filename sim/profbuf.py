@@ -22,6 +22,9 @@ Invariants kept here, and property-tested:
   `written + dropped` equals the number of write attempts. The overflow records carry
   every dropped sample, plus the counts of dropped lostExtra records.
 
+A capacity of None makes the buffer unbounded: the naive CPython port keeps its samples
+in a dictionary (`sim.runtimes`), so nothing is ever lost there.
+
 Left out: the packed index words and the CAS loops (the simulator has one writer at a
 time by construction), the reader-sleeping flag bits, and label maps (tags are counted,
 their contents are not modelled).

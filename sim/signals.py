@@ -15,8 +15,8 @@ Models `kernel/signal.c` (`send_signal`, `legacy_queue`, `complete_signal`):
   after a context switch (the checking thread was preempted at the tick and checks when
   it next returns to user mode, `POSIX_CPU_TIMERS_TASK_WORK`) survives with
   `same_round_survival_after_switch` instead: the switches spread the CPUs' checks
-  further apart than their ticks alone (measured here: p ≈ 0.5 with two busy threads on
-  two CPUs, ≈ 0.6 with four, in the same session).
+  further apart than their ticks alone, so it is usually the larger of the two (values
+  calibrated on a real machine: docs/walkthrough/03-signals-and-coalescing.md).
 * The receiver is the thread whose check generated the signal when it can take it
   (SIGPROF not blocked, i.e. not inside its own handler); otherwise a round-robin walk
   from `curr_target` over running threads (`complete_signal`, `wants_signal`). If nobody
