@@ -18,6 +18,7 @@ only SimPy, the standard library and the pure contract (`contract.scenario`,
 * `sim.trace`: the timeline of a short window;
 * `sim.results`: the report, its funnel and notes;
 * `sim.events`: the one SimPy idiom the mechanisms schedule with;
+* `sim.context`: what the mechanisms of one run share (clock, machine, runtime, counts);
 * `sim.model`: the loop that runs them together (`simulate`, `Simulation`).
 
 Above the core: `sim.sweep` (runs over a grid of parameters) and `python -m sim`

@@ -26,16 +26,12 @@ chance to wake (`Reader.maybe_wake`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import simpy
-
 from contract.profile import Frame
-from sim.machine import RUNNING, Machine, Thread
+from sim.context import RunContext
+from sim.machine import RUNNING, Thread
 from sim.profbuf import ProfBuf, Record
 from sim.reader import Reader
-from sim.runtimes import PYTHON_HANDLER_COST_NS, RuntimeSpec
-from sim.signals import SignalCounters
+from sim.runtimes import PYTHON_HANDLER_COST_NS
 
 IDLE_STACK = (Frame("[idle]"),)
 
@@ -44,24 +40,12 @@ class Handler:
     """The profiler's handler and its sample path, with the count of each outcome."""
 
     def __init__(
-        self,
-        env: simpy.Environment,
-        machine: Machine,
-        spec: RuntimeSpec,
-        profbuf: ProfBuf,
-        reader: Reader,
-        main_thread: Thread,
-        counters: SignalCounters,
-        event: Callable[[str, Thread], None],
+        self, ctx: RunContext, profbuf: ProfBuf, reader: Reader, main_thread: Thread
     ) -> None:
-        self.env = env
-        self.machine = machine
-        self.spec = spec
+        self.ctx = ctx
         self.profbuf = profbuf
         self.reader = reader
         self.main_thread = main_thread
-        self.counters = counters
-        self.event = event  # the trace's event recorder
         # Outcomes of delivered signals, each counted where it happens.
         self.recorded = 0
         self.lost_overflow = 0  # in profBuf or in the extra buffer
@@ -75,17 +59,17 @@ class Handler:
 
     def handle(self, thread: Thread, si_code: int) -> None:
         """The runtime's signal handler, on `thread`."""
-        self.counters.delivered += 1
-        self.machine.add_handler_time(thread, self.spec.handler_cost_ns)
-        self.event("deliver", thread)
-        if self.spec.python_handler:
+        self.ctx.counters.delivered += 1
+        self.ctx.machine.add_handler_time(thread, self.ctx.spec.handler_cost_ns)
+        self.ctx.event("deliver", thread)
+        if self.ctx.spec.python_handler:
             self.tripped += 1
             if self.main_thread.state == RUNNING:
                 self.run_python_handler()
             return
-        if not self.spec.accepts(si_code, thread.timer_valid, thread.kind == "go"):
+        if not self.ctx.spec.accepts(si_code, thread.timer_valid, thread.kind == "go"):
             self.discarded += 1
-            self.event("discard", thread)
+            self.ctx.event("discard", thread)
             return
         self.sample(thread)
 
@@ -103,30 +87,30 @@ class Handler:
             return
         self.merged += self.tripped - 1
         self.tripped = 0
-        self.machine.add_handler_time(main, PYTHON_HANDLER_COST_NS)
+        self.ctx.machine.add_handler_time(main, PYTHON_HANDLER_COST_NS)
         if self.merged:
-            self.event("merge", main)
+            self.ctx.event("merge", main)
         self.sample(main)
 
     def sample(self, thread: Thread) -> None:
         """Unwind `thread` and store the sample (the extra buffer for non-Go threads)."""
         op = thread.op
         stack = op.stack if op is not None and op.kind == "cpu" else IDLE_STACK
-        if thread.kind == "external" and self.spec.extra_words is not None:
+        if thread.kind == "external" and self.ctx.spec.extra_words is not None:
             # sigprofNonGo -> cpuprof.addNonGo: [1+n, pcs...] into the extra buffer.
             words = 1 + len(stack)
-            if self.extra_used_words + words <= self.spec.extra_words:
+            if self.extra_used_words + words <= self.ctx.spec.extra_words:
                 self.extra.append((stack, thread.name))
                 self.extra_used_words += words
             else:
                 self.lost_extra += 1
                 self.lost_extra_pending += 1
                 self.lost_overflow += 1
-                self.event("lost", thread)
+                self.ctx.event("lost", thread)
             return
         if self.extra or self.lost_extra_pending:
             self._flush_extra()
-        self._write_sample(stack, thread.name, self.env.now, thread)
+        self._write_sample(stack, thread.name, self.ctx.env.now, thread)
 
     def _write_sample(
         self, stack: tuple[Frame, ...], thread_name: str, time_ns: int, thread: Thread | None
@@ -135,11 +119,11 @@ class Handler:
         if self.profbuf.write(record):
             self.recorded += 1
             if thread is not None:
-                self.event("record", thread)
+                self.ctx.event("record", thread)
         else:
             self.lost_overflow += 1
             if thread is not None:
-                self.event("lost", thread)
+                self.ctx.event("lost", thread)
         self.reader.maybe_wake()
 
     def _flush_extra(self) -> None:

@@ -122,6 +122,16 @@ class Thread:
         self.on_work_done: Callable[[Thread], None] | None = None
         self.truth = True  # counted in the workload's ground truth
 
+    @classmethod
+    def helper(cls, name: str, kind: str, on_work_done: Callable[[Thread], None]) -> Thread:
+        """A thread of the profiler itself (the reader, Windows' sampler): it uses CPU,
+        asleep until woken, but is not part of the workload's truth and takes no signal."""
+        thread = cls(0, name, name, kind, ())
+        thread.truth = False
+        thread.on_work_done = on_work_done
+        thread.state = SLEEPING
+        return thread
+
     @property
     def in_handler(self) -> bool:
         return self.handler_debt_ns > 0

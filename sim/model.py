@@ -51,6 +51,7 @@ import simpy
 
 from contract.profile import Profile
 from contract.scenario import PYTHON_RUNTIMES, Scenario
+from sim.context import RunContext
 from sim.cputimers import ProcessTimer, ThreadTimer, itimer_interval_ns, thread_timer_interval_ns
 from sim.events import after
 from sim.handler import Handler
@@ -133,34 +134,16 @@ class Simulation:
         self.stopped = False
         self.timer_switch_times_ns: list[int] = []
 
+        self.ctx = RunContext(self.env, self.machine, self.spec, self.counters, self._event)
         self.reader = Reader(
-            self.env,
-            self.machine,
-            self.spec,
+            self.ctx,
             self.profbuf,
             self.profile,
             round(scenario.profiler.reader_period_ms * 1e6),
             scenario.profiler.reader_cost_us_per_sample,
         )
-        self.handler = Handler(
-            self.env,
-            self.machine,
-            self.spec,
-            self.profbuf,
-            self.reader,
-            self.main_thread,
-            self.counters,
-            self._event,
-        )
-        self.perf = PerfSignals(
-            self.env,
-            self.machine,
-            self.counters,
-            self.perf_period_ns,
-            self.perf_delivery_ns,
-            self._deliver,
-            self._event,
-        )
+        self.handler = Handler(self.ctx, self.profbuf, self.reader, self.main_thread)
+        self.perf = PerfSignals(self.ctx, self.perf_period_ns, self.perf_delivery_ns, self._deliver)
         self.sampler: SuspendSampler | None = None
 
         self.trace: Trace | None = None
@@ -200,15 +183,7 @@ class Simulation:
                     self._arm_thread_timer(thread)
         self.reader.start()
         if self.spec.suspend_sampler:
-            self.sampler = SuspendSampler(
-                self.env,
-                self.machine,
-                self.spec,
-                self.threads,
-                self.counters,
-                self.handler,
-                self._event,
-            )
+            self.sampler = SuspendSampler(self.ctx, self.threads, self.handler)
             self.sampler.start()
 
     def _arm_thread_timer(self, thread: Thread) -> None:

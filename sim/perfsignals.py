@@ -29,12 +29,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import simpy
-
+from sim.context import RunContext
 from sim.events import after
-from sim.machine import RUNNING, Machine, Thread
+from sim.machine import RUNNING, Thread
 from sim.perfevents import PerfEvent
-from sim.signals import SignalCounters
 
 
 class PerfSignals:
@@ -42,21 +40,15 @@ class PerfSignals:
 
     def __init__(
         self,
-        env: simpy.Environment,
-        machine: Machine,
-        counters: SignalCounters,
+        ctx: RunContext,
         period_ns: int,
         delivery_ns: int,
         deliver: Callable[[Thread], None],
-        event: Callable[[str, Thread], None],
     ) -> None:
-        self.env = env
-        self.machine = machine
-        self.counters = counters
+        self.ctx = ctx
         self.period_ns = period_ns
         self.delivery_ns = delivery_ns
         self.deliver = deliver  # the signal delivery at a return to user mode
-        self.event = event  # the trace's event recorder
         self.stopped = False
 
     def open(self, threads: list[Thread]) -> None:
@@ -75,7 +67,7 @@ class PerfSignals:
             return
         # Dispatch has just set run_start_ns: sum_exec_ns is the thread's CPU time now.
         delay = event.remaining_ns(thread.sum_exec_ns)
-        after(self.env, delay, self._overflow, thread, token)
+        after(self.ctx.env, delay, self._overflow, thread, token)
 
     def _overflow(self, thread: Thread, token: int) -> None:
         """perf_swevent_hrtimer on the thread's CPU: overflow, restart, raise SIGPROF."""
@@ -83,19 +75,19 @@ class PerfSignals:
         assert event is not None
         if self.stopped or event.token != token or thread.state != RUNNING:
             return  # cancelled at sched-out (the next sched-in armed a new one)
-        cpu_ns = self.machine.current_cpu_ns(thread)
+        cpu_ns = self.ctx.machine.current_cpu_ns(thread)
         if event.due(cpu_ns):
-            self.counters.generated += 1
-            self.counters.generated_perf += 1
+            self.ctx.counters.generated += 1
+            self.ctx.counters.generated_perf += 1
             if event.overflow():
-                self.event("expiry-perf", thread)
-                after(self.env, self.delivery_ns, self._deliver, thread, event.queued)
+                self.ctx.event("expiry-perf", thread)
+                after(self.ctx.env, self.delivery_ns, self._deliver, thread, event.queued)
             else:
-                self.counters.dropped_pending += 1
-                self.counters.dropped_perf += 1
-                self.event("drop-perf", thread)
+                self.ctx.counters.dropped_pending += 1
+                self.ctx.counters.dropped_perf += 1
+                self.ctx.event("drop-perf", thread)
         # hrtimer_forward_now: the next expiry is one period after this one.
-        after(self.env, event.remaining_ns(cpu_ns), self._overflow, thread, token)
+        after(self.ctx.env, event.remaining_ns(cpu_ns), self._overflow, thread, token)
 
     def _deliver(self, thread: Thread, queued: int | None = None) -> None:
         """The return to user mode after signal `queued`'s interrupt (None: sigreturn)."""
@@ -104,12 +96,12 @@ class PerfSignals:
             return  # delivered meanwhile, or the thread's next dispatch delivers it
         if queued is not None and queued != event.queued:
             return  # that signal went at an earlier return to user mode; this one has its own
-        self.machine.account(thread)  # brings handler_debt_ns (in_handler) up to now
+        self.ctx.machine.account(thread)  # brings handler_debt_ns (in_handler) up to now
         self.deliver(thread)
 
     def at_sigreturn(self, thread: Thread) -> None:
         """SIGPROF is blocked while the handler runs: try again when it returns."""
         if thread.state != RUNNING:
             return  # the next dispatch tries again
-        self.machine.account(thread)
-        after(self.env, thread.handler_debt_ns, self._deliver, thread)
+        self.ctx.machine.account(thread)
+        after(self.ctx.env, thread.handler_debt_ns, self._deliver, thread)

@@ -35,9 +35,9 @@ from typing import Any
 import simpy
 
 from contract.profile import Profile
-from sim.machine import SLEEPING, Machine, Thread
+from sim.context import RunContext
+from sim.machine import SLEEPING, Thread
 from sim.profbuf import ProfBuf, Record
-from sim.runtimes import RuntimeSpec
 
 READER_BASE_COST_NS = 5_000
 
@@ -47,37 +47,30 @@ class Reader:
 
     def __init__(
         self,
-        env: simpy.Environment,
-        machine: Machine,
-        spec: RuntimeSpec,
+        ctx: RunContext,
         profbuf: ProfBuf,
         profile: Profile,
         period_ns: int,
         cost_us_per_sample: float,
     ) -> None:
-        self.env = env
-        self.machine = machine
-        self.spec = spec
+        self.ctx = ctx
         self.profbuf = profbuf
         self.profile = profile
         self.period_ns = period_ns
         self.cost_us_per_sample = cost_us_per_sample
-        self.thread = Thread(0, "reader", "reader", "reader", ())
-        self.thread.truth = False
-        self.thread.on_work_done = self._done
-        self.thread.state = SLEEPING
+        self.thread = Thread.helper("reader", "reader", self._done)
         self.wake_pending = False
         self.stopped = False
         self.reads = 0
         self.records = 0  # samples that reached the profile
 
     def start(self) -> None:
-        if self.spec.reader == "periodic":
-            self.env.process(self._loop())
+        if self.ctx.spec.reader == "periodic":
+            self.ctx.env.process(self._loop())
 
     def _loop(self) -> Generator[simpy.Event, Any, None]:
         while True:
-            yield self.env.timeout(self.period_ns)
+            yield self.ctx.env.timeout(self.period_ns)
             if self.stopped:
                 return
             if self.thread.state == SLEEPING and not self.wake_pending:
@@ -85,7 +78,7 @@ class Reader:
 
     def maybe_wake(self) -> None:
         """After a write: the half-full policy wakes a sleeping reader."""
-        if self.spec.reader != "half-full" or self.wake_pending:
+        if self.ctx.spec.reader != "half-full" or self.wake_pending:
             return
         if self.thread.state != SLEEPING:
             return
@@ -95,9 +88,9 @@ class Reader:
 
     def _wake(self) -> None:
         self.wake_pending = True
-        if self.spec.reader_needs_gil and not self.machine.gil_acquire(self.thread):
+        if self.ctx.spec.reader_needs_gil and not self.ctx.machine.gil_acquire(self.thread):
             return
-        self.machine.wake(self.thread)
+        self.ctx.machine.wake(self.thread)
 
     def run(self) -> None:
         """At the reader's return to user mode: read, then spend the cost of it."""
@@ -107,15 +100,15 @@ class Reader:
         records = self.profbuf.read()
         self.reads += 1
         self._consume(records)
-        self.machine.start_work(
+        self.ctx.machine.start_work(
             self.thread,
             READER_BASE_COST_NS + round(self.cost_us_per_sample * 1000 * len(records)),
         )
 
     def _done(self, thread: Thread) -> None:
-        self.machine.gil_release(thread)
-        self.machine.block(thread, SLEEPING)
-        if self.spec.reader == "half-full":
+        self.ctx.machine.gil_release(thread)
+        self.ctx.machine.block(thread, SLEEPING)
+        if self.ctx.spec.reader == "half-full":
             self.maybe_wake()
 
     def drain(self) -> None:

@@ -18,62 +18,49 @@ itself.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Generator
 from typing import Any
 
 import simpy
 
+from sim.context import RunContext
 from sim.handler import Handler
-from sim.machine import RUNNABLE, RUNNING, SLEEPING, Machine, Thread
-from sim.runtimes import RuntimeSpec
-from sim.signals import SI_SUSPEND, SignalCounters
+from sim.machine import RUNNABLE, RUNNING, SLEEPING, Thread
+from sim.signals import SI_SUSPEND
 
 
 class SuspendSampler:
     """`profileLoop`: the thread that samples the process's Ms every period."""
 
-    def __init__(
-        self,
-        env: simpy.Environment,
-        machine: Machine,
-        spec: RuntimeSpec,
-        threads: list[Thread],
-        counters: SignalCounters,
-        handler: Handler,
-        event: Callable[[str, Thread], None],
-    ) -> None:
-        self.env = env
-        self.machine = machine
-        self.spec = spec
+    def __init__(self, ctx: RunContext, threads: list[Thread], handler: Handler) -> None:
+        self.ctx = ctx
         self.threads = threads
-        self.counters = counters
         self.handler = handler
-        self.event = event  # the trace's event recorder
         self.stopped = False
-        self.thread = Thread(0, "profileLoop", "profileLoop", "sampler", ())
-        self.thread.truth = False
-        self.thread.on_work_done = lambda t: machine.block(t, SLEEPING)
+        self.thread = Thread.helper(
+            "profileLoop", "sampler", lambda t: ctx.machine.block(t, SLEEPING)
+        )
 
     def start(self) -> None:
-        self.env.process(self._loop())
+        self.ctx.env.process(self._loop())
 
     def _loop(self) -> Generator[simpy.Event, Any, None]:
+        ctx = self.ctx
         sampler = self.thread
-        sampler.state = SLEEPING
-        period_ns = self.spec.suspend_period_ns
+        period_ns = ctx.spec.suspend_period_ns
         while True:
-            yield self.env.timeout(period_ns)
+            yield ctx.env.timeout(period_ns)
             if self.stopped:
                 return
             # profileLoop: suspend, sample and resume every M that is not blocked.
             targets = [t for t in self.threads if t.state in (RUNNING, RUNNABLE)]
             for thread in targets:
-                self.counters.generated += 1
-                self.counters.delivered += 1
-                self.machine.account(thread)
-                self.event("deliver", thread)
-                if self.spec.accepts(SI_SUSPEND, False, True):
+                ctx.counters.generated += 1
+                ctx.counters.delivered += 1
+                ctx.machine.account(thread)
+                ctx.event("deliver", thread)
+                if ctx.spec.accepts(SI_SUSPEND, False, True):
                     self.handler.sample(thread)
             if sampler.state == SLEEPING:
-                self.machine.start_work(sampler, max(1, len(targets)) * self.spec.handler_cost_ns)
-                self.machine.wake(sampler, high_priority=True)
+                ctx.machine.start_work(sampler, max(1, len(targets)) * ctx.spec.handler_cost_ns)
+                ctx.machine.wake(sampler, high_priority=True)

@@ -13,12 +13,12 @@ happened:
 
 Recording never changes the run: it reads the clock and the threads, draws no random
 number and schedules no event, so a run with a trace gives the same report as one
-without. `to_dict` is the plain-data form the figures read.
+without. `to_dict` gives it as plain lists and numbers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -49,13 +49,8 @@ class Trace:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "start_ns": self.start_ns,
-            "end_ns": self.end_ns,
-            "cpus": self.cpus,
-            "tick_ns": self.tick_ns,
-            "threads": self.threads,
-            "segments": [list(s) for s in self.segments],
-            "ticks": [list(t) for t in self.ticks],
-            "events": [list(e) for e in self.events],
-        }
+        """The trace as plain lists and numbers (JSON-ready)."""
+        data = asdict(self)
+        for key in ("segments", "ticks", "events"):
+            data[key] = [list(item) for item in data[key]]
+        return data
