@@ -104,12 +104,11 @@ class Thread:
         self.state = RUNNABLE
         self.cpu: int | None = None
         self.last_cpu: int | None = None
-        self.run_start_ns = 0
-        self.slice_start_ns = 0
-        self.sum_exec_ns = 0
+        # CPU-time accounting: exact CPU time so far, start of the current stint on a CPU
+        # and of its slice, handler time to spend before its own work.
+        self.sum_exec_ns = self.run_start_ns = self.slice_start_ns = 0
         self.handler_debt_ns = 0
-        self.work_remaining_ns = 0
-        self.work_gen = 0
+        self.work_remaining_ns = self.work_gen = 0  # the current step, and its generation
         self.work_scheduled = False  # the tick flagged a timer check (task work queued)
         self.timer: ThreadTimer | None = None
         self.timer_valid = False  # Go's profileTimerValid

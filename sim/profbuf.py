@@ -70,12 +70,9 @@ class ProfBuf:
         self.overflow_pending = 0
         self.overflow_time_ns = 0
         # Counters, each kept where the event happens.
-        self.records_written = 0
-        self.samples_written = 0
-        self.samples_dropped = 0
+        self.records_written = self.samples_written = self.samples_dropped = 0
         self.lost_counts_dropped = 0  # counts carried by dropped lostExtra records
-        self.overflow_records_written = 0
-        self.max_used_words = 0
+        self.overflow_records_written = self.max_used_words = 0
 
     # -- space ------------------------------------------------------------------------
 
