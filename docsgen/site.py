@@ -8,7 +8,7 @@ writes into `docs/figures/`:
   handler → ring buffer → reader → pprof), drawn here with matplotlib;
 * timelines, funnels and sweeps of named, shipped scenarios (`scenarios/*.yaml`, their
   own fixed seeds), run through `sim.model.simulate`, `sim.sweep.run_sweep` (jobs=1) and
-  `figures.plots`;
+  `figures` (funnel, timeline, sweep) and `lab.grid_figure`;
 * `figures.json`, a manifest with each figure's alt text (returned by the plot
   functions), the scenario, the overrides and the command line that reproduces the run.
   The docs pages paste that alt text; `tests/test_docs.py` checks they still agree.
@@ -21,7 +21,7 @@ and into the pages directory (default: `reference/` beside the figures directory
   `python -m sim schema` and is not touched here.
 
 Everything is deterministic: the simulator is seeded, matplotlib output carries no
-timestamps (see `figures.plots`), JSON is sorted. Running the generator twice, or into a
+timestamps (see `figures.style`), JSON is sorted. Running the generator twice, or into a
 temporary directory, gives identical bytes, which the docs tests check. Durations are
 shortened where the picture does not need the full run, so the whole generator stays
 well under a minute.
@@ -41,7 +41,11 @@ from typing import Any
 
 from contract.report import FUNNEL_LABELS, Report, Share
 from contract.scenario import json_schema, load_scenario
-from figures import plots
+from figures.funnel import plot_funnel
+from figures.style import OKABE_ITO, house_style, machine_words, new_figure, save
+from figures.sweep import plot_sweep
+from figures.timeline import plot_timeline
+from lab.grid_figure import plot_validation_grid
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
@@ -229,22 +233,22 @@ def _figure(spec: FigureSpec, out_dir: Path, reports: dict[str, Report]) -> str:
         return draw_pipeline(path)
     if spec.kind == "grid":
         data = json.loads((ROOT / "docs" / "data" / "grid.json").read_text(encoding="utf-8"))
-        return plots.plot_validation_grid(data, path)
+        return plot_validation_grid(data, path)
     scenario = _scenario(spec)
     if spec.kind == "timeline":
         result = simulate(scenario, trace_window_ms=spec.window_ms)
         assert result.trace is not None
-        return plots.plot_timeline(result.trace, path, title=spec.title)
+        return plot_timeline(result.trace, path, title=spec.title)
     if spec.kind == "funnel":
         report = simulate(scenario).report
         if not spec.overrides:
             reports[spec.scenario] = report
-        return plots.plot_funnel(report, path)
+        return plot_funnel(report, path)
     if spec.kind == "sweep":
         vary = {name: list(values) for name, values in spec.vary}
         result = run_sweep(scenario, vary, jobs=1, progress=False)
         names = [name for name, _ in spec.vary]
-        return plots.plot_sweep(
+        return plot_sweep(
             result.rows,
             x=names[0],
             path=path,
@@ -284,11 +288,11 @@ def draw_pipeline(path: str | Path) -> str:
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
     colours = {"kernel": "#DDEEFF", "runtime": "#FFF2CC"}
-    edges = {"kernel": plots.OKABE_ITO["blue"], "runtime": plots.OKABE_ITO["orange"]}
-    loss_colour = plots.OKABE_ITO["vermillion"]
+    edges = {"kernel": OKABE_ITO["blue"], "runtime": OKABE_ITO["orange"]}
+    loss_colour = OKABE_ITO["vermillion"]
     width, gap = 1.22, 0.36
-    with plots._style():
-        fig = plots._new_figure(11.5, 3.3)
+    with house_style():
+        fig = new_figure(11.5, 3.3)
         ax = fig.add_subplot()
         ax.set_xlim(-0.15, len(_STAGES) * (width + gap) - gap + 0.15)
         ax.set_ylim(-1.45, 1.5)
@@ -395,7 +399,7 @@ def draw_pipeline(path: str | Path) -> str:
             "simulator module that models it: sim.cputimers, sim.signals, sim.runtimes, "
             "sim.profbuf, sim.model and contract.profile."
         )
-        plots._save(fig, path, "A sampling CPU profiler in one picture", alt)
+        save(fig, path, "A sampling CPU profiler in one picture", alt)
     return alt
 
 
@@ -718,7 +722,7 @@ def library_reference(reports: dict[str, Report]) -> str:
         )
         lines.append(
             f"| [`{path.stem}`](#{path.stem}) | {report.runtime}, {report.timer} | "
-            f"{plots._machine_words(report.machine)} | {report.capture_ratio:.3f} | "
+            f"{machine_words(report.machine)} | {report.capture_ratio:.3f} | "
             f"{report.profile_cpu_percent:.1f}% | {used:.1f}% | {error} |"
         )
         p = scenario.profiler
@@ -734,7 +738,7 @@ def library_reference(reports: dict[str, Report]) -> str:
             f"- **Profiler:** {p.runtime}, timer {p.effective_timer}, {p.rate_hz:g} Hz, "
             f"buffer {p.buffer_words:,} words, reader every {p.reader_period_ms:g} ms.",
             f"- **Workload:** {groups} threads for {scenario.workload.duration_s:g} s, on "
-            f"{plots._machine_words(scenario.machine.model_dump())}.",
+            f"{machine_words(scenario.machine.model_dump())}.",
             f"- **`python -m sim scenarios/{path.stem}.yaml`** → "
             f"{report.samples_in_profile:,} samples of {report.expected_samples:,.1f} "
             f"expected (capture ratio {report.capture_ratio:.3f}); the profile shows "
