@@ -111,24 +111,15 @@ def draw_pipeline(path: str | Path) -> str:
             )
         # Which side of the kernel boundary each stage lives on.
         kernel_end = 2 * (width + gap) - gap / 2
-        ax.text(
-            kernel_end / 2 - 0.1,
-            1.28,
-            "the kernel",
-            ha="center",
-            fontsize=9,
-            color=edges["kernel"],
-            fontweight="bold",
-        )
-        ax.text(
-            (kernel_end + ax.get_xlim()[1]) / 2,
-            1.28,
-            "the runtime, in the profiled process",
-            ha="center",
-            fontsize=9,
-            color=edges["runtime"],
-            fontweight="bold",
-        )
+        for x, words, world in (
+            (kernel_end / 2 - 0.1, "the kernel", "kernel"),
+            (
+                (kernel_end + ax.get_xlim()[1]) / 2,
+                "the runtime, in the profiled process",
+                "runtime",
+            ),
+        ):
+            ax.text(x, 1.28, words, ha="center", fontsize=9, color=edges[world], fontweight="bold")
         ax.plot(
             [kernel_end, kernel_end], [-0.3, 1.45], color="#999999", linewidth=0.8, linestyle=":"
         )

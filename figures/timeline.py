@@ -175,6 +175,18 @@ class _CpuFinder:
         return None
 
 
+def _marker_style(spec: dict[str, Any], size: float) -> dict[str, Any]:
+    """An event kind's marker: a cross in its colour, any other shape edged in black."""
+    cross = spec["marker"] == "x"
+    return dict(
+        marker=spec["marker"],
+        markersize=size,
+        color=spec["colour"],
+        markeredgecolor=spec["colour"] if cross else "black",
+        markeredgewidth=1.4 if cross else 0.5,
+    )
+
+
 # The placed events: (cpu or None, kind, instant) -> how many.
 _Placed = Counter[tuple[int | None, str, int]]
 
@@ -365,11 +377,7 @@ def _draw_events(fig: Figure, ax: Axes, trace: Trace, placed: _Placed) -> list[s
             [p[0] for p in xy],
             [p[1] for p in xy],
             linestyle="none",
-            marker=spec["marker"],
-            markersize=5.5,
-            color=spec["colour"],
-            markeredgecolor=spec["colour"] if spec["marker"] == "x" else "black",
-            markeredgewidth=1.4 if spec["marker"] == "x" else 0.5,
+            **_marker_style(spec, 5.5),
             transform=offset_copy(ax.transData, fig=fig, x=dx, y=0, units="points"),
             clip_on=False,
         )
@@ -422,11 +430,7 @@ def _legend_handles(
                 [],
                 [],
                 linestyle="none",
-                marker=spec["marker"],
-                markersize=6,
-                color=spec["colour"],
-                markeredgecolor=spec["colour"] if spec["marker"] == "x" else "black",
-                markeredgewidth=1.4 if spec["marker"] == "x" else 0.5,
+                **_marker_style(spec, 6),
                 label=f"{spec['lane']}: {spec['label']}",
             )
         )
