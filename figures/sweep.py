@@ -90,7 +90,8 @@ def plot_sweep(
     Each (series, x) pair must name exactly one row: a sweep over more fields than x and
     series has to be split or combined into a label column first. Numeric x values that
     span a factor of ten or more are drawn on a log axis, with ticks at the values swept.
-    Missing values (None) leave a gap.
+    Missing values (None) leave a gap. Values are compared as scenario values
+    (`contract.values`): 250 and 250.0 are one point.
     """
     format_of(path)
     if not rows:

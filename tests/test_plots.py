@@ -252,6 +252,15 @@ def test_sweep_log_axis_and_units(tmp_path: Path) -> None:
     assert sweep.axis_label("machine.cpus") == "machine.cpus"
 
 
+def test_sweep_counts_int_and_float_as_one_point(tmp_path: Path) -> None:
+    rows = [
+        {"x": 250, "s": "a", "capture_ratio": 1.0},
+        {"x": 250.0, "s": "b", "capture_ratio": 0.5},
+    ]
+    alt = sweep.plot_sweep(rows, "x", tmp_path / "s.svg", series="s", metrics=["capture_ratio"])
+    assert "Against x = 250:" in alt
+
+
 def test_sweep_rejects_ambiguous_rows(tmp_path: Path) -> None:
     rows = [{"x": 1, "y": 1, "capture_ratio": 1.0}, {"x": 1, "y": 2, "capture_ratio": 0.5}]
     with pytest.raises(ValueError, match="several rows for x=1"):
