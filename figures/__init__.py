@@ -1,1 +1,3 @@
-"""Figures drawn from reports, traces and measurements (matplotlib)."""
+"""Figures drawn from reports and traces (matplotlib), one per file: the funnel, the
+timeline and the sweep, in the house style of `figures.style`; `figures.outputs` writes a
+run's files."""

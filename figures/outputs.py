@@ -26,7 +26,9 @@ def write_outputs(result: Any, out: Path, warn: Callable[[str], None] | None = N
     `result.trace` (optional) adds the timeline figure. Returns the paths written, in
     the order written.
     """
-    from figures import plots  # matplotlib, loaded only when figures are asked for
+    # matplotlib, loaded only when figures are asked for
+    from figures.funnel import plot_funnel
+    from figures.timeline import plot_timeline
 
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "report.json"]
@@ -35,12 +37,12 @@ def write_outputs(result: Any, out: Path, warn: Callable[[str], None] | None = N
         result.profile.write(out / name, fmt)
         written.append(out / name)
     figures: list[tuple[str, Callable[[Path], Any]]] = [
-        ("funnel.png", lambda path: plots.plot_funnel(result.report, path))
+        ("funnel.png", lambda path: plot_funnel(result.report, path))
     ]
     trace = getattr(result, "trace", None)
     if trace is not None:
         title = f"{result.scenario.name}: first {trace.end_ns / 1e6:g} ms"
-        figures.append(("timeline.png", lambda path: plots.plot_timeline(trace, path, title=title)))
+        figures.append(("timeline.png", lambda path: plot_timeline(trace, path, title=title)))
     for name, draw in figures:
         try:
             draw(out / name)

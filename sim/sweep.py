@@ -5,7 +5,7 @@ showing the capture ratio fall as the rate passes the kernel's tick rate, or the
 attribution error grow with the number of CPUs. `python -m sim sweep scenario.yaml
 --vary profiler.rate_hz=100,250,500,1000 --vary machine.cpus=2,8` runs the cartesian
 product of the values (here 4 × 2 = 8 points) and writes a table, `sweep.json`,
-`sweep.csv` and `sweep.png` (`figures.plots.plot_sweep`: the first varied field on the x
+`sweep.csv` and `sweep.png` (`figures.sweep.plot_sweep`: the first varied field on the x
 axis, the second as one line per value).
 
 Every point is the base scenario with dotted-path overrides (`contract.scenario.with_overrides`),
@@ -35,6 +35,7 @@ import yaml
 
 from contract.report import rounded_for_json
 from contract.scenario import Scenario, ScenarioError, scenario_to_dict, with_overrides
+from contract.values import is_number, same_value, unique
 
 # The Report fields each row carries, after the varied values. The first group is what
 # sweeps are usually about; the rest is the funnel, so a row's losses can be followed.
@@ -105,7 +106,7 @@ class SweepResult:
         Loss columns that are zero (or unobserved) at every point are left out and named
         on the last line; the wall time is shown only when it varies. sweep.csv has all.
         """
-        from figures.plots import axis_unit
+        from figures.sweep import axis_unit
 
         # samples_recorded is left out: it equals the profile but for the losses shown.
         fields = [name for name in ROW_FIELDS if name != "samples_recorded"]
@@ -115,7 +116,7 @@ class SweepResult:
             if name in _LOSS_COLUMNS and not any(values):
                 fields.remove(name)
                 hidden.append(name)
-            elif name == "wall_seconds" and len(_unique(values)) <= 1:
+            elif name == "wall_seconds" and len(unique(values)) <= 1:
                 fields.remove(name)
 
         headings: list[tuple[str, str]] = []
@@ -131,7 +132,7 @@ class SweepResult:
             line = []
             for i, axis in enumerate(self.axes):
                 value = row[axis]
-                if not _is_number(value):
+                if not is_number(value):
                     numeric[i] = False
                 line.append(_show(value))
             for name in fields:
@@ -170,7 +171,7 @@ class SweepResult:
             "scenario": self.scenario.name if self.scenario else None,
             "seed": self.scenario.seed if self.scenario else None,
             "axes": self.axes,
-            "values": {axis: _unique(row[axis] for row in self.rows) for axis in self.axes},
+            "values": {axis: unique(row[axis] for row in self.rows) for axis in self.axes},
             "fields": list(ROW_FIELDS),
             "rows": [rounded_for_json(row) for row in self.rows],
             "base_scenario": scenario_to_dict(self.scenario) if self.scenario else None,
@@ -197,7 +198,7 @@ class SweepResult:
 
     def write(self, out_dir: str | Path) -> list[Path]:
         """sweep.json, sweep.csv and sweep.png in `out_dir`; returns their paths."""
-        from figures.plots import plot_sweep
+        from figures.sweep import plot_sweep
 
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -266,12 +267,6 @@ def _parse_value(item: str, where: str) -> Any:
     return value
 
 
-def _same(a: Any, b: Any) -> bool:
-    if _is_number(a) and _is_number(b):
-        return float(a) == float(b)
-    return type(a) is type(b) and a == b
-
-
 def parse_vary(texts: Iterable[str]) -> dict[str, list[Any]]:
     """`["profiler.rate_hz=100,250,500"]` -> `{"profiler.rate_hz": [100, 250, 500]}`.
 
@@ -303,7 +298,7 @@ def parse_vary(texts: Iterable[str]) -> dict[str, list[Any]]:
                     "comma at an end?)"
                 )
             value = _parse_value(item, where)
-            if any(_same(value, seen) for seen in values):
+            if any(same_value(value, seen) for seen in values):
                 raise ScenarioError(f"{where}: value {_show(value)} is listed twice")
             values.append(value)
         vary[path] = values
@@ -475,10 +470,6 @@ def _run_on_cluster(
 # Helpers
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 def _show(value: Any) -> str:
     """A value as it would be typed on the command line."""
     if isinstance(value, str):
@@ -486,11 +477,3 @@ def _show(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value)) if abs(value) < 1e15 else repr(value)
     return json.dumps(value, ensure_ascii=False)
-
-
-def _unique(values: Iterable[Any]) -> list[Any]:
-    seen: list[Any] = []
-    for value in values:
-        if not any(_same(value, s) for s in seen):
-            seen.append(value)
-    return seen

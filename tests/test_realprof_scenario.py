@@ -135,7 +135,7 @@ def test_outputs(per_thread) -> None:
     assert Profile.load(out / "profile.speedscope.json").by_thread() == pprof.by_thread()
     assert Profile.load(out / "profile.folded").total_samples == pprof.total_samples
     try:
-        import figures.plots  # noqa: F401
+        import figures.funnel  # noqa: F401
     except ImportError:
         pass
     else:

@@ -1,0 +1,365 @@
+"""The generated reference pages: the scenario reference, the report reference and the
+scenario library (`scenario.md`, `report.md`, `scenarios.md`).
+
+* `scenario_reference`, built from `contract.scenario.json_schema()` (the field
+  descriptions); `scenario.schema.json` itself is written by `python -m sim schema` and
+  is not touched here.
+* `report_reference`, built from `contract.report.Report` and `FUNNEL_LABELS`, with the
+  words of `REPORT_MEANINGS`.
+* `library_reference`, each shipped scenario with the numbers of its own run.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from contract.report import FUNNEL_LABELS, Report, Share
+from contract.scenario import json_schema, load_scenario
+from docsgen.common import GENERATED_NOTE, SCENARIOS
+from figures.style import machine_words
+
+
+def _cell(text: Any) -> str:
+    """Text for one Markdown table cell: no pipes, no newlines."""
+    return str(text).replace("|", "\\|").replace("\n", " ").strip()
+
+
+def _literal(text: str) -> str:
+    """Prose from a docstring or description: `*` stays a character outside code spans."""
+    parts = text.split("`")  # even parts are prose, odd parts are inside a code span
+    return "`".join(p.replace("*", "\\*") if i % 2 == 0 else p for i, p in enumerate(parts))
+
+
+def _schema_type(prop: dict[str, Any], defs: dict[str, Any]) -> str:
+    if "$ref" in prop:
+        return prop["$ref"].rsplit("/", 1)[-1]
+    if "enum" in prop:
+        return " or ".join(f"`{json.dumps(v)}`" for v in prop["enum"])
+    if "anyOf" in prop:
+        return " or ".join(_schema_type(p, defs) for p in prop["anyOf"])
+    if "oneOf" in prop:
+        return " or ".join(_schema_type(p, defs) for p in prop["oneOf"])
+    kind = prop.get("type", "any")
+    if kind == "array":
+        return f"list of {_schema_type(prop.get('items', {}), defs)}"
+    return kind
+
+
+def _constraints(prop: dict[str, Any]) -> str:
+    words = []
+    for key, sign in (
+        ("minimum", "≥"),
+        ("exclusiveMinimum", ">"),
+        ("maximum", "≤"),
+        ("exclusiveMaximum", "<"),
+    ):
+        if key in prop:
+            words.append(f"{sign} {prop[key]:g}")
+    if "minLength" in prop:
+        words.append(f"at least {prop['minLength']} character")
+    if "minItems" in prop:
+        words.append(f"at least {prop['minItems']} item")
+    for option in prop.get("anyOf", []):
+        inner = _constraints(option)
+        if option.get("type") == "array" and "items" in option:
+            inner = _constraints(option["items"])
+            if inner:
+                inner = f"each {inner}"
+        if inner:
+            words.append(inner)
+    return ", ".join(words)
+
+
+_SECTIONS = (
+    # heading, $defs name (None: the top level), dotted prefix, intro
+    ("Top level", None, "", "A scenario file is one YAML mapping with these keys."),
+    (
+        "machine",
+        "Machine",
+        "machine.",
+        "The simulated machine and the kernel model's calibration parameters.",
+    ),
+    ("profiler", "Profiler", "profiler.", "Which profiler runs, and its knobs."),
+    ("workload", "Workload", "workload.", "What the profiled program does."),
+    (
+        "workload.threads[]",
+        "ThreadGroup",
+        "workload.threads.N.",
+        "A group of `count` identical threads repeating one program. `N` is the group's "
+        "index in the list, as `--set` and `--vary` address it.",
+    ),
+    (
+        "Program steps",
+        "StepWork",
+        "…run. / …native.",
+        "A step is one mapping with exactly one key: `run` (CPU time in a named function; "
+        "Python code in the Python runtimes, so it needs the GIL), `native` (CPU time in "
+        "native code: C without the GIL, a cgo call in Go) or `sleep_ms` (time off the "
+        "CPU, a number of milliseconds). `run` and `native` take these fields.",
+    ),
+)
+
+
+def scenario_reference() -> str:
+    """The scenario reference page, from the JSON Schema the code exports."""
+    schema = json_schema()
+    defs = schema["$defs"]
+    lines = [
+        GENERATED_NOTE,
+        "# Scenario files",
+        "",
+        "A scenario describes one experiment: the machine, the profiler and the program. "
+        "The simulator (`python -m sim`) and the real sampler (`python -m realprof "
+        "scenario`) read the same file. The schema is strict: an unknown key, a wrong type "
+        "or a timer the runtime cannot use is rejected with one line that names the file "
+        "and the field, and exit status 2.",
+        "",
+        "This page is generated from `contract.scenario.json_schema()`, the pydantic models' "
+        "field descriptions, by `python -m docsgen docs/figures`. The same schema is "
+        "published as [scenario.schema.json](scenario.schema.json) for editors "
+        "(yaml-language-server: put `# yaml-language-server: "
+        "$schema=../docs/reference/scenario.schema.json` on a scenario's first line, as "
+        "`scenarios/quickstart.yaml` does).",
+        "",
+        "Override any field from the command line with a dotted path, validated like the "
+        "file: `--set profiler.rate_hz=250`, `--set workload.threads.0.count=8`.",
+        "",
+    ]
+    for heading, def_name, prefix, intro in _SECTIONS:
+        block = schema if def_name is None else defs[def_name]
+        required = set(block.get("required", []))
+        lines += [f"## {heading}", "", intro, ""]
+        lines += [
+            "| field | type | default | allowed | description |",
+            "|---|---|---|---|---|",
+        ]
+        for name, prop in block["properties"].items():
+            if name in required:
+                default = "*required*"
+            elif "default" in prop:
+                default = f"`{json.dumps(prop['default'], ensure_ascii=False)}`"
+            else:
+                default = "see section"
+            lines.append(
+                "| "
+                + " | ".join(
+                    _cell(part)
+                    for part in (
+                        f"`{prefix}{name}`",
+                        _schema_type(prop, defs),
+                        default,
+                        _constraints(prop) or "",
+                        _literal(prop.get("description", "")),
+                    )
+                )
+                + " |"
+            )
+        lines.append("")
+    lines += [
+        "## An example",
+        "",
+        "The quickstart scenario, as shipped:",
+        "",
+        "```yaml",
+        (SCENARIOS / "quickstart.yaml").read_text(encoding="utf-8").rstrip("\n"),
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# What each report field means: the field list comes from the code, the words from here.
+# A field added to Report without a line here fails the generator (and the docs tests).
+REPORT_MEANINGS: dict[str, str] = {
+    "world": "`sim` (the simulator), `real` (realprof on this kernel) or `go` (the real Go "
+    "runtime).",
+    "scenario": "The scenario's `name`.",
+    "runtime": "The profiler implementation (`profiler.runtime`).",
+    "timer": "The timer source actually used (`profiler.timer`, or the runtime's default).",
+    "seed": "The seed of the run (null in worlds without one).",
+    "machine": "The machine the run used: CPUs, HZ and the kernel model's parameters.",
+    "rate_hz": "The requested rate, samples per CPU-second.",
+    "wall_seconds": "Wall time of the profiled interval.",
+    "cpu_seconds": "CPU time of the workload's threads, handler time on them included; the "
+    "reader and the idle main thread are not counted.",
+    "expected_samples": "`cpu_seconds × rate_hz`: what a perfect profiler would record.",
+    "signals_generated": "Signals the timers raised (the simulator sees them all).",
+    "timer_overruns": "Extra timer intervals folded into one delivered per-thread signal "
+    "(`si_overrun`); Go does not weight samples by them, so they are missing samples. "
+    "Always 0 for timer `perf`: a perf overflow has no overrun count.",
+    "signals_dropped_pending": "Process-timer expiries, or perf overflows of a thread, lost "
+    "because a SIGPROF was already pending (process-wide, or on that thread for `perf`; "
+    "`legacy_queue` in `kernel/signal.c`).",
+    "signals_pending_at_stop": "Generated, but still pending when the timers stopped.",
+    "signals_delivered": "Handler entries at C level.",
+    "signals_merged": "Delivered, but folded into a later handler run (CPython runs its "
+    "Python-level handler once for all signals since its last run).",
+    "signals_discarded": "Delivered, but ignored by the runtime: a duplicate "
+    "(`validSIGPROF`) or profiling already off.",
+    "samples_recorded": "Samples written into the ring buffer.",
+    "samples_lost_overflow": "Samples dropped because the buffer was full (Go's "
+    "`lostProfileEvent`), and Go's `lostExtra` for threads it did not create.",
+    "samples_in_profile": "Samples in the written profile, counted from the profile itself.",
+    "capture_ratio": "`samples_in_profile / expected_samples`: the share of the CPU time the "
+    "profile can see, unweighted by overruns.",
+    "profile_cpu_percent": "`samples_in_profile / rate_hz / wall_seconds × 100`: the "
+    'percentage `go tool pprof` prints in "Total samples = … (N%)".',
+    "functions": "Per leaf function: samples, share of the profile and true share of CPU "
+    "time (see below).",
+    "threads": "The same per thread.",
+    "attribution_error_pp": "The largest gap between a share and its true share, in "
+    "percentage points (null where the truth is unknown).",
+    "notes": "Sentences saying why samples were lost, stage by stage.",
+}
+
+
+def _annotation(field_info: Any) -> str:
+    text = str(field_info.annotation)
+    for old, new in (
+        ("typing.", ""),
+        ("contract.report.", ""),
+        ("<class '", ""),
+        ("'>", ""),
+        ("NoneType", "None"),
+    ):
+        text = text.replace(old, new)
+    return text
+
+
+def report_reference() -> str:
+    """The report reference page, from `contract.report.Report` and `FUNNEL_LABELS`."""
+    missing = [name for name in Report.model_fields if name not in REPORT_MEANINGS]
+    stale = [name for name in REPORT_MEANINGS if name not in Report.model_fields]
+    if missing or stale:
+        raise SystemExit(
+            f"docsgen.site: REPORT_MEANINGS is out of date (missing {missing}, stale {stale})"
+        )
+    lines = [
+        GENERATED_NOTE,
+        "# The report",
+        "",
+        "Every world writes the same report, `report.json` (`python -m sim … --out DIR`, "
+        "`python -m realprof scenario … --out DIR`), and prints it as a table. A field a "
+        "world cannot observe is `null` (the real kernel does not tell a process how many "
+        "signals it generated). This page is generated from `contract.report.Report` and "
+        "`contract.report.FUNNEL_LABELS` by `python -m docsgen docs/figures`.",
+        "",
+        "## The funnel",
+        "",
+        "The text table and the funnel figure follow a sample from the timer to the profile, "
+        "with these words:",
+        "",
+        "| field | row in the table and the figure |",
+        "|---|---|",
+    ]
+    for name, label in FUNNEL_LABELS.items():
+        lines.append(f"| `{name}` | {_cell(label)} |")
+    lines += [
+        "",
+        "Each count is taken where it happens (the timer, the kernel model, the handler, "
+        "the reader, the written profile), never derived from another, so conservation is "
+        "a check that can fail. `python -m sim` prints `conservation: OK` when both hold:",
+        "",
+        "```text",
+        "signals_generated = signals_delivered + signals_dropped_pending + signals_pending_at_stop",
+        "signals_delivered = samples_recorded + samples_lost_overflow + signals_discarded "
+        "+ signals_merged",
+        "```",
+        "",
+        "`timer_overruns` is not part of either identity: an overrun is an interval the "
+        "kernel folded into a signal that *was* delivered.",
+        "",
+        "## All fields",
+        "",
+        "| field | type | meaning |",
+        "|---|---|---|",
+    ]
+    for name, info in Report.model_fields.items():
+        lines.append(
+            f"| `{name}` | `{_cell(_annotation(info))}` | {_cell(REPORT_MEANINGS[name])} |"
+        )
+    lines += [
+        "",
+        "## One row of `functions` or `threads`",
+        "",
+        "| field | type | meaning |",
+        "|---|---|---|",
+    ]
+    for name, info in Share.model_fields.items():
+        meaning = info.description or {
+            "name": "Function (leaf frame) or thread name.",
+            "samples": "Samples whose leaf is this function, or taken on this thread.",
+            "true_cpu_seconds": "CPU time it really received (null where unknown).",
+        }.get(name, "")
+        lines.append(f"| `{name}` | `{_cell(_annotation(info))}` | {_cell(meaning)} |")
+    lines += [
+        "",
+        "The text table prints `error` as `share − true share` in percentage points; "
+        "`attribution_error_pp` is the largest absolute value over functions and threads.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def library_reference(reports: dict[str, Report]) -> str:
+    """The scenario library page: each shipped scenario, what it teaches, what it gives.
+
+    Every number on it comes from `python -m sim scenarios/<name>.yaml`, run here (or
+    reused from the funnel figure of the same full run).
+    """
+    from sim.model import simulate
+
+    lines = [
+        GENERATED_NOTE,
+        "# The scenario library",
+        "",
+        "Each file in `scenarios/` teaches one mechanism. The simulator's own seeds make "
+        "every number below reproducible: run the command next to it and you get the same "
+        "output. This page is generated by `python -m docsgen docs/figures`, which ran "
+        "each scenario.",
+        "",
+        "| scenario | runtime, timer | machine | capture ratio | profile shows | used | "
+        "largest attribution error |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    details = []
+    for path in sorted(SCENARIOS.glob("*.yaml")):
+        scenario = load_scenario(path)
+        report = reports.get(path.stem) or simulate(scenario).report
+        used = report.cpu_seconds / report.wall_seconds * 100 if report.wall_seconds else 0.0
+        error = (
+            f"{report.attribution_error_pp:.1f} pp"
+            if report.attribution_error_pp is not None
+            else "—"
+        )
+        lines.append(
+            f"| [`{path.stem}`](#{path.stem}) | {report.runtime}, {report.timer} | "
+            f"{machine_words(report.machine)} | {report.capture_ratio:.3f} | "
+            f"{report.profile_cpu_percent:.1f}% | {used:.1f}% | {error} |"
+        )
+        p = scenario.profiler
+        groups = ", ".join(
+            f"{g.count} × {g.name}" + (" (external)" if g.kind == "external" else "")
+            for g in scenario.workload.threads
+        )
+        details += [
+            f"## {path.stem}",
+            "",
+            " ".join(scenario.description.split()),
+            "",
+            f"- **Profiler:** {p.runtime}, timer {p.effective_timer}, {p.rate_hz:g} Hz, "
+            f"buffer {p.buffer_words:,} words, reader every {p.reader_period_ms:g} ms.",
+            f"- **Workload:** {groups} threads for {scenario.workload.duration_s:g} s, on "
+            f"{machine_words(scenario.machine.model_dump())}.",
+            f"- **`python -m sim scenarios/{path.stem}.yaml`** → "
+            f"{report.samples_in_profile:,} samples of {report.expected_samples:,.1f} "
+            f"expected (capture ratio {report.capture_ratio:.3f}); the profile shows "
+            f"{report.profile_cpu_percent:.1f}% CPU where the workload used {used:.1f}%.",
+        ]
+        if report.notes:
+            details.append(
+                "- **Notes from the run:** " + "; ".join(_cell(n) for n in report.notes) + "."
+            )
+        details.append("")
+    return "\n".join([*lines, "", *details])
