@@ -10,7 +10,7 @@ A fair comparison simulates *what really runs*, on *the machine it runs on*:
   timers, cpython → the Python-level handler). Its simulated twin is the same scenario
   under the `realprof` (or `cpython`) runtime with that timer: the model of our own C
   sampler, GIL included.
-* The Go world (`lab.goworld`) runs a generated Go program under the installed Go.
+* The Go world (`lab.go_world`) runs a generated Go program under the installed Go.
   Go 1.19 on Linux arms per-thread timers beside the process timer, so its twin is the
   scenario under the `go1.18` model.
 * Both twins run on this machine's calibrated profile (`machines/this-machine.yaml`,
@@ -181,7 +181,8 @@ def run_compare(
             jobs.append(("real", real_job))
             jobs.append(("sim:real", sim_real_job))
     if "go" in worlds:
-        from lab.goworld import GoWorldError, go_toolchain, run_go_world
+        from lab.go_toolchain import go_toolchain
+        from lab.go_world import GoWorldError, run_go_world
 
         if go_toolchain() is None:
             runs["go"] = WorldRuns(

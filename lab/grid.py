@@ -262,7 +262,7 @@ def run_grid(
     machine, machine_note = machine_here(base, None)
     go_ok = False
     if "go" in worlds:
-        from lab.goworld import go_toolchain
+        from lab.go_toolchain import go_toolchain
 
         go_ok = go_toolchain() is not None
     grid = cells(quick, timers)
@@ -325,7 +325,7 @@ def run_grid(
                     _real_run(scenario, job, duration_s)
                 )
             else:
-                from lab.goworld import run_go_world
+                from lab.go_world import run_go_world
 
                 bar.set_postfix_str(f"go {cell_key(*job)}")
                 scenario = cell_scenario(*job, duration_s, machine, "go1.18")

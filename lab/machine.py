@@ -26,9 +26,11 @@ Where each fact comes from, and why:
 - ``kernel``, ``cpu_model``, ``python``: for the record; profiles from different
   machines should not be compared without knowing they differ.
 
+``kernel_hz`` is the project's one reader of CONFIG_HZ: the Go world's report uses it too.
+
 Left out: CPU frequency scaling and SMT topology (they change how much work a CPU
-second does, not how it is sampled), and calibration of the simulator's kernel
-parameters (``realprof calibrate`` fits those by experiment).
+second does, not how it is sampled), and fitting the simulator's kernel parameters
+(``realprof calibrate`` fits those by experiment).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import gzip
 import os
 import platform
 import re
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +60,8 @@ def kernel_hz() -> tuple[int | None, str]:
         except FileNotFoundError:
             problems.append(f"{path} does not exist")
             continue
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        # A truncated or corrupt /proc/config.gz: EOFError, BadGzipFile or zlib.error.
+        except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
             problems.append(f"{path} is unreadable ({exc.__class__.__name__})")
             continue
         match = _HZ_LINE.search(data)
@@ -171,16 +175,20 @@ def cpu_model() -> str | None:
     return platform.processor() or None
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity), or all CPUs where that is unknown."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def machine_facts() -> dict[str, Any]:
     """This machine's facts, in the shape of a report's ``machine`` mapping."""
     hz, hz_source = kernel_hz()
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
     facts: dict[str, Any] = {
         "name": "this machine",
-        "cpus": cpus,
+        "cpus": usable_cpus(),
         "cpus_online": os.cpu_count(),
         "kernel_hz": hz,
         "kernel_hz_source": hz_source,
