@@ -65,7 +65,12 @@ from typing import Any
 
 import yaml
 
-from contract.scenario import validate_scenario
+from contract.scenario import Scenario, validate_scenario
+from lab.grid_cells import cell_scenario
+from lab.machine import machine_facts
+from lab.workload import run_scenario, spin_native
+from realprof.sampler import Sampler
+from sim.model import simulate
 
 SURVIVAL_RATES_HZ = (400, 750)
 # Busy threads for p (one per CPU) and for p after a switch (two per CPU).
@@ -116,9 +121,8 @@ def _busy_native(
     rate_hz: float, duration_s: float, pin: bool, threads_n: int = 2
 ) -> dict[str, Any]:
     """`threads_n` GIL-free spinning threads under realprof's process timer."""
-    from realprof import _sampler
-    from realprof.sampler import Sampler
-
+    if spin_native is None:
+        raise CalibrationError("calibration needs the C extension realprof._sampler")
     cpus = sorted(os.sched_getaffinity(0))
     barrier = threading.Barrier(threads_n + 1)
     cpu_ns: dict[str, int] = {}
@@ -130,7 +134,7 @@ def _busy_native(
         barrier.wait()
         start = time.thread_time_ns()
         while time.monotonic() < deadline[0]:
-            _sampler.spin_native(2_000_000)
+            spin_native(2_000_000)
         cpu_ns[f"cpu{index}"] = time.thread_time_ns() - start
 
     threads = [
@@ -171,7 +175,7 @@ def _twin(
     bias=None,
     threads_n: int = 2,
     p_after_switch: float | None = None,
-):
+) -> Scenario:
     return validate_scenario(
         {
             "name": "calibration",
@@ -201,8 +205,6 @@ def _twin(
 def _sim_capture(
     facts, rate_hz, duration_s, p, bias=None, threads_n: int = 2, p_after_switch=None
 ) -> tuple[float, float]:
-    from sim.model import simulate
-
     scenario = _twin(facts, rate_hz, duration_s, p, bias, threads_n, p_after_switch)
     report = simulate(scenario).report
     rows = {row.name: row for row in report.threads}
@@ -255,11 +257,7 @@ def fresh_prediction(
     session calibration, on one cell. Returns p, the prediction, the runs and the gap
     (measured − predicted).
     """
-    from lab import grid
-    from lab.workload import run_scenario
-    from sim.model import simulate
-
-    scenario = grid.cell_scenario(*cell, duration_s, machine)
+    scenario = cell_scenario(*cell, duration_s, machine)
     counted, measured = [], []
     for _ in range(pairs):
         counted.append(survival_run(rate_hz, 2, duration_s, hz))
@@ -267,7 +265,7 @@ def fresh_prediction(
     p = survival_medians(counted)["same_round_survival"]
     if p is None:
         raise CalibrationError(f"no tick round at {rate_hz} Hz generated two signals")
-    twin = grid.cell_scenario(*cell, duration_s, machine | {"same_round_survival": p})
+    twin = cell_scenario(*cell, duration_s, machine | {"same_round_survival": p})
     predicted = simulate(twin).report.capture_ratio
     return {
         "p": p,
@@ -308,8 +306,6 @@ def fit_bias(facts, share_cpu0: float, p: float, duration_s: float):
 
 def calibrate(repeat: int = 3, duration_s: float = 3.0, progress: bool = True) -> dict[str, Any]:
     from tqdm import tqdm
-
-    from lab.machine import machine_facts
 
     facts = machine_facts()
     if facts.get("kernel_hz") not in (100, 250, 300, 1000):
