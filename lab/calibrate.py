@@ -19,8 +19,9 @@ the kernel's code (docs/walkthrough/03-signals-and-coalescing.md):
 and the profiler has one cost it needs: the handler's CPU time per sample.
 
 Each is measured with a micro-experiment that is *not* a cell of the validation grid
-(`realprof grid` uses rates 100, 200, 250, 500 and 1000 Hz; these use 400 and 750 Hz, and
-150 Hz with threads pinned to CPUs), so the grid stays a held-out test of the model:
+(`realprof grid` uses rates 100, 200, 250, 500 and 1000 Hz, and 2000 and 5000 Hz for the
+perf timer; these use 400 and 750 Hz, and 150 Hz with threads pinned to CPUs), so the
+grid stays a held-out test of the model:
 
 1. Busy native (GIL-free) threads under the process timer at 400 and 750 Hz, two of them
    for p and four for the after-switch p. Two busy CPUs advance the process clock by two
@@ -33,13 +34,14 @@ Each is measured with a micro-experiment that is *not* a cell of the validation 
    the calibrated value. As a check of the model, the simulator's twin of the same
    experiment is run with it, and its capture ratio is compared with the measured one.
 
-   p drifts on this VM from one quarter hour to the next (medians from 0.36 to 0.63 on
-   25–26 November 2026, `benchmarks/tick_rounds.py`) with how the host schedules the two
-   vCPUs, while a 2 s run scatters by about ±0.1 around the median. So `realprof grid`
-   repeats these runs between its own passes and simulates with the medians of its
-   session (`session_calibration` below). Rates far above the grid's (1500, 2000 Hz) gave
-   p about 0.09 lower than 250–500 Hz in interleaved runs; 400 and 750 Hz stay in the
-   grid's range without being its cells.
+   On a VM, p drifts from one quarter hour to the next with how the host schedules the
+   vCPUs, and scatters from one 2 s run to the next; rates far above the grid's gave a
+   lower p than the grid's own in interleaved runs (measured with
+   `benchmarks/tick_rounds.py`: benchmarks/README.md, "Tick rounds of the process
+   timer"). So `realprof grid` repeats these runs between its own passes and simulates
+   with the medians of its session (`survival_run`, `survival_medians`; stored as
+   `session_calibration` in grid.json), and 400 and 750 Hz stay in the grid's range
+   without being its cells.
 2. Two busy native threads pinned one per CPU under the process timer at 150 Hz: every
    round is contested, and the share of the CPU-0 thread is the share of rounds CPU 0
    wins. The bias is fitted through the simulator (bisection on CPU 0's weight).
