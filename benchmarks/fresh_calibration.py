@@ -32,15 +32,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.trials < 1 or args.pairs < 1 or args.duration <= 0:
         print("error: --trials and --pairs >= 1, --duration > 0", file=sys.stderr)
         return 2
-    from lab import calibrate, compare, grid
-    from lab.machine import machine_facts
+    from lab import calibrate
+    from lab.grid_cells import cell_scenario
+    from lab.machine import machine_facts, machine_here
 
     facts = machine_facts()
     if facts.get("tick_alignment") != "aligned" or (facts.get("cpus") or 0) < 2:
         print("error: counting tick rounds needs aligned ticks and two CPUs", file=sys.stderr)
         return 2
     hz = int(facts["kernel_hz"])
-    machine, _ = compare.machine_here(grid.cell_scenario("native", 1, 100, "process", 1, {}), None)
+    machine, _ = machine_here(cell_scenario("native", 1, 100, "process", 1, {}), None)
     print(
         f"{facts.get('cpu_model')}, {facts.get('cpus')} CPUs, HZ={hz}; cell "
         f"native/2t/500Hz/process, {args.pairs} pairs of {args.duration:g} s per trial"

@@ -3,7 +3,7 @@
     python benchmarks/tick_rounds.py                       # 250, 500, 1000 Hz, 5 runs each
     python benchmarks/tick_rounds.py --rates 200,250 --runs 3 --threads 2
 
-Runs the validation grid's cell "2 busy native threads, process timer" (lab/grid.py
+Runs the validation grid's cell "2 busy native threads, process timer" (lab/grid_cells.py
 `cell_scenario`) for real, keeps the CLOCK_MONOTONIC time the C handler stamped on every
 record, and splits the run into the kernel's tick rounds (this machine's ticks are aligned:
 every CPU ticks at multiples of 1/HZ of CLOCK_MONOTONIC, see lab/machine.py). A round
@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def one_run(rate_hz: int, threads: int, duration_s: float, hz: int) -> dict[str, float]:
-    from lab import grid
+    from lab.grid_cells import cell_scenario
     from lab.workload import run_scenario
     from realprof import sampler as sampler_mod
 
@@ -44,7 +44,7 @@ def one_run(rate_hz: int, threads: int, duration_s: float, hz: int) -> dict[str,
 
     sampler_mod._sampler.drain = drain
     try:
-        scenario = grid.cell_scenario("native", threads, rate_hz, "process", duration_s, {})
+        scenario = cell_scenario("native", threads, rate_hz, "process", duration_s, {})
         report = run_scenario(scenario).report
     finally:
         sampler_mod._sampler.drain = original

@@ -19,8 +19,9 @@ the kernel's code (docs/walkthrough/03-signals-and-coalescing.md):
 and the profiler has one cost it needs: the handler's CPU time per sample.
 
 Each is measured with a micro-experiment that is *not* a cell of the validation grid
-(`realprof grid` uses rates 100, 200, 250, 500 and 1000 Hz; these use 400 and 750 Hz, and
-150 Hz with threads pinned to CPUs), so the grid stays a held-out test of the model:
+(`realprof grid` uses rates 100, 200, 250, 500 and 1000 Hz, and 2000 and 5000 Hz for the
+perf timer; these use 400 and 750 Hz, and 150 Hz with threads pinned to CPUs), so the
+grid stays a held-out test of the model:
 
 1. Busy native (GIL-free) threads under the process timer at 400 and 750 Hz, two of them
    for p and four for the after-switch p. Two busy CPUs advance the process clock by two
@@ -33,13 +34,14 @@ Each is measured with a micro-experiment that is *not* a cell of the validation 
    the calibrated value. As a check of the model, the simulator's twin of the same
    experiment is run with it, and its capture ratio is compared with the measured one.
 
-   p drifts on this VM from one quarter hour to the next (medians from 0.36 to 0.63 on
-   25–26 November 2026, `benchmarks/tick_rounds.py`) with how the host schedules the two
-   vCPUs, while a 2 s run scatters by about ±0.1 around the median. So `realprof grid`
-   repeats these runs between its own passes and simulates with the medians of its
-   session (`session_calibration` below). Rates far above the grid's (1500, 2000 Hz) gave
-   p about 0.09 lower than 250–500 Hz in interleaved runs; 400 and 750 Hz stay in the
-   grid's range without being its cells.
+   On a VM, p drifts from one quarter hour to the next with how the host schedules the
+   vCPUs, and scatters from one 2 s run to the next; rates far above the grid's gave a
+   lower p than the grid's own in interleaved runs (measured with
+   `benchmarks/tick_rounds.py`: benchmarks/README.md, "Tick rounds of the process
+   timer"). So `realprof grid` repeats these runs between its own passes and simulates
+   with the medians of its session (`survival_run`, `survival_medians`; stored as
+   `session_calibration` in grid.json), and 400 and 750 Hz stay in the grid's range
+   without being its cells.
 2. Two busy native threads pinned one per CPU under the process timer at 150 Hz: every
    round is contested, and the share of the CPU-0 thread is the share of rounds CPU 0
    wins. The bias is fitted through the simulator (bisection on CPU 0's weight).
@@ -65,7 +67,12 @@ from typing import Any
 
 import yaml
 
-from contract.scenario import validate_scenario
+from contract.scenario import Scenario, validate_scenario
+from lab.grid_cells import cell_scenario
+from lab.machine import machine_facts
+from lab.workload import run_scenario, spin_native
+from realprof.sampler import Sampler
+from sim.model import simulate
 
 SURVIVAL_RATES_HZ = (400, 750)
 # Busy threads for p (one per CPU) and for p after a switch (two per CPU).
@@ -116,9 +123,8 @@ def _busy_native(
     rate_hz: float, duration_s: float, pin: bool, threads_n: int = 2
 ) -> dict[str, Any]:
     """`threads_n` GIL-free spinning threads under realprof's process timer."""
-    from realprof import _sampler
-    from realprof.sampler import Sampler
-
+    if spin_native is None:
+        raise CalibrationError("calibration needs the C extension realprof._sampler")
     cpus = sorted(os.sched_getaffinity(0))
     barrier = threading.Barrier(threads_n + 1)
     cpu_ns: dict[str, int] = {}
@@ -130,7 +136,7 @@ def _busy_native(
         barrier.wait()
         start = time.thread_time_ns()
         while time.monotonic() < deadline[0]:
-            _sampler.spin_native(2_000_000)
+            spin_native(2_000_000)
         cpu_ns[f"cpu{index}"] = time.thread_time_ns() - start
 
     threads = [
@@ -171,7 +177,7 @@ def _twin(
     bias=None,
     threads_n: int = 2,
     p_after_switch: float | None = None,
-):
+) -> Scenario:
     return validate_scenario(
         {
             "name": "calibration",
@@ -201,8 +207,6 @@ def _twin(
 def _sim_capture(
     facts, rate_hz, duration_s, p, bias=None, threads_n: int = 2, p_after_switch=None
 ) -> tuple[float, float]:
-    from sim.model import simulate
-
     scenario = _twin(facts, rate_hz, duration_s, p, bias, threads_n, p_after_switch)
     report = simulate(scenario).report
     rows = {row.name: row for row in report.threads}
@@ -255,11 +259,7 @@ def fresh_prediction(
     session calibration, on one cell. Returns p, the prediction, the runs and the gap
     (measured − predicted).
     """
-    from lab import grid
-    from lab.workload import run_scenario
-    from sim.model import simulate
-
-    scenario = grid.cell_scenario(*cell, duration_s, machine)
+    scenario = cell_scenario(*cell, duration_s, machine)
     counted, measured = [], []
     for _ in range(pairs):
         counted.append(survival_run(rate_hz, 2, duration_s, hz))
@@ -267,7 +267,7 @@ def fresh_prediction(
     p = survival_medians(counted)["same_round_survival"]
     if p is None:
         raise CalibrationError(f"no tick round at {rate_hz} Hz generated two signals")
-    twin = grid.cell_scenario(*cell, duration_s, machine | {"same_round_survival": p})
+    twin = cell_scenario(*cell, duration_s, machine | {"same_round_survival": p})
     predicted = simulate(twin).report.capture_ratio
     return {
         "p": p,
@@ -308,8 +308,6 @@ def fit_bias(facts, share_cpu0: float, p: float, duration_s: float):
 
 def calibrate(repeat: int = 3, duration_s: float = 3.0, progress: bool = True) -> dict[str, Any]:
     from tqdm import tqdm
-
-    from lab.machine import machine_facts
 
     facts = machine_facts()
     if facts.get("kernel_hz") not in (100, 250, 300, 1000):

@@ -10,7 +10,7 @@ A fair comparison simulates *what really runs*, on *the machine it runs on*:
   timers, cpython → the Python-level handler). Its simulated twin is the same scenario
   under the `realprof` (or `cpython`) runtime with that timer: the model of our own C
   sampler, GIL included.
-* The Go world (`lab.goworld`) runs a generated Go program under the installed Go.
+* The Go world (`lab.go_world`) runs a generated Go program under the installed Go.
   Go 1.19 on Linux arms per-thread timers beside the process timer, so its twin is the
   scenario under the `go1.18` model.
 * Both twins run on this machine's calibrated profile (`machines/this-machine.yaml`,
@@ -36,17 +36,20 @@ from typing import Any
 from contract.cli import OneLineParser as _Parser
 from contract.report import FUNNEL_LABELS, Report
 from contract.scenario import (
-    Machine,
     Scenario,
     ScenarioError,
     load_scenario,
-    machine_profile_dirs,
     scenario_to_dict,
     validate_scenario,
 )
+from lab.go_toolchain import go_toolchain
+from lab.go_world import GoWorldError, run_go_world
+from lab.machine import machine_here
+from lab.real_settings import RealWorldError, real_settings
+from lab.workload import run_scenario
+from sim.model import simulate
 
 WORLDS = ("sim", "real", "go")
-CALIBRATED_PROFILE = "this-machine"
 
 # (field, label, unit, kind) where kind says how a gap is judged: "ratio" (absolute gap
 # of a ratio), "pp" (percentage points), "count" (relative to the simulated value).
@@ -82,42 +85,6 @@ class WorldRuns:
 # -- the simulated twins ---------------------------------------------------------------
 
 
-def calibrated_machine(scenario_path: Path | None = None) -> tuple[Machine | None, str | None]:
-    """This machine's calibrated profile, if `realprof calibrate` wrote one."""
-    import yaml
-
-    for directory in machine_profile_dirs(scenario_path):
-        path = directory / f"{CALIBRATED_PROFILE}.yaml"
-        if path.is_file():
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            machine = data.get("machine", {})
-            fields = {k: v for k, v in machine.items() if k in Machine.model_fields}
-            when = data.get("calibrated")
-            return Machine.model_validate(fields), str(path) + (
-                f", calibrated {when}" if when else ""
-            )
-    return None, None
-
-
-def machine_here(scenario: Scenario, scenario_path: Path | None) -> tuple[dict, str]:
-    """The machine section the twins run on, and a note saying where it came from."""
-    machine, source = calibrated_machine(scenario_path)
-    if machine is not None:
-        return machine.model_dump(), f"simulated on this machine's calibrated profile ({source})"
-    from lab.machine import machine_facts
-
-    facts = machine_facts()
-    section = scenario.machine.model_dump()
-    section["cpus"] = facts.get("cpus") or section["cpus"]
-    if facts.get("kernel_hz") in (100, 250, 300, 1000):
-        section["kernel_hz"] = facts["kernel_hz"]
-    section["cpu_check_bias"] = None
-    return section, (
-        "simulated with this machine's CPUs and HZ but uncalibrated kernel parameters: "
-        "run `python -m realprof calibrate` first"
-    )
-
-
 def twin(scenario: Scenario, world: str, machine: dict) -> Scenario:
     """The scenario as the simulator must run it to predict `world`."""
     raw = scenario_to_dict(scenario)
@@ -127,8 +94,6 @@ def twin(scenario: Scenario, world: str, machine: dict) -> Scenario:
         profiler["runtime"] = "go1.18"
         profiler["timer"] = "both"
     elif world == "real":
-        from lab.workload import real_settings
-
         settings = real_settings(scenario)
         if settings.handler == "python":
             profiler["runtime"], profiler["timer"] = "cpython", "process"
@@ -154,16 +119,12 @@ def run_compare(
     progress: bool = True,
 ) -> dict[str, Any]:
     """Run every world `repeat` times; return the comparison as a JSON-ready mapping."""
-    from sim.model import simulate
-
     machine, machine_note = machine_here(scenario, scenario_path)
     runs: dict[str, WorldRuns] = {}
     sim_runs: dict[str, WorldRuns] = {}
     jobs: list[tuple[str, Callable[[int], Report]]] = []
 
     if "real" in worlds:
-        from lab.workload import RealWorldError, run_scenario
-
         try:
             real_twin = twin(scenario, "real", machine)
         except RealWorldError as exc:
@@ -181,8 +142,6 @@ def run_compare(
             jobs.append(("real", real_job))
             jobs.append(("sim:real", sim_real_job))
     if "go" in worlds:
-        from lab.goworld import GoWorldError, go_toolchain, run_go_world
-
         if go_toolchain() is None:
             runs["go"] = WorldRuns(
                 "go", "go", error="Go is not installed: apt-get install golang-go"

@@ -29,74 +29,26 @@ that file alone, so the committed figure is reproducible from the committed data
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
-import math
-import statistics
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from contract.scenario import Scenario, validate_scenario
-
-THREADS = (1, 2, 4)
-RATES_HZ = (100, 200, 250, 500, 1000)
-TIMERS = ("process", "per-thread", "perf")
-PERF_RATES_HZ = (100, 250, 1000, 2000, 5000)
-WORKLOADS = ("native", "python")
-QUICK_CELLS = (
-    # One cell per regime: unsaturated, tick-capped per thread, process-timer collisions,
-    # the GIL, oversubscription.
-    ("native", 2, 100, "per-thread"),
-    ("native", 2, 1000, "per-thread"),
-    ("native", 2, 500, "process"),
-    ("native", 1, 1000, "process"),
-    ("python", 2, 100, "per-thread"),
-    ("python", 2, 500, "process"),
-    ("native", 4, 250, "per-thread"),
-    ("native", 2, 1000, "perf"),
-    ("native", 2, 5000, "perf"),
-)
+from contract.report import Report
+from contract.scenario import Scenario
+from lab import calibrate
+from lab.go_toolchain import go_toolchain
+from lab.go_world import run_go_world
+from lab.grid_cells import TIMERS, as_cell, cell_key, cell_scenario, cells
+from lab.grid_results import median_of, merge_grids, render
+from lab.machine import machine_facts, machine_here
+from lab.workload import run_scenario
+from sim.model import simulate
 
 
-def cell_key(workload: str, threads: int, rate_hz: int, timer: str) -> str:
-    return f"{workload}/{threads}t/{rate_hz}Hz/{timer}"
-
-
-def cell_scenario(
-    workload: str,
-    threads: int,
-    rate_hz: int,
-    timer: str,
-    duration_s: float,
-    machine: dict[str, Any],
-    runtime: str = "realprof",
-) -> Scenario:
-    step = "native" if workload == "native" else "run"
-    function = "spin_native" if workload == "native" else "spin_python"
-    return validate_scenario(
-        {
-            "name": cell_key(workload, threads, rate_hz, timer),
-            "machine": machine,
-            "profiler": {
-                "runtime": runtime,
-                "timer": "both" if runtime == "go1.18" else timer,
-                "rate_hz": rate_hz,
-            },
-            "workload": {
-                "duration_s": duration_s,
-                "threads": [
-                    {
-                        "name": "busy",
-                        "count": threads,
-                        "program": [{step: {"function": function, "cpu_ms": 1000, "depth": 4}}],
-                    }
-                ],
-            },
-        }
-    )
-
-
-def _summary(report) -> dict[str, Any]:
+def _summary(report: Report) -> dict[str, Any]:
     return {
         "capture_ratio": report.capture_ratio,
         "samples_in_profile": report.samples_in_profile,
@@ -119,10 +71,6 @@ def _real_run(scenario: Scenario, cell: tuple, duration_s: float) -> dict[str, A
     process takes a CPU, two threads may take turns on one CPU, and the cell measures a
     different machine (no same-round collisions, for one). Such a run is retried.
     """
-    import os
-
-    from lab.workload import run_scenario
-
     workload, threads, _, _ = cell
     cpus = len(os.sched_getaffinity(0))
     wanted = (min(threads, cpus) if workload == "native" else 1) * duration_s * 0.9
@@ -139,110 +87,14 @@ def _simulated(
     cell: tuple[str, int, int, str], world: str, duration_s: float, machine: dict, repeat: int
 ) -> dict[str, Any]:
     """A cell's simulated world ("sim": the realprof model, "sim-go": go1.18), seeds 1..N."""
-    from sim.model import simulate
-
     runtime = "go1.18" if world == "sim-go" else "realprof"
     scenario = cell_scenario(*cell, duration_s, machine, runtime)
-    return _median_of(
+    return median_of(
         [
             _summary(simulate(scenario.model_copy(update={"seed": 1 + i})).report)
             for i in range(repeat)
         ]
     )
-
-
-def revalidate(data: dict[str, Any], cpus: int = 2) -> dict[str, Any]:
-    """Flag real runs that did not get their CPUs and take medians over clean runs only.
-
-    For data recorded before `_real_run` retried busy runs: a cell whose runs were all
-    busy loses its real-world entry (it measured a different machine).
-    """
-    duration = data["duration_s"]
-    dropped = []
-    for cell in data["cells"]:
-        if "real" not in cell:
-            continue
-        threads = cell["threads"]
-        wanted = (min(threads, cpus) if cell["workload"] == "native" else 1) * duration * 0.9
-        runs = cell["real"]["runs"]
-        for run in runs:
-            run["machine_busy"] = run["cpu_seconds"] < wanted
-        clean = [run for run in runs if not run["machine_busy"]]
-        if clean:
-            cell["real"] = _median_of(clean) | {"runs": runs}
-        else:
-            cell["real_busy"] = cell.pop("real") | {"runs": runs}
-            dropped.append(cell_key(*_as_cell(cell)))
-    if dropped:
-        data.setdefault("notes", []).append(
-            f"{len(dropped)} cell(s) without a run that got its CPUs (another job used a CPU)"
-            f" are left out of the real world: {', '.join(dropped)}"
-        )
-    return data
-
-
-def _median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {"runs": runs}
-    for name in ("capture_ratio", "cpu_seconds", "samples_in_profile", "attribution_error_pp"):
-        values = [r[name] for r in runs if r.get(name) is not None]
-        out[name] = statistics.median(values) if values else None
-    return out
-
-
-def _as_cell(entry: dict[str, Any]) -> tuple[str, int, int, str]:
-    """A grid.json cell entry as the (workload, threads, rate_hz, timer) it measured."""
-    return entry["workload"], entry["threads"], entry["rate_hz"], entry["timer"]
-
-
-def _grid_order(cell: tuple[str, int, int, str]) -> tuple[int, int, int, int]:
-    """The grid's order: workload, threads, rate, timer."""
-    workload, threads, rate_hz, timer = cell
-    return WORKLOADS.index(workload), threads, rate_hz, TIMERS.index(timer)
-
-
-def cells(quick: bool, timers: tuple[str, ...] = TIMERS) -> list[tuple[str, int, int, str]]:
-    if quick:
-        return [cell for cell in QUICK_CELLS if cell[3] in timers]
-    out = []
-    for w in WORKLOADS:
-        for n in THREADS:
-            for t in timers:
-                for r in PERF_RATES_HZ if t == "perf" else RATES_HZ:
-                    out.append((w, n, r, t))
-    return sorted(out, key=_grid_order)
-
-
-def merge_grids(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """`new`'s cells replace or join `old`'s; the run settings of both are kept."""
-    cells_by_key = {cell_key(*_as_cell(c)): c for c in [*old["cells"], *new["cells"]]}
-    merged = dict(old)
-    merged["cells"] = sorted(cells_by_key.values(), key=lambda c: _grid_order(_as_cell(c)))
-    notes = []
-    for note in dict.fromkeys([*old.get("notes", []), *new.get("notes", [])]):
-        # "... left out of the real world: a, b": keep only the cells still without a run
-        _head, sep, tail = note.partition("are left out of the real world: ")
-        if sep:
-            still = [k for k in tail.split(", ") if "real" not in cells_by_key.get(k, {})]
-            if not still:
-                continue
-            note = (
-                f"{len(still)} cell(s) without a run that got its CPUs (another job used a "
-                f"CPU) {sep}{', '.join(still)}"
-            )
-        notes.append(note)
-    merged["notes"] = notes
-    merged.setdefault("runs", [{"command": old.get("command"), "machine": old.get("machine")}])
-    merged["runs"] = [
-        *merged["runs"],
-        {
-            "command": new["command"],
-            "machine": new["machine"],
-            "repeat": new["repeat"],
-            "model_machine": new.get("model_machine"),
-            "session_calibration": new.get("session_calibration"),
-        },
-    ]
-    return merged
 
 
 def run_grid(
@@ -256,15 +108,9 @@ def run_grid(
 ) -> dict[str, Any]:
     from tqdm import tqdm
 
-    from lab.compare import machine_here
-
     base = cell_scenario("native", 1, 100, "process", duration_s, {})
     machine, machine_note = machine_here(base, None)
-    go_ok = False
-    if "go" in worlds:
-        from lab.goworld import go_toolchain
-
-        go_ok = go_toolchain() is not None
+    go_ok = "go" in worlds and go_toolchain() is not None
     grid = cells(quick, timers)
     if only:
         grid = [cell for cell in grid if cell_key(*cell) in only]
@@ -273,8 +119,6 @@ def run_grid(
     # affects all cells alike instead of whichever cell ran at the wrong minute. Each pass
     # also repeats calibration's survival runs (400 and 750 Hz: not grid cells), and the
     # simulated worlds, deterministic per seed, run last on this session's medians.
-    from lab import calibrate
-
     hz = int(machine.get("kernel_hz") or 250)
     calibrating = (
         "real" in worlds
@@ -325,8 +169,6 @@ def run_grid(
                     _real_run(scenario, job, duration_s)
                 )
             else:
-                from lab.goworld import run_go_world
-
                 bar.set_postfix_str(f"go {cell_key(*job)}")
                 scenario = cell_scenario(*job, duration_s, machine, "go1.18")
                 real_runs.setdefault((cell_key(*job), world), []).append(
@@ -343,9 +185,7 @@ def run_grid(
             results[cell_key(*cell)][world] = _simulated(cell, world, duration_s, machine, repeat)
             bar.update(1)
     for (key, world), runs in real_runs.items():
-        results[key][world] = _median_of(runs)
-    from lab.machine import machine_facts
-
+        results[key][world] = median_of(runs)
     command = "python -m realprof grid" + (" --quick" if quick else "")
     if tuple(timers) != TIMERS:
         command += " --timers " + ",".join(timers)
@@ -388,11 +228,9 @@ def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     ) as bar:
         for cell, world in jobs:
             cell[world] = _simulated(
-                _as_cell(cell), world, data["duration_s"], data["model_machine"], data["repeat"]
+                as_cell(cell), world, data["duration_s"], data["model_machine"], data["repeat"]
             )
             bar.update(1)
-    import datetime
-
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     notes = [n for n in data.get("notes", []) if not n.startswith("predictions recomputed")]
     data["notes"] = [
@@ -403,139 +241,10 @@ def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     return data
 
 
-def gaps(data: dict[str, Any], pair: tuple[str, str] = ("sim", "real")) -> list[dict[str, Any]]:
-    """Per cell: predicted and measured capture and their gap (measured − predicted)."""
-    model, world = pair
-    out = []
-    for cell in data["cells"]:
-        if model in cell and world in cell:
-            predicted = cell[model]["capture_ratio"]
-            measured = cell[world]["capture_ratio"]
-            out.append(
-                {
-                    "cell": cell_key(*_as_cell(cell)),
-                    "predicted": predicted,
-                    "measured": measured,
-                    "gap": measured - predicted,
-                }
-            )
-    return out
-
-
-def _value(cell: dict[str, Any], world: str) -> str:
-    return f"{cell[world]['capture_ratio']:.3f}" if world in cell else "—"
-
-
-def _gap_text(cell: dict[str, Any], model: str, world: str, tolerance: float) -> str:
-    if model not in cell or world not in cell:
-        return "—"
-    gap = cell[world]["capture_ratio"] - cell[model]["capture_ratio"]
-    return f"{gap:+.3f}{'!' if abs(gap) > tolerance else ' '}"
-
-
-def share_checks(
-    data: dict[str, Any], pair: tuple[str, str] = ("sim", "real"), z: float = 3.0
-) -> list[dict[str, Any]]:
-    """Per thread of every multi-thread cell: the profile's share error in each world.
-
-    What is compared is the share's *error*, the profile's share of a thread minus the
-    share of the CPU it really used: a real run's threads do not split the CPU exactly as
-    the scenario says (another task, an interrupt), and the profile follows the real
-    split. The model predicts the error; medians over the runs. The allowed gap is `z`
-    standard errors of the difference of two binomial proportions,
-    sqrt(s·(1 − s)·(1/n_model + 1/n_world)), with s the predicted share and n each
-    world's median samples per run (one run's count, which overstates the noise of a
-    median of several). Only the scenario's threads count: a thread of the harness (a
-    progress bar's monitor) has no twin in the model.
-    """
-    model, world = pair
-    out = []
-    for cell in data["cells"]:
-        if cell["threads"] < 2 or model not in cell or world not in cell:
-            continue
-        n_model = cell[model].get("samples_in_profile") or 0
-        n_world = cell[world].get("samples_in_profile") or 0
-        if n_model <= 0 or n_world <= 0:
-            continue
-        names = sorted({n for run in cell[model]["runs"] for n in run.get("thread_shares", {})})
-
-        def median_error(runs: list[dict[str, Any]], name: str) -> float:
-            return statistics.median(
-                run.get("thread_shares", {}).get(name, 0.0)
-                - run.get("thread_true_shares", {}).get(name, 0.0)
-                for run in runs
-            )
-
-        for name in names:
-            share = statistics.median(
-                run.get("thread_shares", {}).get(name, 0.0) for run in cell[model]["runs"]
-            )
-            predicted = median_error(cell[model]["runs"], name)
-            measured = median_error(cell[world]["runs"], name)
-            se = math.sqrt(max(share * (1 - share), 1e-9) * (1 / n_model + 1 / n_world))
-            out.append(
-                {
-                    "cell": cell_key(*_as_cell(cell)),
-                    "thread": name,
-                    "model": predicted,
-                    "world": measured,
-                    "se": se,
-                    "ok": abs(measured - predicted) <= z * se,
-                }
-            )
-    return out
-
-
-def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
-    lines = [f"Validation grid ({data['command']}), median of {data['repeat']} run(s)"]
-    header = (
-        f"  {'cell':<32} {'sim':>6} {'real':>6} {'gap':>7}   {'go1.18':>6} {'go':>6} {'gap':>7}"
-    )
-    lines.append(header)
-    for cell in data["cells"]:
-        key = cell_key(*_as_cell(cell))
-        lines.append(
-            f"  {key:<32} {_value(cell, 'sim'):>6} {_value(cell, 'real'):>6} "
-            f"{_gap_text(cell, 'sim', 'real', tolerance):>7}   {_value(cell, 'sim-go'):>6} "
-            f"{_value(cell, 'go'):>6} {_gap_text(cell, 'sim-go', 'go', tolerance):>7}"
-        )
-    for pair, name in ((("sim", "real"), "realprof"), (("sim-go", "go"), "Go")):
-        g = gaps(data, pair)
-        if g:
-            within = sum(abs(x["gap"]) <= tolerance for x in g)
-            worst = max(g, key=lambda x: abs(x["gap"]))
-            lines.append(
-                f"{name}: {within}/{len(g)} cells within {tolerance} of the model; "
-                f"largest gap {worst['gap']:+.3f} at {worst['cell']}"
-            )
-    for pair, name in ((("sim", "real"), "realprof"), (("sim-go", "go"), "Go")):
-        checks = share_checks(data, pair)
-        if checks:
-            bad = [c for c in checks if not c["ok"]]
-            cells_with = len({c["cell"] for c in checks})
-            lines.append(
-                f"{name}: {len(checks) - len(bad)}/{len(checks)} thread share errors in "
-                f"{cells_with} multi-thread cells within 3 binomial standard errors"
-                + (
-                    "; outside: "
-                    + ", ".join(
-                        f"{c['cell']} {c['thread']} {c['world']:+.3f} vs {c['model']:+.3f} "
-                        f"(SE {c['se']:.3f})"
-                        for c in bad
-                    )
-                    if bad
-                    else ""
-                )
-            )
-    lines.append("! = outside the tolerance")
-    for note in data.get("notes", []):
-        lines.append(f"note: {note}")
-    return "\n".join(lines) + "\n"
-
-
 def plot_grid(data: dict[str, Any], path: Path) -> str:
-    """The grid's figure; drawn by `figures.plots` so the docs generator can redraw it."""
-    from figures.plots import plot_validation_grid
+    """The grid's figure (`lab.grid_figure`), drawn from the data alone."""
+    # Imported here: the figure loads matplotlib, which only --figure needs.
+    from lab.grid_figure import plot_validation_grid
 
     return plot_validation_grid(data, path)
 

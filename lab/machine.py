@@ -1,4 +1,4 @@
-"""Facts about the machine the real world runs on, read from the kernel.
+"""This machine: its facts read from the kernel, and the machine its simulated twins run on.
 
 A scenario describes a machine (CPUs, CONFIG_HZ, tick skew) for the simulator; the real
 world cannot choose its machine, so it reports the one at hand beside the scenario's, and
@@ -26,9 +26,15 @@ Where each fact comes from, and why:
 - ``kernel``, ``cpu_model``, ``python``: for the record; profiles from different
   machines should not be compared without knowing they differ.
 
+``kernel_hz`` is the project's one reader of CONFIG_HZ: the Go world's report uses it too.
+
+The simulated twin of a real run (``machine_here``) runs on this machine's calibrated
+profile (``machines/this-machine.yaml``, written by ``realprof calibrate``) when there is
+one, otherwise on the scenario's machine with this machine's CPU count and tick rate.
+
 Left out: CPU frequency scaling and SMT topology (they change how much work a CPU
-second does, not how it is sampled), and calibration of the simulator's kernel
-parameters (``realprof calibrate`` fits those by experiment).
+second does, not how it is sampled), and fitting the simulator's kernel parameters
+(``realprof calibrate`` fits those by experiment; this module only reads its profile).
 """
 
 from __future__ import annotations
@@ -37,9 +43,13 @@ import gzip
 import os
 import platform
 import re
+import zlib
 from pathlib import Path
 from typing import Any
 
+from contract.scenario import Machine, Scenario, machine_profile_dirs
+
+CALIBRATED_PROFILE = "this-machine"
 _HZ_LINE = re.compile(rb"^CONFIG_HZ=(\d+)\s*$", re.MULTILINE)
 _TICK_HANDLERS = ("tick_sched_timer", "tick_nohz_handler")
 
@@ -57,7 +67,8 @@ def kernel_hz() -> tuple[int | None, str]:
         except FileNotFoundError:
             problems.append(f"{path} does not exist")
             continue
-        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        # A truncated or corrupt /proc/config.gz: EOFError, BadGzipFile or zlib.error.
+        except (OSError, EOFError, gzip.BadGzipFile, zlib.error) as exc:
             problems.append(f"{path} is unreadable ({exc.__class__.__name__})")
             continue
         match = _HZ_LINE.search(data)
@@ -171,16 +182,20 @@ def cpu_model() -> str | None:
     return platform.processor() or None
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity), or all CPUs where that is unknown."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def machine_facts() -> dict[str, Any]:
     """This machine's facts, in the shape of a report's ``machine`` mapping."""
     hz, hz_source = kernel_hz()
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
     facts: dict[str, Any] = {
         "name": "this machine",
-        "cpus": cpus,
+        "cpus": usable_cpus(),
         "cpus_online": os.cpu_count(),
         "kernel_hz": hz,
         "kernel_hz_source": hz_source,
@@ -195,3 +210,37 @@ def machine_facts() -> dict[str, Any]:
         }
     )
     return facts
+
+
+def calibrated_machine(scenario_path: Path | None = None) -> tuple[Machine | None, str | None]:
+    """This machine's calibrated profile, if `realprof calibrate` wrote one."""
+    import yaml  # a file format edge: loaded only when a profile is looked for
+
+    for directory in machine_profile_dirs(scenario_path):
+        path = directory / f"{CALIBRATED_PROFILE}.yaml"
+        if path.is_file():
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            machine = data.get("machine", {})
+            fields = {k: v for k, v in machine.items() if k in Machine.model_fields}
+            when = data.get("calibrated")
+            return Machine.model_validate(fields), str(path) + (
+                f", calibrated {when}" if when else ""
+            )
+    return None, None
+
+
+def machine_here(scenario: Scenario, scenario_path: Path | None) -> tuple[dict, str]:
+    """The machine section the twins run on, and a note saying where it came from."""
+    machine, source = calibrated_machine(scenario_path)
+    if machine is not None:
+        return machine.model_dump(), f"simulated on this machine's calibrated profile ({source})"
+    facts = machine_facts()
+    section = scenario.machine.model_dump()
+    section["cpus"] = facts.get("cpus") or section["cpus"]
+    if facts.get("kernel_hz") in (100, 250, 300, 1000):
+        section["kernel_hz"] = facts["kernel_hz"]
+    section["cpu_check_bias"] = None
+    return section, (
+        "simulated with this machine's CPUs and HZ but uncalibrated kernel parameters: "
+        "run `python -m realprof calibrate` first"
+    )

@@ -53,21 +53,8 @@ the simulator (the report's definition). Not in them: the sampler's reader threa
 whatever the main thread does outside its workload program (starting and stopping the
 sampler), which is why `cpu_seconds` is the workload threads' sum and not process CPU.
 
-Runtimes in the real world
---------------------------
-The real world has one sampler with two handlers, so a scenario's runtime is mapped:
-`realprof` uses the scenario's timer; `cpython` uses the Python-level handler on the
-process timer (the naive port); `go1.17` uses realprof's C handler with the process
-timer (Go <= 1.17's setitimer); `go1.18`/`go1.26` use realprof with `both` timers and
-the validSIGPROF-style duplicate filter (`go1.26`'s half-full reader is not modelled:
-the reader drains every `reader_period_ms`). `go-windows` has no equivalent here (no
-thread-suspending sampler), and `external` thread groups need threads that the runtime
-did not create (cgo), which a pure-Python workload cannot make: both are refused.
-
-Left out: the scenario's `machine` section (the real world runs on this machine and
-reports its facts beside the scenario's), handler and reader costs (measured, not
-modelled), Go's extra buffer, and the counts the kernel keeps to itself
-(`signals_generated`, `signals_dropped_pending`, `signals_pending_at_stop` are null).
+The runtime's mapping onto the real sampler is `lab.real_settings`; the report of a run
+(counts, truth, notes) is `lab.real_report`.
 """
 
 from __future__ import annotations
@@ -82,16 +69,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from contract.profile import Profile
-from contract.report import Report, build_report
+from contract.report import Report
 from contract.scenario import NativeStep, RunStep, Scenario
-from lab.machine import machine_facts
-from realprof.sampler import Sampler, c_handler_available, integrity_notes
+from lab.real_report import real_report
+from lab.real_settings import RealWorldError, real_settings
+from realprof.sampler import Sampler, c_handler_available
 from sim.workload import thread_names
 
 try:
-    from realprof._sampler import spin_native as _spin_native
+    # GIL-free CPU burn in C: native steps, and calibration's busy threads.
+    from realprof._sampler import spin_native
 except ImportError:  # pragma: no cover - the extension is missing on this Python
-    _spin_native = None
+    spin_native = None
 
 # Bytecode iterations between two reads of the thread's CPU clock: about 10 us of work,
 # so a step overshoots its budget by at most that, while the clock read (a syscall,
@@ -108,91 +97,6 @@ _thread_time_ns = time.thread_time_ns
 
 
 _monotonic_ns = time.monotonic_ns
-
-
-class RealWorldError(Exception):
-    """A scenario the real world cannot run; the message is one line for the user."""
-
-
-# ---------------------------------------------------------------------------------------
-# Runtime mapping
-
-
-@dataclass(frozen=True)
-class RealSettings:
-    """How a scenario's profiler section is run by the real sampler."""
-
-    runtime: str  # the report's runtime: what really ran
-    handler: str  # "c" or "python"
-    timer: str  # "process", "per-thread", "both" or "perf"
-    notes: tuple[str, ...]
-
-
-def real_settings(scenario: Scenario, source: str = "") -> RealSettings:
-    """Map the scenario's runtime onto realprof, or raise RealWorldError."""
-    where = f"{source}: " if source else ""
-    profiler = scenario.profiler
-    runtime = profiler.runtime
-    if runtime == "go-windows":
-        raise RealWorldError(
-            f"{where}profiler.runtime: go-windows samples by suspending threads from a "
-            "timer thread; that sampler exists only in the simulator (the real world here "
-            "is SIGPROF on Linux)"
-        )
-    externals = [
-        (index, group.name)
-        for index, group in enumerate(scenario.workload.threads)
-        if group.kind == "external"
-    ]
-    if externals:
-        index, name = externals[0]
-        raise RealWorldError(
-            f"{where}workload.threads.{index}.kind: group {name!r} is external: external "
-            "(cgo-created) threads exist only in the simulator"
-        )
-    if runtime == "realprof":
-        timer = profiler.effective_timer
-        return RealSettings(
-            "realprof", "c", timer, (f"runtime realprof: the C handler with timer {timer}",)
-        )
-    if runtime == "cpython":
-        first = scenario.workload.threads[0]
-        main_name = thread_names(first.name, first.count)[0]
-        return RealSettings(
-            "cpython",
-            "python",
-            "process",
-            (
-                "runtime cpython: realprof's Python-level handler (signal.setitimer + "
-                "signal.signal) on the process timer; it samples the main thread (here "
-                f"{main_name}) whoever burned the CPU",
-            ),
-        )
-    if runtime == "go1.17":
-        return RealSettings(
-            "realprof",
-            "c",
-            "process",
-            ("runtime go1.17 → realprof's C handler with the process timer (setitimer)",),
-        )
-    # go1.18 / go1.26
-    timer = profiler.effective_timer
-    extra = (
-        "; go1.26's half-full reader wakeup is not modelled (the reader drains every "
-        f"{profiler.reader_period_ms:g} ms)"
-        if runtime == "go1.26"
-        else ""
-    )
-    return RealSettings(
-        "realprof",
-        "c",
-        timer,
-        (
-            f"runtime {runtime} → realprof's C handler with timer {timer}"
-            + (" and a validSIGPROF-style duplicate filter" if timer == "both" else "")
-            + extra,
-        ),
-    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -234,7 +138,7 @@ def _leaf_native(chain: tuple, level: int, cpu_ns: int, stop_at: list[int]) -> i
     # in realprof-per-thread), which is not the workload the scenario describes.
     clock = _thread_time_ns
     mono = _monotonic_ns
-    spin = _spin_native
+    spin = spin_native
     end = clock() + cpu_ns
     while True:
         left = end - clock()
@@ -379,7 +283,7 @@ def run_scenario(
         ok, why = c_handler_available()
         if not ok:
             raise RealWorldError(f"{source or 'scenario'}: the C sampler cannot run here: {why}")
-    if _spin_native is None and any(
+    if spin_native is None and any(
         isinstance(step, NativeStep) for g in scenario.workload.threads for step in g.program
     ):
         raise RealWorldError(
@@ -489,163 +393,12 @@ def run_scenario(
     # ... (N%)" is the report's profile_cpu_percent.
     profile.duration_ns = wall_ns
     stats = dict(sampler.stats)
-    report = _report(scenario, settings, runs, profile, stats, wall_ns, notes)
-    return RealResult(scenario, report, profile, stats)
-
-
-def _report(
-    scenario: Scenario,
-    settings: RealSettings,
-    runs: list[_ThreadRun],
-    profile: Profile,
-    stats: dict[str, Any],
-    wall_ns: int,
-    notes: list[str],
-) -> Report:
-    profiler = scenario.profiler
-    facts = machine_facts()
-    facts["scenario_machine"] = scenario.machine.model_dump()
     true_functions: dict[str, float] = {}
     for run in runs:
         for name, ns in run.function_cpu_ns.items():
             true_functions[name] = true_functions.get(name, 0.0) + ns / 1e9
     true_threads = {run.name: run.cpu_ns / 1e9 for run in runs}
-    cpu_seconds = sum(true_threads.values())
-    counts = {
-        "signals_generated": None,
-        "signals_dropped_pending": None,
-        "signals_pending_at_stop": None,
-        "timer_overruns": stats.get("timer_overruns"),
-        "signals_delivered": stats.get("signals_delivered"),
-        "signals_merged": stats.get("signals_merged"),
-        "signals_discarded": stats.get("signals_discarded"),
-        "samples_recorded": stats.get("samples_recorded"),
-        "samples_lost_overflow": stats.get("samples_lost_overflow"),
-    }
-    notes = [*notes, *_notes(scenario, settings, profile, stats, facts, true_functions)]
-    return build_report(
-        world="real",
-        scenario=scenario.name,
-        runtime=settings.runtime,
-        timer=settings.timer,
-        seed=scenario.seed,
-        machine=facts,
-        rate_hz=profiler.rate_hz,
-        wall_seconds=wall_ns / 1e9,
-        cpu_seconds=cpu_seconds,
-        counts=counts,
-        function_samples=profile.by_function(),
-        thread_samples=profile.by_thread(),
-        true_function_cpu_s=true_functions,
-        true_thread_cpu_s=true_threads,
-        notes=notes,
+    report = real_report(
+        scenario, settings, profile, stats, wall_ns, notes, true_functions, true_threads
     )
-
-
-def _notes(
-    scenario: Scenario,
-    settings: RealSettings,
-    profile: Profile,
-    stats: dict[str, Any],
-    facts: dict[str, Any],
-    true_functions: dict[str, float],
-) -> list[str]:
-    notes = [
-        "signals generated, dropped while pending and pending at stop are not observable "
-        "in-process (the kernel does not count them): null",
-        "truth: per-thread CPU clocks (CLOCK_THREAD_CPUTIME_ID) read at step boundaries; "
-        "cpu_seconds is the workload threads' sum, signal handler time included",
-    ]
-    wanted = scenario.machine
-    hz = facts.get("kernel_hz")
-    differences = []
-    if facts.get("cpus") != wanted.cpus:
-        differences.append(f"{facts.get('cpus')} CPUs (scenario: {wanted.cpus})")
-    if hz != wanted.kernel_hz:
-        shown = hz if hz is not None else "unknown"
-        differences.append(f"HZ={shown} (scenario: {wanted.kernel_hz})")
-    skewed = facts.get("tick_alignment") == "skewed"
-    if facts.get("tick_alignment") is not None and skewed != wanted.tick_skew:
-        differences.append(
-            f"ticks {facts['tick_alignment']} (scenario: "
-            f"{'skewed' if wanted.tick_skew else 'aligned'})"
-        )
-    if differences:
-        notes.append("this machine differs from the scenario's: " + ", ".join(differences))
-    if hz is None:
-        notes.append(f"kernel HZ is {facts.get('kernel_hz_source')}")
-    elif scenario.profiler.rate_hz > hz:
-        notes.append(
-            f"rate {scenario.profiler.rate_hz:g} Hz is above the kernel tick ({hz} Hz): CPU "
-            f"timers are checked at ticks, so a thread gets at most {hz} signals/s"
-        )
-    total = max(1, profile.total_samples)
-    workload_threads = {
-        name
-        for group in scenario.workload.threads
-        for name in thread_names(group.name, group.count)
-    }
-    others = {
-        name: count for name, count in profile.by_thread().items() if name not in workload_threads
-    }
-    if others:
-        listed = ", ".join(f"{name}: {count}" for name, count in sorted(others.items()))
-        notes.append(
-            f"{sum(others.values())} sample(s) landed on threads outside the workload "
-            f"({listed}), whose CPU is not in cpu_seconds: a process-timer SIGPROF goes to "
-            "another thread, even an idle one, when the running thread has it blocked"
-        )
-    outside = sum(
-        count
-        for (stack, thread), count in profile.samples.items()
-        if thread in workload_threads and stack[0].function not in true_functions
-    )
-    if outside:
-        notes.append(
-            f"{outside} sample(s) ({outside / total:.1%}) of workload threads landed outside "
-            "the steps' functions (thread loop, barrier, sleep); their true share is 0"
-        )
-    if stats.get("native_samples"):
-        notes.append(
-            f"{stats['native_samples']} sample(s) found their thread without the GIL (native "
-            "code or a blocking wait); their leaf is the Python function that called it"
-        )
-    if scenario.profiler.runtime.startswith("go"):
-        python_threads = sum(
-            group.count
-            for group in scenario.workload.threads
-            if any(isinstance(step, RunStep) for step in group.program)
-        )
-        if python_threads > 1:
-            notes.append(
-                f"Go runs its {python_threads} threads' `run` steps in parallel; here they are "
-                "Python bytecode and the GIL lets one run at a time (`native` steps run in "
-                "parallel)"
-            )
-    if settings.handler == "python" and stats.get("signals_merged"):
-        notes.append(
-            f"{stats['signals_merged']} deliveries merged: CPython runs the Python handler "
-            "once, on the main thread, for all signals since its last run"
-        )
-    if stats.get("signals_delivered_estimated"):
-        notes.append("signals_delivered is estimated (process CPU / interval): no extension")
-    if stats.get("signals_discarded"):
-        notes.append(
-            f"{stats['signals_discarded']} signal(s) discarded (duplicates filtered like "
-            "validSIGPROF, stale timers, or profiling off)"
-        )
-    if stats.get("samples_lost_overflow"):
-        notes.append(f"{stats['samples_lost_overflow']} sample(s) lost to a full ring buffer")
-    if stats.get("timer_overruns"):
-        notes.append(
-            f"{stats['timer_overruns']} timer interval(s) folded into other signals as overruns "
-            "(unweighted, missing from the profile)"
-        )
-    notes += integrity_notes(stats)
-    if stats.get("reader_errors"):
-        notes.append(f"reader errors: {'; '.join(stats['reader_errors'])}")
-    notes.append(
-        "the scenario's handler/reader costs and machine calibration are simulator inputs; "
-        "here they are whatever this machine does"
-    )
-    return notes
+    return RealResult(scenario, report, profile, stats)

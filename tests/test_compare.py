@@ -16,6 +16,9 @@ import pytest
 
 from contract.scenario import load_scenario
 from lab import calibrate, compare, grid
+from lab.grid_cells import cell_key, cell_scenario
+from lab.grid_results import render
+from lab.machine import machine_here
 
 ROOT = Path(__file__).resolve().parent.parent
 FACTS = {"kernel_hz": 250, "cpus": 2, "tick_alignment": "aligned"}
@@ -146,7 +149,7 @@ def test_grid_figure_is_rebuilt_from_data_deterministically(tmp_path):
     grid.plot_grid(data, second)
     assert first.read_bytes() == second.read_bytes()
     assert "1 of them within 0.05" in alt
-    text = grid.render(data)
+    text = render(data)
     assert "1/2 cells within 0.05" in text and "+0.150" in text
 
 
@@ -198,16 +201,14 @@ def test_reduced_grid_matches_the_model():
     from lab.workload import run_scenario
     from sim.model import simulate
 
-    machine, _ = compare.machine_here(
-        grid.cell_scenario("native", 1, 100, "process", 1.0, {}), None
-    )
+    machine, _ = machine_here(cell_scenario("native", 1, 100, "process", 1.0, {}), None)
     misses = []
     for cell in STABLE_CELLS:
-        scenario = grid.cell_scenario(*cell, 2.0, machine)
+        scenario = cell_scenario(*cell, 2.0, machine)
         predicted = simulate(scenario).report.capture_ratio
         measured = run_scenario(scenario).report.capture_ratio
         if abs(measured - predicted) > 0.05:
-            misses.append(f"{grid.cell_key(*cell)}: model {predicted:.3f}, real {measured:.3f}")
+            misses.append(f"{cell_key(*cell)}: model {predicted:.3f}, real {measured:.3f}")
     assert not misses, misses
 
 
@@ -230,9 +231,7 @@ def test_process_timer_collisions_match_a_fresh_calibration():
     facts = machine_facts()
     if facts.get("tick_alignment") != "aligned" or (facts.get("cpus") or 0) < 2:
         pytest.skip("counting tick rounds needs aligned ticks and two CPUs")
-    machine, _ = compare.machine_here(
-        grid.cell_scenario("native", 1, 100, "process", 1.0, {}), None
-    )
+    machine, _ = machine_here(cell_scenario("native", 1, 100, "process", 1.0, {}), None)
     hz = int(facts["kernel_hz"])
     trials = []
     for _ in range(2):
@@ -252,7 +251,7 @@ def test_process_timer_collisions_stay_within_the_kernel_bounds():
     """
     from lab.workload import run_scenario
 
-    scenario = grid.cell_scenario("native", 2, 500, "process", 2.0, {"cpus": 2})
+    scenario = cell_scenario("native", 2, 500, "process", 2.0, {"cpus": 2})
     report = run_scenario(scenario).report
     hz = report.machine.get("kernel_hz") or 250
     low, high = hz / (2 * 500), min(1.0, hz / 500)

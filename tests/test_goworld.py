@@ -17,14 +17,11 @@ import pytest
 from contract.profile import Profile
 from contract.report import Report
 from contract.scenario import Scenario, validate_scenario
-from lab import goworld
-from lab.goworld import (
-    OTHER_CODE,
-    GoWorldError,
-    go_source,
-    model_runtime,
-    run_go_world,
-)
+from lab import go_world
+from lab.go_program import go_source
+from lab.go_report import OTHER_CODE
+from lab.go_toolchain import GoWorldError, model_runtime
+from lab.go_world import run_go_world
 
 GO_HINT = "apt-get install golang-go"
 
@@ -126,7 +123,7 @@ def test_model_runtime_follows_the_linux_profiler_history():
 
 
 def test_missing_go_is_one_clear_line(monkeypatch):
-    monkeypatch.setattr(goworld, "go_toolchain", lambda: None)
+    monkeypatch.setattr(go_world, "go_toolchain", lambda: None)
     with pytest.raises(GoWorldError) as error:
         run_go_world(make_scenario(BUSY_THREADS))
     assert str(error.value) == f"the Go world needs Go: {GO_HINT}"
@@ -144,7 +141,7 @@ def test_go_windows_is_refused():
 
 def test_build_failure_reports_the_first_compiler_line(go, monkeypatch):
     broken = "package main\n\nfunc main() { notDefinedAnywhere() }\n"
-    monkeypatch.setattr(goworld, "go_source", lambda scenario: broken)
+    monkeypatch.setattr(go_world, "go_source", lambda scenario: broken)
     with pytest.raises(GoWorldError) as error:
         run_go_world(make_scenario(BUSY_THREADS))
     message = str(error.value)

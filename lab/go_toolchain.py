@@ -1,0 +1,199 @@
+"""The installed Go toolchain: find it, read its version, build a program, list symbols.
+
+The Go world (`lab.go_world`) writes a scenario's workload as a Go program; this module
+is everything it asks of the `go` command. `go_toolchain` finds it on PATH, `go_version`
+asks its version (`go env GOVERSION`, or `go version` before Go 1.16), `build_program`
+builds a single-file module offline (GOPROXY=off, GOTOOLCHAIN=local) into a cache keyed
+by toolchain and source, so one build serves every rate and duration of a workload, and
+`c_symbols` lists the address ranges of named C functions with `go tool nm -size`.
+
+Which model a Go release implements
+-----------------------------------
+From Go 1.18 to 1.25 the Linux profiler is the same machine: `setThreadCPUProfiler`
+(src/runtime/os_linux.go) gives every M a `timer_create(CLOCK_THREAD_CPUTIME_ID)` timer
+aimed at its own thread, the process-wide `setitimer(ITIMER_PROF)` stays armed beside
+them for threads Go did not create, `validSIGPROF` drops the process timer's signals on
+Ms that have their own timer, and the reader goroutine sleeps 100 ms between drains
+(src/runtime/pprof/pprof.go `profileWriter`). Go 1.19 changed none of that (it named
+the buffer constants and added execution-trace CPU samples), so a Go 1.19 run is a
+measurement of the scenario's `go1.18` model; 1.26's reader wake-up is the next model,
+and Go 1.17 and older arm setitimer alone. `model_runtime` maps a version to its model.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+INSTALL_HINT = "apt-get install golang-go"
+
+_BUILD_TIMEOUT_S = 600.0
+
+
+class GoWorldError(Exception):
+    """The Go world cannot run this scenario here; the message is one line for the CLI."""
+
+
+def go_toolchain() -> str | None:
+    """Path of the `go` command, or None when Go is not installed."""
+    return shutil.which("go")
+
+
+@functools.lru_cache(maxsize=8)
+def version_of(go: str) -> str | None:
+    """The version `go` reports, e.g. "go1.19.8", or None if it reports none."""
+    try:
+        out = subprocess.run(
+            [go, "env", "GOVERSION"], capture_output=True, text=True, timeout=60, check=False
+        ).stdout.strip()
+        if out.startswith("go"):
+            return out
+        # `go env GOVERSION` needs Go 1.16; older toolchains only answer `go version`.
+        words = subprocess.run(
+            [go, "version"], capture_output=True, text=True, timeout=60, check=False
+        ).stdout.split()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return words[2] if len(words) >= 3 and words[2].startswith("go") else None
+
+
+def go_version() -> str | None:
+    """The installed toolchain's version, e.g. "go1.19.8", or None without Go."""
+    go = go_toolchain()
+    return version_of(go) if go else None
+
+
+def _major_minor(version: str) -> tuple[int, int] | None:
+    match = re.match(r"go(\d+)\.(\d+)", version)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def model_runtime(version: str) -> tuple[str, str]:
+    """(runtime model, timer) that a Go version's Linux profiler implements.
+
+    go1.17 and older: setitimer only; 1.18-1.25: per-thread timers beside setitimer
+    (src/runtime/os_linux.go); 1.26: the same timers, reader woken at half full
+    (src/runtime/profbuf.go). An unparsable version (a devel build) is taken as current.
+    """
+    parsed = _major_minor(version)
+    if parsed is None or parsed >= (1, 26):
+        return "go1.26", "both"
+    if parsed >= (1, 18):
+        return "go1.18", "both"
+    return "go1.17", "process"
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    path = Path(base) / "sigprof-lab" / "go"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        path = Path(tempfile.gettempdir()) / f"sigprof-lab-go-{os.getuid()}"
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _go_env(cache: Path, cgo: bool) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        GOCACHE=str(cache / "gocache"),
+        GOPATH=str(cache / "gopath"),
+        GO111MODULE="on",
+        GOFLAGS="",
+        GOWORK="off",
+        GOPROXY="off",  # a single-file program with no requirements: nothing to download
+        GOTOOLCHAIN="local",
+        CGO_ENABLED="1" if cgo else "0",
+    )
+    return env
+
+
+def first_error_line(text: str) -> str:
+    """The first line of a tool's output that is not a `#` heading, for a one-line error."""
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            return line
+    return "no output"
+
+
+def build_program(go: str, version: str, source: str, cgo: bool) -> Path:
+    """Build `source` once per (source, toolchain); later runs reuse the binary."""
+    cache = _cache_dir()
+    key = hashlib.sha256(f"{go}\0{version}\0{cgo}\0{source}".encode()).hexdigest()[:24]
+    binary = cache / "bin" / key / "goworld"
+    if binary.is_file():
+        return binary
+    (cache / "build").mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache / "build") as tmp:
+        Path(tmp, "main.go").write_text(source, encoding="utf-8")
+        # No requirements and a go line any toolchain since modules accepts.
+        Path(tmp, "go.mod").write_text("module sigproflab/goworld\n\ngo 1.16\n", encoding="utf-8")
+        try:
+            done = subprocess.run(
+                [go, "build", "-o", "goworld", "."],
+                cwd=tmp,
+                env=_go_env(cache, cgo),
+                capture_output=True,
+                text=True,
+                timeout=_BUILD_TIMEOUT_S,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            raise GoWorldError(f"go build took more than {_BUILD_TIMEOUT_S:.0f} s") from None
+        except OSError as error:
+            raise GoWorldError(f"cannot run {go}: {error.strerror or error}") from None
+        if done.returncode != 0:
+            hint = " (cgo needs gcc: apt-get install gcc)" if cgo and "gcc" in done.stderr else ""
+            raise GoWorldError(f"go build failed: {first_error_line(done.stderr)}{hint}")
+        binary.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(Path(tmp, "goworld"), binary)  # atomic: a concurrent build wins or loses whole
+    return binary
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """One function's address range in a binary: [start, end)."""
+
+    start: int
+    end: int
+    name: str
+
+
+def c_symbols(go: str, binary: Path, wanted: Iterable[str]) -> list[Symbol]:
+    """Address ranges of the functions named in `wanted`, by address (`go tool nm -size`)."""
+    wanted = set(wanted)
+    cached = binary.with_name("nm.txt")
+    if cached.is_file():
+        text = cached.read_text(encoding="utf-8")
+    else:
+        done = subprocess.run(
+            [go, "tool", "nm", "-size", "-sort", "address", str(binary)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise GoWorldError(f"go tool nm failed: {first_error_line(done.stderr)}")
+        text = done.stdout
+        temp = cached.with_name(f"nm.{os.getpid()}.tmp")
+        temp.write_text(text, encoding="utf-8")
+        os.replace(temp, cached)
+    symbols = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[3] in wanted:
+            start, size = int(parts[0], 16), int(parts[1])
+            symbols.append(Symbol(start, start + size, parts[3]))
+    symbols.sort(key=lambda s: s.start)
+    return symbols

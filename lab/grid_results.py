@@ -1,0 +1,221 @@
+"""Grid data (`grid.json`) read back: the cells' gaps, share checks and the text table.
+
+The grid (`lab.grid`) stores, per cell and world, the median of the runs with the runs
+themselves. This module is what is computed from that data alone, so it serves a fresh
+run, a `--plot-only` redraw and `--resimulate` alike: `median_of` (a world's entry from
+its runs), `gaps` (measured − predicted capture per cell), `share_checks` (each thread's
+share error against the model's, within binomial standard errors), `render` (the
+table), `merge_grids` (a partial run merged into stored data) and `revalidate` (runs
+recorded before busy runs were retried, flagged after the fact).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+from lab.grid_cells import as_cell, cell_key, grid_order
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """A world's entry in a cell: the runs, and the median of each measured value."""
+    out: dict[str, Any] = {"runs": runs}
+    for name in ("capture_ratio", "cpu_seconds", "samples_in_profile", "attribution_error_pp"):
+        values = [r[name] for r in runs if r.get(name) is not None]
+        out[name] = statistics.median(values) if values else None
+    return out
+
+
+def revalidate(data: dict[str, Any], cpus: int = 2) -> dict[str, Any]:
+    """Flag real runs that did not get their CPUs and take medians over clean runs only.
+
+    For data recorded before `lab.grid` retried busy runs: a cell whose runs were all
+    busy loses its real-world entry (it measured a different machine).
+    """
+    duration = data["duration_s"]
+    dropped = []
+    for cell in data["cells"]:
+        if "real" not in cell:
+            continue
+        threads = cell["threads"]
+        wanted = (min(threads, cpus) if cell["workload"] == "native" else 1) * duration * 0.9
+        runs = cell["real"]["runs"]
+        for run in runs:
+            run["machine_busy"] = run["cpu_seconds"] < wanted
+        clean = [run for run in runs if not run["machine_busy"]]
+        if clean:
+            cell["real"] = median_of(clean) | {"runs": runs}
+        else:
+            cell["real_busy"] = cell.pop("real") | {"runs": runs}
+            dropped.append(cell_key(*as_cell(cell)))
+    if dropped:
+        data.setdefault("notes", []).append(
+            f"{len(dropped)} cell(s) without a run that got its CPUs (another job used a CPU)"
+            f" are left out of the real world: {', '.join(dropped)}"
+        )
+    return data
+
+
+def merge_grids(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`new`'s cells replace or join `old`'s; the run settings of both are kept."""
+    cells_by_key = {cell_key(*as_cell(c)): c for c in [*old["cells"], *new["cells"]]}
+    merged = dict(old)
+    merged["cells"] = sorted(cells_by_key.values(), key=lambda c: grid_order(as_cell(c)))
+    notes = []
+    for note in dict.fromkeys([*old.get("notes", []), *new.get("notes", [])]):
+        # "... left out of the real world: a, b": keep only the cells still without a run
+        _head, sep, tail = note.partition("are left out of the real world: ")
+        if sep:
+            still = [k for k in tail.split(", ") if "real" not in cells_by_key.get(k, {})]
+            if not still:
+                continue
+            note = (
+                f"{len(still)} cell(s) without a run that got its CPUs (another job used a "
+                f"CPU) {sep}{', '.join(still)}"
+            )
+        notes.append(note)
+    merged["notes"] = notes
+    merged.setdefault("runs", [{"command": old.get("command"), "machine": old.get("machine")}])
+    merged["runs"] = [
+        *merged["runs"],
+        {
+            "command": new["command"],
+            "machine": new["machine"],
+            "repeat": new["repeat"],
+            "model_machine": new.get("model_machine"),
+            "session_calibration": new.get("session_calibration"),
+        },
+    ]
+    return merged
+
+
+def gaps(data: dict[str, Any], pair: tuple[str, str] = ("sim", "real")) -> list[dict[str, Any]]:
+    """Per cell: predicted and measured capture and their gap (measured − predicted)."""
+    model, world = pair
+    out = []
+    for cell in data["cells"]:
+        if model in cell and world in cell:
+            predicted = cell[model]["capture_ratio"]
+            measured = cell[world]["capture_ratio"]
+            out.append(
+                {
+                    "cell": cell_key(*as_cell(cell)),
+                    "predicted": predicted,
+                    "measured": measured,
+                    "gap": measured - predicted,
+                }
+            )
+    return out
+
+
+def _value(cell: dict[str, Any], world: str) -> str:
+    return f"{cell[world]['capture_ratio']:.3f}" if world in cell else "—"
+
+
+def _gap_text(cell: dict[str, Any], model: str, world: str, tolerance: float) -> str:
+    if model not in cell or world not in cell:
+        return "—"
+    gap = cell[world]["capture_ratio"] - cell[model]["capture_ratio"]
+    return f"{gap:+.3f}{'!' if abs(gap) > tolerance else ' '}"
+
+
+def share_checks(
+    data: dict[str, Any], pair: tuple[str, str] = ("sim", "real"), z: float = 3.0
+) -> list[dict[str, Any]]:
+    """Per thread of every multi-thread cell: the profile's share error in each world.
+
+    What is compared is the share's *error*, the profile's share of a thread minus the
+    share of the CPU it really used: a real run's threads do not split the CPU exactly as
+    the scenario says (another task, an interrupt), and the profile follows the real
+    split. The model predicts the error; medians over the runs. The allowed gap is `z`
+    standard errors of the difference of two binomial proportions,
+    sqrt(s·(1 − s)·(1/n_model + 1/n_world)), with s the predicted share and n each
+    world's median samples per run (one run's count, which overstates the noise of a
+    median of several). Only the scenario's threads count: a thread of the harness (a
+    progress bar's monitor) has no twin in the model.
+    """
+    model, world = pair
+    out = []
+    for cell in data["cells"]:
+        if cell["threads"] < 2 or model not in cell or world not in cell:
+            continue
+        n_model = cell[model].get("samples_in_profile") or 0
+        n_world = cell[world].get("samples_in_profile") or 0
+        if n_model <= 0 or n_world <= 0:
+            continue
+        names = sorted({n for run in cell[model]["runs"] for n in run.get("thread_shares", {})})
+
+        def median_error(runs: list[dict[str, Any]], name: str) -> float:
+            return statistics.median(
+                run.get("thread_shares", {}).get(name, 0.0)
+                - run.get("thread_true_shares", {}).get(name, 0.0)
+                for run in runs
+            )
+
+        for name in names:
+            share = statistics.median(
+                run.get("thread_shares", {}).get(name, 0.0) for run in cell[model]["runs"]
+            )
+            predicted = median_error(cell[model]["runs"], name)
+            measured = median_error(cell[world]["runs"], name)
+            se = math.sqrt(max(share * (1 - share), 1e-9) * (1 / n_model + 1 / n_world))
+            out.append(
+                {
+                    "cell": cell_key(*as_cell(cell)),
+                    "thread": name,
+                    "model": predicted,
+                    "world": measured,
+                    "se": se,
+                    "ok": abs(measured - predicted) <= z * se,
+                }
+            )
+    return out
+
+
+def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
+    """The grid as a table: capture per world and gap per cell, then the summary lines."""
+    lines = [f"Validation grid ({data['command']}), median of {data['repeat']} run(s)"]
+    header = (
+        f"  {'cell':<32} {'sim':>6} {'real':>6} {'gap':>7}   {'go1.18':>6} {'go':>6} {'gap':>7}"
+    )
+    lines.append(header)
+    for cell in data["cells"]:
+        key = cell_key(*as_cell(cell))
+        lines.append(
+            f"  {key:<32} {_value(cell, 'sim'):>6} {_value(cell, 'real'):>6} "
+            f"{_gap_text(cell, 'sim', 'real', tolerance):>7}   {_value(cell, 'sim-go'):>6} "
+            f"{_value(cell, 'go'):>6} {_gap_text(cell, 'sim-go', 'go', tolerance):>7}"
+        )
+    for pair, name in ((("sim", "real"), "realprof"), (("sim-go", "go"), "Go")):
+        g = gaps(data, pair)
+        if g:
+            within = sum(abs(x["gap"]) <= tolerance for x in g)
+            worst = max(g, key=lambda x: abs(x["gap"]))
+            lines.append(
+                f"{name}: {within}/{len(g)} cells within {tolerance} of the model; "
+                f"largest gap {worst['gap']:+.3f} at {worst['cell']}"
+            )
+    for pair, name in ((("sim", "real"), "realprof"), (("sim-go", "go"), "Go")):
+        checks = share_checks(data, pair)
+        if checks:
+            bad = [c for c in checks if not c["ok"]]
+            cells_with = len({c["cell"] for c in checks})
+            lines.append(
+                f"{name}: {len(checks) - len(bad)}/{len(checks)} thread share errors in "
+                f"{cells_with} multi-thread cells within 3 binomial standard errors"
+                + (
+                    "; outside: "
+                    + ", ".join(
+                        f"{c['cell']} {c['thread']} {c['world']:+.3f} vs {c['model']:+.3f} "
+                        f"(SE {c['se']:.3f})"
+                        for c in bad
+                    )
+                    if bad
+                    else ""
+                )
+            )
+    lines.append("! = outside the tolerance")
+    for note in data.get("notes", []):
+        lines.append(f"note: {note}")
+    return "\n".join(lines) + "\n"
