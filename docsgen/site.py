@@ -101,6 +101,7 @@ _FOUR = ("machine.cpus=4", "workload.threads.0.count=4", "workload.duration_s=0.
 
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("pipeline", "diagram"),
+    FigureSpec("layer-map", "diagram"),  # docsgen/layer_map.py
     FigureSpec("validation-grid", "grid"),
     # Timelines: a 40 ms window in the middle of a short run.
     FigureSpec(
@@ -225,6 +226,10 @@ def _figure(spec: FigureSpec, out_dir: Path, reports: dict[str, Report]) -> str:
     from sim.sweep import run_sweep
 
     path = out_dir / f"{spec.name}.png"
+    if spec.name == "layer-map":
+        from docsgen.layer_map import draw_layer_map
+
+        return draw_layer_map(path)
     if spec.kind == "diagram":
         return draw_pipeline(path)
     if spec.kind == "grid":
