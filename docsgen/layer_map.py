@@ -102,10 +102,12 @@ def layer_graph(layers: list[list[str]] | None = None) -> list[Box]:
     import grimp
 
     layers = contract_layers() if layers is None else layers
-    boxes = _boxes(layers)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     graph = grimp.build_graph(*PACKAGES, cache_dir=None)
+    # Optional layer entries, "(name)" in the contract, may not exist yet.
+    layers = [[m for m in layer if m in graph.modules] for layer in layers]
+    boxes = _boxes([layer for layer in layers if layer])
     for importer in sorted(graph.modules):
         source = _box_of(importer, boxes)
         for imported in graph.find_modules_directly_imported_by(importer):

@@ -1,8 +1,10 @@
 """The layout's rules: layers, file sizes, no import cycle.
 
-* The import contract (`[tool.importlinter]` in pyproject.toml, run by `lint-imports`):
-  it holds on the repository, and it fails, naming the import, on a copy of the package
-  tree given one upward import (a module of the model core importing `lab`).
+* The import contracts (`[tool.importlinter]` in pyproject.toml, run by `lint-imports`:
+  the layers; the model core and the contract's pure modules without the format edges'
+  packages; the real sampler on the contract alone) hold on the repository, and the
+  layers contract fails, naming the import, on a copy of the package tree given one
+  upward import (a module of the model core importing `lab`).
 * Every package module sits in a layer of the contract (import-linter checks only the
   modules it is told about, so a new module must be added there), and the pure-core
   contract covers every module of the core layer.
