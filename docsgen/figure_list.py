@@ -20,6 +20,7 @@ from typing import Any
 from contract.report import Report
 from contract.scenario import load_scenario
 from docsgen.common import REGENERATE, ROOT, SCENARIOS
+from docsgen.layer_map import draw_layer_map
 from docsgen.pipeline import draw_pipeline
 from figures.funnel import plot_funnel
 from figures.sweep import plot_sweep
@@ -72,6 +73,7 @@ _FOUR = ("machine.cpus=4", "workload.threads.0.count=4", "workload.duration_s=0.
 
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("pipeline", "diagram"),
+    FigureSpec("layer-map", "diagram"),  # docsgen/layer_map.py
     FigureSpec("validation-grid", "grid"),
     # Timelines: a 40 ms window in the middle of a short run.
     FigureSpec(
@@ -196,6 +198,8 @@ def draw_figure(spec: FigureSpec, out_dir: Path, reports: dict[str, Report]) -> 
     from sim.sweep import run_sweep
 
     path = out_dir / f"{spec.name}.png"
+    if spec.name == "layer-map":
+        return draw_layer_map(path)
     if spec.kind == "diagram":
         return draw_pipeline(path)
     if spec.kind == "grid":
