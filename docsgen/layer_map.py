@@ -33,6 +33,7 @@ PACKAGES = ("contract", "sim", "figures", "realprof", "lab", "docsgen", "labs")
 ROLES = {
     "contract": "the shared contract: scenario, report,\nruntimes, profile formats, CLI",
     "sim": "the model core: mechanisms and the simulation loop",
+    "sim.model": "the simulation loop",
     "figures": "matplotlib figures of reports and traces",
     "realprof": "the real sampler for Python programs",
     "sim.sweep": "parameter sweeps",
@@ -81,7 +82,9 @@ def _boxes(layers: list[list[str]]) -> list[Box]:
             by_package.setdefault(module.split(".")[0], []).append(module)
         for package, modules in by_package.items():
             whole = modules == [package]
-            name = modules[0] if whole or len(modules) == 1 else package
+            # Several modules of one package in one layer: the package may span several
+            # such layers (sim's core does), so the box is named by its layer too.
+            name = modules[0] if whole or len(modules) == 1 else f"{package}[{level}]"
             boxes.append(Box(name, sorted(modules), level, whole))
     return boxes
 
@@ -122,8 +125,9 @@ def _label(box: Box) -> tuple[str, str]:
     role = ROLES.get(box.name) or ROLES.get(box.name.split(".")[0], "")
     if box.whole_package or len(box.modules) == 1:
         return box.name + ("/" if box.whole_package else ""), role
+    package = box.name.split("[")[0]
     tails = ", ".join(m.split(".", 1)[1] for m in box.modules)
-    return f"{box.name}/", role + "\n" + textwrap.fill(tails, 46)
+    return f"{package}/", textwrap.fill(tails, 46)
 
 
 def _positions(boxes: list[Box], width: float) -> dict[str, tuple[float, float]]:
