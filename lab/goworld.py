@@ -114,6 +114,7 @@ from typing import Any
 
 from contract.profile import Frame, Profile, ProfileFormatError
 from contract.report import Report, build_report
+from contract.runtimes import model_and_timer_for_go_release
 from contract.scenario import NativeStep, RunStep, Scenario, SleepStep
 from sim.workload import thread_names
 
@@ -195,12 +196,7 @@ def model_runtime(version: str) -> tuple[str, str]:
     (src/runtime/os_linux.go); 1.26: the same timers, reader woken at half full
     (src/runtime/profbuf.go). An unparsable version (a devel build) is taken as current.
     """
-    parsed = _major_minor(version)
-    if parsed is None or parsed >= (1, 26):
-        return "go1.26", "both"
-    if parsed >= (1, 18):
-        return "go1.18", "both"
-    return "go1.17", "process"
+    return model_and_timer_for_go_release(version)
 
 
 def _cache_dir() -> Path:
