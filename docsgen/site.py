@@ -16,7 +16,7 @@ writes into `docs/figures/`:
 and into the pages directory (default: `reference/` beside the figures directory):
 
 * `scenario.md`, the scenario reference, built from `contract.scenario.json_schema()` (the
-  pydantic field descriptions), and `report.md`, the report reference, built from
+  field descriptions of the scenario classes), and `report.md`, the report reference, built from
   `contract.report.Report` and `FUNNEL_LABELS`; `scenario.schema.json` itself is written by
   `python -m sim schema` and is not touched here.
 
@@ -30,6 +30,7 @@ well under a minute.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shlex
 import sys
@@ -39,8 +40,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contract.fields import specs, type_label
 from contract.report import FUNNEL_LABELS, Report, Share
-from contract.scenario import json_schema, load_scenario
+from contract.scenario import json_schema
+from contract.scenario_file import load_scenario
 from figures import plots
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -498,8 +501,8 @@ def scenario_reference() -> str:
         "or a timer the runtime cannot use is rejected with one line that names the file "
         "and the field, and exit status 2.",
         "",
-        "This page is generated from `contract.scenario.json_schema()`, the pydantic models' "
-        "field descriptions, by `python -m docsgen docs/figures`. The same schema is "
+        "This page is generated from `contract.scenario.json_schema()`, the scenario "
+        "classes' field descriptions, by `python -m docsgen docs/figures`. The same schema is "
         "published as [scenario.schema.json](scenario.schema.json) for editors "
         "(yaml-language-server: put `# yaml-language-server: "
         "$schema=../docs/reference/scenario.schema.json` on a scenario's first line, as "
@@ -597,23 +600,11 @@ REPORT_MEANINGS: dict[str, str] = {
 }
 
 
-def _annotation(field_info: Any) -> str:
-    text = str(field_info.annotation)
-    for old, new in (
-        ("typing.", ""),
-        ("contract.report.", ""),
-        ("<class '", ""),
-        ("'>", ""),
-        ("NoneType", "None"),
-    ):
-        text = text.replace(old, new)
-    return text
-
-
 def report_reference() -> str:
     """The report reference page, from `contract.report.Report` and `FUNNEL_LABELS`."""
-    missing = [name for name in Report.model_fields if name not in REPORT_MEANINGS]
-    stale = [name for name in REPORT_MEANINGS if name not in Report.model_fields]
+    report_fields = specs(Report)
+    missing = [name for name in report_fields if name not in REPORT_MEANINGS]
+    stale = [name for name in REPORT_MEANINGS if name not in report_fields]
     if missing or stale:
         raise SystemExit(
             f"docsgen.site: REPORT_MEANINGS is out of date (missing {missing}, stale {stale})"
@@ -658,10 +649,8 @@ def report_reference() -> str:
         "| field | type | meaning |",
         "|---|---|---|",
     ]
-    for name, info in Report.model_fields.items():
-        lines.append(
-            f"| `{name}` | `{_cell(_annotation(info))}` | {_cell(REPORT_MEANINGS[name])} |"
-        )
+    for name, spec in report_fields.items():
+        lines.append(f"| `{name}` | `{_cell(type_label(spec))}` | {_cell(REPORT_MEANINGS[name])} |")
     lines += [
         "",
         "## One row of `functions` or `threads`",
@@ -669,13 +658,13 @@ def report_reference() -> str:
         "| field | type | meaning |",
         "|---|---|---|",
     ]
-    for name, info in Share.model_fields.items():
-        meaning = info.description or {
+    for name, spec in specs(Share).items():
+        meaning = spec.description or {
             "name": "Function (leaf frame) or thread name.",
             "samples": "Samples whose leaf is this function, or taken on this thread.",
             "true_cpu_seconds": "CPU time it really received (null where unknown).",
         }.get(name, "")
-        lines.append(f"| `{name}` | `{_cell(_annotation(info))}` | {_cell(meaning)} |")
+        lines.append(f"| `{name}` | `{_cell(type_label(spec))}` | {_cell(meaning)} |")
     lines += [
         "",
         "The text table prints `error` as `share − true share` in percentage points; "
@@ -734,7 +723,7 @@ def library_reference(reports: dict[str, Report]) -> str:
             f"- **Profiler:** {p.runtime}, timer {p.effective_timer}, {p.rate_hz:g} Hz, "
             f"buffer {p.buffer_words:,} words, reader every {p.reader_period_ms:g} ms.",
             f"- **Workload:** {groups} threads for {scenario.workload.duration_s:g} s, on "
-            f"{plots._machine_words(scenario.machine.model_dump())}.",
+            f"{plots._machine_words(dataclasses.asdict(scenario.machine))}.",
             f"- **`python -m sim scenarios/{path.stem}.yaml`** → "
             f"{report.samples_in_profile:,} samples of {report.expected_samples:,.1f} "
             f"expected (capture ratio {report.capture_ratio:.3f}); the profile shows "

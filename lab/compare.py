@@ -25,6 +25,7 @@ in words with its unit, and marks the rows where sim and reality differ most.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -39,11 +40,13 @@ from contract.scenario import (
     Machine,
     Scenario,
     ScenarioError,
-    load_scenario,
     machine_profile_dirs,
+    machine_section,
+    parse_machine,
     scenario_to_dict,
     validate_scenario,
 )
+from contract.scenario_file import load_scenario
 
 WORLDS = ("sim", "real", "go")
 CALIBRATED_PROFILE = "this-machine"
@@ -91,9 +94,9 @@ def calibrated_machine(scenario_path: Path | None = None) -> tuple[Machine | Non
         if path.is_file():
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             machine = data.get("machine", {})
-            fields = {k: v for k, v in machine.items() if k in Machine.model_fields}
+            fields = machine_section(machine, path)
             when = data.get("calibrated")
-            return Machine.model_validate(fields), str(path) + (
+            return parse_machine(fields, str(path)), str(path) + (
                 f", calibrated {when}" if when else ""
             )
     return None, None
@@ -103,11 +106,12 @@ def machine_here(scenario: Scenario, scenario_path: Path | None) -> tuple[dict, 
     """The machine section the twins run on, and a note saying where it came from."""
     machine, source = calibrated_machine(scenario_path)
     if machine is not None:
-        return machine.model_dump(), f"simulated on this machine's calibrated profile ({source})"
+        note = f"simulated on this machine's calibrated profile ({source})"
+        return dataclasses.asdict(machine), note
     from lab.machine import machine_facts
 
     facts = machine_facts()
-    section = scenario.machine.model_dump()
+    section = dataclasses.asdict(scenario.machine)
     section["cpus"] = facts.get("cpus") or section["cpus"]
     if facts.get("kernel_hz") in (100, 250, 300, 1000):
         section["kernel_hz"] = facts["kernel_hz"]
@@ -176,7 +180,7 @@ def run_compare(
                 return run_scenario(scenario).report
 
             def sim_real_job(i: int, s=real_twin) -> Report:
-                return simulate(s.model_copy(update={"seed": s.seed + i})).report
+                return simulate(dataclasses.replace(s, seed=s.seed + i)).report
 
             jobs.append(("real", real_job))
             jobs.append(("sim:real", sim_real_job))
@@ -199,7 +203,7 @@ def run_compare(
                     raise CompareError(str(exc)) from None
 
             def sim_go_job(i: int, s=go_twin) -> Report:
-                return simulate(s.model_copy(update={"seed": s.seed + i})).report
+                return simulate(dataclasses.replace(s, seed=s.seed + i)).report
 
             jobs.append(("go", go_job))
             jobs.append(("sim:go", sim_go_job))
@@ -208,7 +212,7 @@ def run_compare(
         sim_runs["sim"] = WorldRuns("sim", "sim")
 
         def sim_job(i: int, s=sim_twin) -> Report:
-            return simulate(s.model_copy(update={"seed": s.seed + i})).report
+            return simulate(dataclasses.replace(s, seed=s.seed + i)).report
 
         jobs.append(("sim:sim", sim_job))
 

@@ -72,6 +72,7 @@ modelled), Go's extra buffer, and the counts the kernel keeps to itself
 
 from __future__ import annotations
 
+import dataclasses
 import resource
 import sys
 import threading
@@ -504,7 +505,7 @@ def _report(
 ) -> Report:
     profiler = scenario.profiler
     facts = machine_facts()
-    facts["scenario_machine"] = scenario.machine.model_dump()
+    facts["scenario_machine"] = dataclasses.asdict(scenario.machine)
     true_functions: dict[str, float] = {}
     for run in runs:
         for name, ns in run.function_cpu_ns.items():

@@ -32,6 +32,7 @@ of the workload's truth and never take a SIGPROF themselves (their bursts are te
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from dataclasses import dataclass, field
@@ -701,7 +702,7 @@ class Simulation:
             runtime=scenario.profiler.runtime,
             timer=self.spec.timer,
             seed=scenario.seed,
-            machine=scenario.machine.model_dump(),
+            machine=dataclasses.asdict(scenario.machine),
             rate_hz=self.rate_hz,
             wall_seconds=self.duration_ns / 1e9,
             cpu_seconds=cpu_ns / 1e9,

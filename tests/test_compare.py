@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from contract.scenario import load_scenario
+from contract.scenario_file import load_scenario
 from lab import calibrate, compare, grid
 
 ROOT = Path(__file__).resolve().parent.parent
