@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass
+from typing import Any
 
 # Every timer source, in the order the schema lists them. process: setitimer(ITIMER_PROF);
 # per-thread: timer_create(CLOCK_THREAD_CPUTIME_ID) per thread; both: the two together;
@@ -30,24 +31,29 @@ GoRelease = tuple[int, int]
 
 @dataclass(frozen=True)
 class Runtime:
-    """One profiler implementation and the facts the contract, model and lab share."""
+    """One profiler implementation and the facts the contract, model and lab share.
+
+    A field left out has the plain value: no GIL, no external threads, not Go, a bounded
+    buffer read periodically by a thread that needs nothing, signals handled where they
+    land.
+    """
 
     name: str
     timers: tuple[str, ...]  # the timers it can use, default first
-    python: bool  # `run` steps execute Python bytecode: they need the GIL
-    external_threads: bool  # may run threads it did not create (cgo)
     handler_cost_us: float  # CPU per delivered signal, when the scenario gives none
-    go: bool  # a Go runtime: profBuf tags (profBufTagCount)
-    extra_buffer: bool  # Go's cpuprof.extra for samples of threads Go did not create
-    lazy_thread_timers: bool  # Go 1.18+: an M arms its timer at its next execute()
-    dedup_timers: tuple[str, ...]  # timers under which duplicates are filtered (validSIGPROF)
-    bounded_buffer: bool  # False: the naive port appends to a dict
-    free_on_read: bool  # the reader frees buffer space as soon as it copies a record
-    reader: str  # "periodic", "half-full" or "at-stop"
-    reader_needs_gil: bool  # the reader is a Python thread
-    python_handler: bool  # CPython: a deferred handler on the main thread
-    suspend_sampler: bool  # Windows: a thread suspends and samples the others
-    go_releases: tuple[GoRelease, GoRelease | None] | None  # (first, last) Go release
+    python: bool = False  # `run` steps execute Python bytecode: they need the GIL
+    external_threads: bool = False  # may run threads it did not create (cgo)
+    go: bool = False  # a Go runtime: profBuf tags (profBufTagCount)
+    extra_buffer: bool = False  # Go's cpuprof.extra for samples of threads Go did not create
+    lazy_thread_timers: bool = False  # Go 1.18+: an M arms its timer at its next execute()
+    dedup_timers: tuple[str, ...] = ()  # timers under which duplicates are dropped (validSIGPROF)
+    bounded_buffer: bool = True  # False: the naive port appends to a dict
+    free_on_read: bool = False  # the reader frees buffer space as soon as it copies a record
+    reader: str = "periodic"  # "periodic", "half-full" or "at-stop"
+    reader_needs_gil: bool = False  # the reader is a Python thread
+    python_handler: bool = False  # CPython: a deferred handler on the main thread
+    suspend_sampler: bool = False  # Windows: a thread suspends and samples the others
+    go_releases: tuple[GoRelease, GoRelease | None] | None = None  # (first, last) release
     go_note: str = ""  # what the Go releases it stands for do, with the source to read
 
     @property
@@ -55,30 +61,22 @@ class Runtime:
         return self.timers[0]
 
 
-def _go(name: str, releases, note: str, **changes) -> Runtime:
-    """A Go-on-Linux release line: the Go defaults, then what this line changes."""
-    settings = {
-        "name": name,
+def _go_linux(
+    name: str, releases: tuple[GoRelease, GoRelease | None], note: str, **changes
+) -> Runtime:
+    """A Go-on-Linux release line: Go 1.18's profiler, then what this line changes."""
+    settings: dict[str, Any] = {
         "timers": ("both", "process", "perf"),
-        "python": False,
-        "external_threads": True,
         # ~1 µs per unwind (DataDog/go-profiler-notes stack-traces.md), plus the handler.
         "handler_cost_us": 1.5,
+        "external_threads": True,
         "go": True,
         "extra_buffer": True,
         "lazy_thread_timers": True,
         "dedup_timers": ("both", "process"),
-        "bounded_buffer": True,
-        "free_on_read": False,
-        "reader": "periodic",
-        "reader_needs_gil": False,
-        "python_handler": False,
-        "suspend_sampler": False,
-        "go_releases": releases,
-        "go_note": note,
     }
     settings.update(changes)
-    return Runtime(**settings)
+    return Runtime(name=name, go_releases=releases, go_note=note, **settings)
 
 
 # Go 1.18+ on Linux always arms the process timer beside the per-thread ones
@@ -87,7 +85,7 @@ def _go(name: str, releases, note: str, **changes) -> Runtime:
 # quietly keeping setitimer alone. "perf" is what realprof's `--timer perf` does; for
 # go1.18 and go1.26 it is a hypothetical: Go does not do this (golang/go #42502, #53286).
 _ROWS = (
-    _go(
+    _go_linux(
         "go1.17",
         ((1, 0), (1, 17)),
         "setitimer only (src/runtime/signal_unix.go)",
@@ -95,66 +93,40 @@ _ROWS = (
         lazy_thread_timers=False,
         dedup_timers=(),
     ),
-    _go(
-        "go1.18",
-        ((1, 18), (1, 25)),
-        "per-thread timers beside setitimer (src/runtime/os_linux.go)",
+    _go_linux(
+        "go1.18", ((1, 18), (1, 25)), "per-thread timers beside setitimer (src/runtime/os_linux.go)"
     ),
-    _go(
+    _go_linux(
         "go1.26",
         ((1, 26), None),
         "per-thread timers beside setitimer, reader woken at half full (src/runtime/profbuf.go)",
         reader="half-full",
     ),
-    _go(
-        "go-windows",
-        None,
-        "",
-        timers=("suspend",),
-        external_threads=False,
-        handler_cost_us=10.0,
-        extra_buffer=False,
-        lazy_thread_timers=False,
-        dedup_timers=(),
-        suspend_sampler=True,
+    # src/runtime/os_windows.go profileLoop: no signals, a thread suspends the others.
+    Runtime(
+        name="go-windows", timers=("suspend",), handler_cost_us=10.0, go=True, suspend_sampler=True
     ),
-    # CPython's own C handler only sets a flag (Modules/signalmodule.c).
+    # CPython's own C handler only sets a flag (Modules/signalmodule.c); its Python
+    # handler runs later on the main thread, and samples pile up in a dict until stop.
     Runtime(
         name="cpython",
         timers=("process",),
-        python=True,
-        external_threads=False,
         handler_cost_us=0.3,
-        go=False,
-        extra_buffer=False,
-        lazy_thread_timers=False,
-        dedup_timers=(),
+        python=True,
         bounded_buffer=False,
-        free_on_read=False,
         reader="at-stop",
-        reader_needs_gil=False,
         python_handler=True,
-        suspend_sampler=False,
-        go_releases=None,
     ),
-    # realprof's walk of the frame chain is a few µs (realprof/_sampler.c).
+    # realprof's walk of the frame chain is a few µs (realprof/_sampler.c); its reader
+    # is a Python thread that frees each record as it copies it.
     Runtime(
         name="realprof",
         timers=("per-thread", "process", "both", "perf"),
-        python=True,
-        external_threads=False,
         handler_cost_us=2.0,
-        go=False,
-        extra_buffer=False,
-        lazy_thread_timers=False,
+        python=True,
         dedup_timers=("both",),
-        bounded_buffer=True,
         free_on_read=True,
-        reader="periodic",
         reader_needs_gil=True,
-        python_handler=False,
-        suspend_sampler=False,
-        go_releases=None,
     ),
 )
 
