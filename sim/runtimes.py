@@ -4,6 +4,9 @@ Every runtime answers the same questions: which timers it arms, what its handler
 whether it keeps or discards a delivered signal, where the sample goes, and how its reader
 drains. The outcomes are the funnel's last stages: *recorded*, *lost* (buffer full),
 *discarded* (the runtime ignored the signal) or *merged* (folded into a later handler run).
+The per-runtime facts (timers, handler cost, buffer, reader, filter) are read from the
+runtime table, `contract.runtimes.RUNTIMES`; `runtime_spec` joins a row with the
+scenario's settings.
 
 `go1.17` (src/runtime/signal_unix.go, proc.go `sigprof`, Go ≤ 1.17): only the process
 timer. Every delivered signal is a sample of the interrupted thread.
