@@ -63,7 +63,7 @@ class Problem:
     """One thing wrong with an input, where it is, and what was there."""
 
     loc: tuple[Any, ...]
-    kind: str  # missing, extra, record_type, rule, or a value error
+    kind: str  # missing, extra, record_type, value_error (a rule), or a conversion's error
     message: str
     input: Any
     allowed: tuple[str, ...] = ()  # for unknown keys: the fields of that mapping
@@ -92,7 +92,10 @@ def specs(cls: type) -> dict[str, Spec]:
 # ---------------------------------------------------------------------------------------
 # Validation
 
+# pydantic-core converts through a 64-bit integer: beyond it a number is "too large".
 _I64 = 2**63
+# Integer text as pydantic reads it: a sign, digits grouped by single underscores, and
+# an optional all-zero fraction ("1.00" is 1, "1." and "1.5" are not integers).
 _INT_TEXT = re.compile(r"[+-]?[0-9]+(?:_[0-9]+)*(?:\.0+)?")
 _TRUE = frozenset(("1", "on", "t", "true", "y", "yes"))
 _FALSE = frozenset(("0", "off", "f", "false", "n", "no"))
