@@ -35,7 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from contract.scenario import Scenario, load_scenario, validate_scenario  # noqa: E402
+from contract.scenario import Scenario, validate_scenario  # noqa: E402
+from contract.scenario_file import load_scenario  # noqa: E402
 from sim.model import simulate  # noqa: E402
 
 LARGE_TARGET_S = 5.0

@@ -20,13 +20,14 @@ true share of CPU time, where the world knows it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from contract.fields import Problem, Spec, check, describe, record, specs, to_dict, validate
 
 FUNNEL_FIELDS = (
     "signals_generated",
@@ -56,17 +57,48 @@ FUNNEL_LABELS: dict[str, str] = {
     "samples_in_profile": "samples in the written profile",
 }
 
+WORLDS = ("sim", "real", "go")
 
-class Share(BaseModel):
+
+class ReportError(ValueError):
+    """A report that does not fit the Report fields; the message is one line."""
+
+    def __init__(self, source: str, problem: str) -> None:
+        super().__init__(f"{source}: {problem}")
+        self.problem = problem  # `field: what is wrong`, without the source
+
+
+def _coerce(instance: Any) -> None:
+    """Check every field of a freshly built record and store its converted value.
+
+    Construction validates (as the pydantic models did), so a count given as 3.0 is
+    stored as 3 and a rate given as 100 as 100.0: the JSON bytes do not depend on how a
+    world spelled its numbers.
+    """
+    problems: list[Problem] = []
+    for name, spec in specs(type(instance)).items():
+        value = check(spec, getattr(instance, name), (name,), problems)
+        if problems:
+            raise ReportError(type(instance).__name__, describe(problems[0]))
+        object.__setattr__(instance, name, value)
+
+
+def _num(default: Any = None, description: str | None = None, kind: str = "int") -> Spec:
+    return Spec(kind, default, nullable=default is None, description=description)
+
+
+@record
+class Share:
     """One function's or thread's part of the profile, against the truth."""
 
-    model_config = ConfigDict(extra="forbid")
+    name: str = Spec("str")
+    samples: int = Spec("int")
+    share: float = Spec("float", description="samples / samples_in_profile")
+    true_share: float | None = _num(None, "share of the workload's CPU time", "float")
+    true_cpu_seconds: float | None = _num(kind="float")
 
-    name: str
-    samples: int
-    share: float = Field(description="samples / samples_in_profile")
-    true_share: float | None = Field(None, description="share of the workload's CPU time")
-    true_cpu_seconds: float | None = None
+    def __post_init__(self) -> None:
+        _coerce(self)
 
     @property
     def error_pp(self) -> float | None:
@@ -75,37 +107,39 @@ class Share(BaseModel):
         return (self.share - self.true_share) * 100
 
 
-class Report(BaseModel):
+@record
+class Report:
     """One run of one scenario in one world."""
 
-    model_config = ConfigDict(extra="forbid")
+    world: str = Spec("choice", choices=WORLDS)
+    scenario: str = Spec("str")
+    runtime: str = Spec("str")
+    timer: str = Spec("str")
+    seed: int | None = _num()
+    machine: dict[str, Any] = Spec("mapping")
+    rate_hz: float = Spec("float")
+    wall_seconds: float = Spec("float")
+    cpu_seconds: float = Spec("float")
+    expected_samples: float = Spec("float")
+    signals_generated: int | None = _num()
+    timer_overruns: int | None = _num()
+    signals_dropped_pending: int | None = _num()
+    signals_pending_at_stop: int | None = _num()
+    signals_delivered: int | None = _num()
+    signals_merged: int | None = _num()
+    signals_discarded: int | None = _num()
+    samples_recorded: int | None = _num()
+    samples_lost_overflow: int | None = _num()
+    samples_in_profile: int = Spec("int")
+    capture_ratio: float = Spec("float")
+    profile_cpu_percent: float = Spec("float")
+    functions: list[Share] = Spec("list", item=Spec("record", record=Share))
+    threads: list[Share] = Spec("list", item=Spec("record", record=Share))
+    attribution_error_pp: float | None = _num(kind="float")
+    notes: list[str] = Spec("list", item=Spec("str"), factory=list)
 
-    world: Literal["sim", "real", "go"]
-    scenario: str
-    runtime: str
-    timer: str
-    seed: int | None = None
-    machine: dict[str, Any]
-    rate_hz: float
-    wall_seconds: float
-    cpu_seconds: float
-    expected_samples: float
-    signals_generated: int | None = None
-    timer_overruns: int | None = None
-    signals_dropped_pending: int | None = None
-    signals_pending_at_stop: int | None = None
-    signals_delivered: int | None = None
-    signals_merged: int | None = None
-    signals_discarded: int | None = None
-    samples_recorded: int | None = None
-    samples_lost_overflow: int | None = None
-    samples_in_profile: int
-    capture_ratio: float
-    profile_cpu_percent: float
-    functions: list[Share]
-    threads: list[Share]
-    attribution_error_pp: float | None = None
-    notes: list[str] = Field(default_factory=list)
+    def __post_init__(self) -> None:
+        _coerce(self)
 
     # -- conservation -----------------------------------------------------------------
 
@@ -135,18 +169,42 @@ class Report(BaseModel):
                 )
         return problems
 
-    # -- output -----------------------------------------------------------------------
+    # -- input and output -------------------------------------------------------------
+
+    @classmethod
+    def fields(cls) -> tuple[str, ...]:
+        """The report's field names, in the order report.json writes them."""
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "report") -> Report:
+        """A Report from parsed report.json data; ReportError (one line) when it does not fit."""
+        problems: list[Problem] = []
+        report = validate(cls, data, (), problems)
+        if problems:
+            raise ReportError(source, describe(problems[0]))
+        return report
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_dict(self)
 
     def to_json(self) -> str:
         """Deterministic JSON: same report, same bytes."""
-        return json.dumps(rounded_for_json(self.model_dump()), indent=2, ensure_ascii=False) + "\n"
+        return json.dumps(rounded_for_json(self.to_dict()), indent=2, ensure_ascii=False) + "\n"
 
     def write_json(self, path: str | Path) -> None:
         Path(path).write_text(self.to_json(), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> Report:
-        return cls.model_validate_json(Path(path).read_text(encoding="utf-8"))
+        """Read a report.json; ReportError (a ValueError) names the file and the problem."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ReportError(str(path), f"cannot read: {exc}") from None
+        except json.JSONDecodeError as exc:
+            raise ReportError(str(path), f"not JSON: {exc}") from None
+        return cls.from_dict(data, str(path))
 
     def to_text(self, top: int = 10) -> str:
         return render_text(self, top=top)
@@ -199,7 +257,7 @@ def shares(
 
 def build_report(
     *,
-    world: Literal["sim", "real", "go"],
+    world: str,
     scenario: str,
     runtime: str,
     timer: str,

@@ -1,92 +1,93 @@
-"""Scenario files: one experiment, described once, run in every world.
+"""Scenarios: one experiment, described once, run in every world.
 
 A scenario says what machine the profiler runs on (CPUs, the kernel's tick rate and the
-calibration parameters of the kernel model), which profiler runs (a Go runtime version,
-CPython's own signal module, or this project's C sampler), and what the program does
-(groups of threads, each repeating a program of CPU bursts, native calls and sleeps).
+calibration parameters of the kernel model), which profiler runs (a runtime of
+`contract.runtimes`: a Go release line, CPython's own signal module, or this project's C
+sampler), and what the program does (groups of threads, each repeating a program of CPU
+bursts, native calls and sleeps).
 
-The schema is strict on purpose: unknown keys are rejected, every number carries its
-unit in its name, and every value the kernel model cannot know by itself (how often a
-second SIGPROF in one tick round survives, which CPU tends to win a round) is a named,
-documented field rather than a constant hidden in the code.
+Each section is a frozen dataclass whose field table (`contract.fields`) gives both its
+validation and the JSON Schema published for editors (`json_schema`). The schema is strict
+on purpose: unknown keys are rejected, every number carries its unit in its name, and every
+value the kernel model cannot know by itself (how often a second SIGPROF in one tick round
+survives, which CPU tends to win a round) is a named, documented field rather than a
+constant hidden in the code.
 
-Loading never raises a traceback at a user: `load_scenario` turns every problem (a
-missing file, a YAML syntax error, a wrong type, a timer the runtime cannot use) into a
-`ScenarioError` whose message is one line naming the file, the field and what is
-allowed. Command-line tools print it and exit with status 2.
+`validate_scenario` turns a raw mapping into a `Scenario` or raises `ScenarioError` whose
+message is one line naming the source, the field and what is allowed; command-line tools
+print it and exit with status 2. Overrides use dotted paths (`profiler.rate_hz=250`,
+`workload.threads.0.count=4`) applied to the raw mapping before validation
+(`apply_override`), so an override is checked exactly like a value written in a file.
 
-Overrides use dotted paths (`profiler.rate_hz=250`, `workload.threads.0.count=4`) and are
-applied to the raw mapping before validation, so an override is checked exactly like a
-value written in the file.
+Standard library only, so that the simulator's browser build validates scenarios with the
+command line's messages. Files, YAML and `--set` text are read by `contract.scenario_file`,
+which hands `validate_scenario` its reader of machine profiles.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from contract.fields import Problem, Spec, record, specs, summary, to_dict, validate
+from contract.fields import class_schema as _class_schema
+from contract.runtimes import PYTHON_RUNTIMES, RUNTIME_NAMES, RUNTIME_TIMERS, RUNTIMES, TIMERS
 
-RUNTIMES = ("go1.17", "go1.18", "go1.26", "go-windows", "cpython", "realprof")
-TIMERS = ("process", "per-thread", "both", "suspend", "perf")
-
-# Which timers each runtime can use, default first. Go 1.18+ on Linux always arms the
-# process timer beside the per-thread ones (src/runtime/os_linux.go setThreadCPUProfiler
-# keeps setitimer for threads Go did not create); "process" models a kernel where
-# timer_create failed, which Go handles by quietly keeping setitimer alone. "perf" (a
-# perf_event task-clock event per thread, sim/perfevents.py) is what realprof's
-# `--timer perf` does; for go1.18 and go1.26 it is a hypothetical: Go does not do this
-# (golang/go #42502, #53286).
-RUNTIME_TIMERS: dict[str, tuple[str, ...]] = {
-    "go1.17": ("process",),
-    "go1.18": ("both", "process", "perf"),
-    "go1.26": ("both", "process", "perf"),
-    "go-windows": ("suspend",),
-    "cpython": ("process",),
-    "realprof": ("per-thread", "process", "both", "perf"),
-}
-
-# Runtimes whose `run` steps execute Python bytecode and therefore need the GIL.
-PYTHON_RUNTIMES = ("cpython", "realprof")
+__all__ = [
+    "PYTHON_RUNTIMES",
+    "RUNTIMES",
+    "RUNTIME_TIMERS",
+    "STEP_KINDS",
+    "TIMERS",
+    "Machine",
+    "NativeStep",
+    "Profiler",
+    "RunStep",
+    "Scenario",
+    "ScenarioError",
+    "SleepStep",
+    "StepWork",
+    "ThreadGroup",
+    "Workload",
+    "apply_override",
+    "json_schema",
+    "machine_profile_dirs",
+    "machine_section",
+    "parse_machine",
+    "scenario_to_dict",
+    "validate_scenario",
+    "with_overrides",
+]
 
 
 class ScenarioError(Exception):
     """A scenario that cannot be used; the message is one line for the user."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-class Machine(_Strict):
+@record
+class Machine:
     """The simulated machine and the kernel model's calibration parameters."""
 
-    cpus: int = Field(2, ge=1, le=1024, description="Number of CPUs.")
-    kernel_hz: Literal[100, 250, 300, 1000] = Field(
-        250, description="CONFIG_HZ: scheduler ticks per second on every CPU."
+    cpus: int = Spec("int", 2, ge=1, le=1024, description="Number of CPUs.")
+    kernel_hz: int = Spec(
+        "choice",
+        250,
+        choices=(100, 250, 300, 1000),
+        description="CONFIG_HZ: scheduler ticks per second on every CPU.",
     )
-    tick_skew: bool = Field(
+    tick_skew: bool = Spec(
+        "bool",
         False,
         description=(
             "Boot option skew_tick=1: CPU n ticks n*T/(2*cpus) after CPU 0 instead of all "
             "CPUs ticking at the same instant (kernel/time/tick-sched.c)."
         ),
     )
-    same_round_survival: float = Field(
+    same_round_survival: float = Spec(
+        "float",
         0.0,
         ge=0.0,
         le=1.0,
@@ -97,8 +98,10 @@ class Machine(_Strict):
             "`realprof calibrate`."
         ),
     )
-    same_round_survival_after_switch: float | None = Field(
+    same_round_survival_after_switch: float | None = Spec(
+        "float",
         None,
+        nullable=True,
         ge=0.0,
         le=1.0,
         description=(
@@ -110,23 +113,29 @@ class Machine(_Strict):
             "threads than CPUs."
         ),
     )
-    cpu_check_bias: list[Annotated[float, Field(gt=0)]] | None = Field(
+    cpu_check_bias: list[float] | None = Spec(
+        "list",
         None,
+        nullable=True,
+        item=Spec("float", gt=0),
         description=(
             "Per-CPU weights for the order in which CPUs run their timer checks in a tick "
             "round: the first check of a round wins the signal. Equal weights (null) mean a "
             "fair kernel; golang/go #14434 reports 80/20 for equal work, i.e. [4, 1]."
         ),
     )
-    base_slice_ms: float | None = Field(
+    base_slice_ms: float | None = Spec(
+        "float",
         None,
+        nullable=True,
         gt=0,
         description=(
             "Scheduler time slice. Null uses EEVDF's default 0.75 ms x (1 + ilog2(min(cpus, "
             "8))), 1.5 ms on 2 CPUs (kernel/sched/fair.c sysctl_sched_base_slice)."
         ),
     )
-    perf_delivery_us: float = Field(
+    perf_delivery_us: float = Spec(
+        "float",
         3.0,
         ge=0,
         le=10_000,
@@ -138,14 +147,13 @@ class Machine(_Strict):
         ),
     )
 
-    @model_validator(mode="after")
-    def _bias_matches_cpus(self) -> Machine:
+    def check_rules(self) -> str | None:
         if self.cpu_check_bias is not None and len(self.cpu_check_bias) != self.cpus:
-            raise ValueError(
+            return (
                 f"cpu_check_bias has {len(self.cpu_check_bias)} weights; "
                 f"it needs one per CPU ({self.cpus})"
             )
-        return self
+        return None
 
     @property
     def tick_ns(self) -> int:
@@ -159,14 +167,21 @@ class Machine(_Strict):
         return int(750_000 * (1 + int(math.log2(min(self.cpus, 8)))))
 
 
-class Profiler(_Strict):
+@record
+class Profiler:
     """Which profiler runs, and its knobs."""
 
-    runtime: Literal["go1.17", "go1.18", "go1.26", "go-windows", "cpython", "realprof"] = Field(
-        "go1.18", description="Profiler implementation; see the docs' runtime table."
+    runtime: str = Spec(
+        "choice",
+        "go1.18",
+        choices=RUNTIME_NAMES,
+        description="Profiler implementation; see the docs' runtime table.",
     )
-    timer: Literal["process", "per-thread", "both", "suspend", "perf"] | None = Field(
+    timer: str | None = Spec(
+        "choice",
         None,
+        nullable=True,
+        choices=TIMERS,
         description=(
             "Timer source; null picks the runtime's default. process: setitimer(ITIMER_PROF); "
             "per-thread: timer_create(CLOCK_THREAD_CPUTIME_ID) per thread; both: per-thread "
@@ -177,159 +192,168 @@ class Profiler(_Strict):
             "Go does not do this, golang/go #42502)."
         ),
     )
-    rate_hz: float = Field(
-        100, ge=0.01, le=1_000_000, description="Requested samples per CPU-second."
+    rate_hz: float = Spec(
+        "float", 100, ge=0.01, le=1_000_000, description="Requested samples per CPU-second."
     )
-    buffer_words: int = Field(
+    buffer_words: int = Spec(
+        "int",
         131072,
         ge=16,
         description="Ring buffer capacity in 8-byte words (Go: profBufWordCount = 1<<17).",
     )
-    extra_words: int = Field(
+    extra_words: int = Spec(
+        "int",
         1000,
         ge=0,
         description="Go's buffer for samples of threads it did not create (cpuprof.extra).",
     )
-    reader_period_ms: float = Field(
-        100, gt=0, description="Reader sleep between drains (runtime/pprof profileWriter)."
+    reader_period_ms: float = Spec(
+        "float", 100, gt=0, description="Reader sleep between drains (runtime/pprof profileWriter)."
     )
-    reader_cost_us_per_sample: float = Field(
-        0.5, ge=0, description="CPU the reader spends per record it drains."
+    reader_cost_us_per_sample: float = Spec(
+        "float", 0.5, ge=0, description="CPU the reader spends per record it drains."
     )
-    handler_cost_us: float | None = Field(
+    handler_cost_us: float | None = Spec(
+        "float",
         None,
+        nullable=True,
         ge=0,
         description="CPU spent in the signal handler per delivery; null = runtime default.",
     )
-    max_depth: int = Field(64, ge=1, le=4096, description="Frames kept per stack (Go: 64).")
-    gil_switch_interval_ms: float = Field(
-        5.0, gt=0, description="sys.getswitchinterval(): GIL hand-over period (Python runtimes)."
+    max_depth: int = Spec("int", 64, ge=1, le=4096, description="Frames kept per stack (Go: 64).")
+    gil_switch_interval_ms: float = Spec(
+        "float",
+        5.0,
+        gt=0,
+        description="sys.getswitchinterval(): GIL hand-over period (Python runtimes).",
     )
+
+    def check_rules(self) -> str | None:
+        allowed = RUNTIME_TIMERS[self.runtime]
+        if self.timer is not None and self.timer not in allowed:
+            return (
+                f"runtime {self.runtime} cannot use timer {self.timer!r}; "
+                f"allowed: {', '.join(allowed)}"
+            )
+        return None
 
     @property
     def effective_timer(self) -> str:
-        return self.timer or RUNTIME_TIMERS[self.runtime][0]
+        return self.timer or RUNTIMES[self.runtime].default_timer
 
     @property
     def effective_handler_cost_us(self) -> float:
         if self.handler_cost_us is not None:
             return self.handler_cost_us
-        # Go: ~1 us per unwind (DataDog/go-profiler-notes stack-traces.md). CPython's own C
-        # handler only sets a flag; realprof's walk of the frame chain is a few us.
-        return {"cpython": 0.3, "realprof": 2.0, "go-windows": 10.0}.get(self.runtime, 1.5)
-
-    @model_validator(mode="after")
-    def _timer_fits_runtime(self) -> Profiler:
-        allowed = RUNTIME_TIMERS[self.runtime]
-        if self.timer is not None and self.timer not in allowed:
-            raise ValueError(
-                f"runtime {self.runtime} cannot use timer {self.timer!r}; "
-                f"allowed: {', '.join(allowed)}"
-            )
-        return self
+        return RUNTIMES[self.runtime].handler_cost_us
 
 
-class StepWork(_Strict):
-    function: str = Field(min_length=1, description="Name of the leaf function in stacks.")
-    cpu_ms: float = Field(ge=0.001, description="CPU time the step burns (at least 1 µs).")
-    depth: int = Field(3, ge=1, le=4096, description="Frames on the stack, leaf included.")
+@record
+class StepWork:
+    # No docstring: the schema has no description for it (the reference page has one).
+    function: str = Spec("str", min_length=1, description="Name of the leaf function in stacks.")
+    cpu_ms: float = Spec("float", ge=0.001, description="CPU time the step burns (at least 1 µs).")
+    depth: int = Spec("int", 3, ge=1, le=4096, description="Frames on the stack, leaf included.")
 
 
-class RunStep(_Strict):
-    run: StepWork = Field(description="CPU time in a named function (Python code: needs the GIL).")
-
-
-class NativeStep(_Strict):
-    native: StepWork = Field(description="CPU time in native code (C without the GIL; cgo in Go).")
-
-
-class SleepStep(_Strict):
-    sleep_ms: float = Field(ge=0.001, description="Time off the CPU (at least 1 µs).")
-
-
-def _step_kind(value: Any) -> str | None:
-    if isinstance(value, Mapping):
-        keys = [k for k in ("run", "native", "sleep_ms") if k in value]
-        return keys[0] if len(keys) == 1 else None
-    return next(
-        (k for k, cls in _STEP_CLASSES.items() if isinstance(value, cls)),
-        None,
+@record
+class RunStep:
+    run: StepWork = Spec(
+        "record",
+        record=StepWork,
+        description="CPU time in a named function (Python code: needs the GIL).",
     )
 
 
-Step = Annotated[
-    Annotated[RunStep, Tag("run")]
-    | Annotated[NativeStep, Tag("native")]
-    | Annotated[SleepStep, Tag("sleep_ms")],
-    Discriminator(_step_kind),
-]
-_STEP_CLASSES = {"run": RunStep, "native": NativeStep, "sleep_ms": SleepStep}
-
-
-class ThreadGroup(_Strict):
-    name: str = Field(min_length=1)
-    count: int = Field(1, ge=1, le=4096)
-    kind: Literal["go", "external"] = Field(
-        "go", description="go: a thread the runtime created; external: e.g. a cgo-created thread."
+@record
+class NativeStep:
+    native: StepWork = Spec(
+        "record",
+        record=StepWork,
+        description="CPU time in native code (C without the GIL; cgo in Go).",
     )
-    program: list[Step] = Field(min_length=1, description="Steps repeated until the run ends.")
-
-    @field_validator("program", mode="before")
-    @classmethod
-    def _steps_are_mappings(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            for index, step in enumerate(value):
-                if not isinstance(step, Mapping) or len(step) != 1:
-                    raise ValueError(
-                        f"step {index} must be a mapping with exactly one of run, native, sleep_ms"
-                    )
-                (key,) = step.keys()
-                if key not in ("run", "native", "sleep_ms"):
-                    raise ValueError(
-                        f"step {index} has unknown kind {key!r}; allowed: run, native, sleep_ms"
-                    )
-        return value
 
 
-class Workload(_Strict):
-    duration_s: float = Field(gt=0, le=3600, description="Length of the profiled interval.")
-    threads: list[ThreadGroup] = Field(min_length=1)
+@record
+class SleepStep:
+    sleep_ms: float = Spec("float", ge=0.001, description="Time off the CPU (at least 1 µs).")
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> Workload:
+
+Step = RunStep | NativeStep | SleepStep
+STEP_KINDS = ("run", "native", "sleep_ms")
+
+
+def _steps_are_mappings(steps: list[Any]) -> str | None:
+    """Each step names its kind by its one key; say which step does not."""
+    for index, step in enumerate(steps):
+        if not isinstance(step, Mapping) or len(step) != 1:
+            return f"step {index} must be a mapping with exactly one of {', '.join(STEP_KINDS)}"
+        (key,) = step.keys()
+        if key not in STEP_KINDS:
+            return f"step {index} has unknown kind {key!r}; allowed: {', '.join(STEP_KINDS)}"
+    return None
+
+
+@record
+class ThreadGroup:
+    name: str = Spec("str", min_length=1)
+    count: int = Spec("int", 1, ge=1, le=4096)
+    kind: str = Spec(
+        "choice",
+        "go",
+        choices=("go", "external"),
+        description="go: a thread the runtime created; external: e.g. a cgo-created thread.",
+    )
+    program: list[Step] = Spec(
+        "list",
+        item=Spec("step", variants=(RunStep, NativeStep, SleepStep)),
+        min_length=1,
+        list_check=_steps_are_mappings,
+        description="Steps repeated until the run ends.",
+    )
+
+
+@record
+class Workload:
+    duration_s: float = Spec("float", gt=0, le=3600, description="Length of the profiled interval.")
+    threads: list[ThreadGroup] = Spec("list", item=Spec("record", record=ThreadGroup), min_length=1)
+
+    def check_rules(self) -> str | None:
         names = [group.name for group in self.threads]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
-            raise ValueError(f"thread group names must be unique; repeated: {duplicates}")
-        return self
+            return f"thread group names must be unique; repeated: {duplicates}"
+        return None
 
 
-class Scenario(_Strict):
+@record
+class Scenario:
     """A whole experiment. `machine` may also be the name of a calibrated machine profile."""
 
-    name: str = Field("scenario", description="Short name used in reports and figures.")
-    description: str = Field("", description="What the scenario teaches.")
-    seed: int = Field(1, ge=0, description="Seed of the simulator's random choices.")
-    machine: Machine = Field(default_factory=Machine)
-    profiler: Profiler = Field(default_factory=Profiler)
-    workload: Workload
+    name: str = Spec("str", "scenario", description="Short name used in reports and figures.")
+    description: str = Spec("str", "", description="What the scenario teaches.")
+    seed: int = Spec("int", 1, ge=0, description="Seed of the simulator's random choices.")
+    machine: Machine = Spec("record", record=Machine, factory=Machine)
+    profiler: Profiler = Spec("record", record=Profiler, factory=Profiler)
+    workload: Workload = Spec("record", record=Workload)
 
-    @model_validator(mode="after")
-    def _runtime_fits_workload(self) -> Scenario:
-        runtime = self.profiler.runtime
-        if runtime in PYTHON_RUNTIMES or runtime == "go-windows":
+    def check_rules(self) -> str | None:
+        runtime = RUNTIMES[self.profiler.runtime]
+        if not runtime.external_threads:
             externals = [g.name for g in self.workload.threads if g.kind == "external"]
             if externals:
-                raise ValueError(
-                    f"runtime {runtime} has no external (cgo) threads; "
+                return (
+                    f"runtime {runtime.name} has no external (cgo) threads; "
                     f"group(s) {externals} must use kind: go"
                 )
-        return self
+        return None
 
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of scenario files, for editors (yaml-language-server)."""
-    schema = Scenario.model_json_schema()
+    defs: dict[str, Any] = {}
+    body = _class_schema(Scenario, defs)
+    schema = {"$defs": dict(sorted(defs.items())), **body}
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "sigprof-lab scenario"
     # A scenario may name a calibrated machine profile instead of describing the machine.
@@ -342,7 +366,10 @@ def json_schema() -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------
-# Loading, overrides and error messages
+# Machine profiles, validation and overrides
+
+# Reads one machine profile file into a mapping, or raises ScenarioError.
+ProfileReader = Callable[[Path], Any]
 
 
 def machine_profile_dirs(scenario_path: Path | None = None) -> list[Path]:
@@ -362,7 +389,17 @@ def machine_profile_dirs(scenario_path: Path | None = None) -> list[Path]:
     return unique
 
 
-def _resolve_machine(raw: dict[str, Any], source: str, scenario_path: Path | None) -> None:
+def machine_section(profile: Any, where: Path | str) -> dict[str, Any]:
+    """The Machine fields of a machine profile's mapping (measured facts are left out)."""
+    machine = profile.get("machine", profile) if isinstance(profile, dict) else profile
+    if not isinstance(machine, dict):
+        raise ScenarioError(f"{where}: machine profile must be a mapping")
+    return {k: v for k, v in machine.items() if k in specs(Machine)}
+
+
+def _resolve_machine(
+    raw: dict[str, Any], source: str, scenario_path: Path | None, read: ProfileReader | None
+) -> None:
     name = raw.get("machine")
     if not isinstance(name, str):
         return
@@ -370,49 +407,51 @@ def _resolve_machine(raw: dict[str, Any], source: str, scenario_path: Path | Non
     for d in dirs:
         candidate = d / f"{name}.yaml"
         if candidate.is_file():
-            data = _read_yaml(candidate)
-            machine = data.get("machine", data) if isinstance(data, dict) else data
-            if not isinstance(machine, dict):
-                raise ScenarioError(f"{candidate}: machine profile must be a mapping")
-            # Measured facts beside the fitted parameters are kept out of the model.
-            raw["machine"] = {k: v for k, v in machine.items() if k in Machine.model_fields}
+            if read is None:
+                raise ScenarioError(
+                    f"{source}: machine: profile {name!r} is a YAML file ({candidate}); "
+                    "load the scenario with contract.scenario_file.load_scenario"
+                )
+            raw["machine"] = machine_section(read(candidate), candidate)
             return
     known = sorted({p.stem for d in dirs if d.is_dir() for p in d.glob("*.yaml")})
     hint = f"known: {', '.join(known)}" if known else "run `python -m realprof calibrate` first"
     raise ScenarioError(f"{source}: machine: no machine profile named {name!r} ({hint})")
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ScenarioError(f"{path}: is a directory, not a scenario file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ScenarioError(f"{path}: cannot read: {exc}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(f"{path}: YAML syntax error at {where}{problem}") from None
+def parse_machine(raw: Any, source: str) -> Machine:
+    """A `machine` section on its own (a calibrated profile), or ScenarioError."""
+    problems: list[Problem] = []
+    machine = validate(Machine, raw, ("machine",), problems)
+    if problems:
+        raise ScenarioError(f"{source}: {summary(problems)}")
+    return machine
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """`a.b.0.c=value` -> (["a", "b", "0", "c"], parsed value)."""
-    if "=" not in text:
-        raise ScenarioError(f"--set {text!r}: expected dotted.path=value")
-    path, _, value = text.partition("=")
-    keys = [k for k in path.strip().split(".")]
-    if not path.strip() or any(not k for k in keys):
-        raise ScenarioError(f"--set {text!r}: empty field name in the dotted path")
-    try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
-    except yaml.YAMLError:
-        parsed = value
-    return keys, parsed
+def validate_scenario(
+    raw: Any,
+    source: str = "<scenario>",
+    path: Path | None = None,
+    read_profile: ProfileReader | None = None,
+) -> Scenario:
+    """Validate a raw mapping; raise ScenarioError with one line on failure.
+
+    `machine: NAME` is looked up in `machine_profile_dirs`; `read_profile` reads the file
+    found (the YAML edge passes its reader; without one a found profile is an error).
+    """
+    if raw is None:
+        raise ScenarioError(f"{source}: the file is empty; a scenario needs at least `workload`")
+    if not isinstance(raw, dict):
+        raise ScenarioError(
+            f"{source}: a scenario must be a mapping of sections "
+            f"(name, machine, profiler, workload, seed), got {type(raw).__name__}"
+        )
+    _resolve_machine(raw, source, path, read_profile)
+    problems: list[Problem] = []
+    scenario = validate(Scenario, raw, (), problems)
+    if problems:
+        raise ScenarioError(f"{source}: {summary(problems)}")
+    return scenario
 
 
 def apply_override(raw: dict[str, Any], keys: list[str], value: Any) -> None:
@@ -445,110 +484,9 @@ def apply_override(raw: dict[str, Any], keys: list[str], value: Any) -> None:
             raise ScenarioError(f"--set {'.'.join(keys)}: {where} is not a mapping or a list")
 
 
-def _describe(error: dict[str, Any]) -> str:
-    loc = ".".join(str(part) for part in _without_tags(error["loc"]))
-    msg = error["msg"]
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, ") :]
-    kind = error["type"]
-    if kind == "extra_forbidden":
-        msg = "unknown key"
-        allowed = _allowed_keys(error["loc"])
-        if allowed:
-            msg += f" (allowed: {', '.join(allowed)})"
-    elif kind == "missing":
-        msg = "required field is missing"
-    elif "input" in error and kind not in ("model_type",):
-        shown = error["input"]
-        if not isinstance(shown, dict | list):
-            msg += f" (got {shown!r})"
-    return f"{loc}: {msg}" if loc else msg
-
-
-def _without_tags(loc: Iterable[Any]) -> list[Any]:
-    """Drop the discriminator tag pydantic puts before a step's own key (`run.run`)."""
-    parts = list(loc)
-    return [
-        part
-        for i, part in enumerate(parts)
-        if not (part in _STEP_CLASSES and i + 1 < len(parts) and parts[i + 1] == part)
-    ]
-
-
-def _allowed_keys(loc: Iterable[Any]) -> list[str]:
-    """Field names allowed at the parent of `loc`, for unknown-key messages."""
-    model: Any = Scenario
-    parts = _without_tags(loc)[:-1]
-    for part in parts:
-        if isinstance(part, int):
-            continue
-        if model is Step and part in _STEP_CLASSES:
-            model = _model_in(_STEP_CLASSES[part].model_fields[part].annotation)
-            if model is None:
-                return []
-            continue
-        field = model.model_fields.get(part) if hasattr(model, "model_fields") else None
-        if field is None:
-            return []
-        annotation = field.annotation
-        model = _model_in(annotation)
-        if model is None:
-            return []
-    if not hasattr(model, "model_fields"):
-        return ["run", "native", "sleep_ms"]
-    return list(model.model_fields)
-
-
-def _model_in(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    if annotation is Step:
-        return Step
-    for arg in getattr(annotation, "__args__", ()):
-        if arg is Step:
-            return Step
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def validate_scenario(raw: Any, source: str = "<scenario>", path: Path | None = None) -> Scenario:
-    """Validate a raw mapping; raise ScenarioError with one line on failure."""
-    if raw is None:
-        raise ScenarioError(f"{source}: the file is empty; a scenario needs at least `workload`")
-    if not isinstance(raw, dict):
-        raise ScenarioError(
-            f"{source}: a scenario must be a mapping of sections "
-            f"(name, machine, profiler, workload, seed), got {type(raw).__name__}"
-        )
-    _resolve_machine(raw, source, path)
-    try:
-        return Scenario.model_validate(raw)
-    except ValidationError as exc:
-        errors = exc.errors()
-        first = _describe(errors[0])
-        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-        raise ScenarioError(f"{source}: {first}{more}") from None
-
-
-def load_scenario(
-    path: str | os.PathLike[str], overrides: Iterable[str] = (), seed: int | None = None
-) -> Scenario:
-    """Read, override and validate a scenario file."""
-    path = Path(path)
-    raw = _read_yaml(path)
-    if isinstance(raw, dict):
-        for text in overrides:
-            keys, value = parse_override(text)
-            apply_override(raw, keys, value)
-        if seed is not None:
-            raw["seed"] = seed
-    return validate_scenario(raw, str(path), path)
-
-
 def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
-    return json.loads(scenario.model_dump_json(exclude_none=False))
+    """The scenario as plain JSON-ready data (what `validate_scenario` reads back)."""
+    return to_dict(scenario)
 
 
 def with_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.report import Report
-from contract.scenario import load_scenario
+from contract.scenario_file import load_scenario
 from docsgen.common import REGENERATE, ROOT, SCENARIOS
 from docsgen.layer_map import draw_layer_map
 from docsgen.pipeline import draw_pipeline

@@ -11,11 +11,14 @@ scenario library (`scenario.md`, `report.md`, `scenarios.md`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
+from contract.fields import specs, type_label
 from contract.report import FUNNEL_LABELS, Report, Share
-from contract.scenario import json_schema, load_scenario
+from contract.scenario import json_schema
+from contract.scenario_file import load_scenario
 from docsgen.common import GENERATED_NOTE, SCENARIOS
 from figures.style import machine_words
 
@@ -115,8 +118,8 @@ def scenario_reference() -> str:
         "or a timer the runtime cannot use is rejected with one line that names the file "
         "and the field, and exit status 2.",
         "",
-        "This page is generated from `contract.scenario.json_schema()`, the pydantic models' "
-        "field descriptions, by `python -m docsgen docs/figures`. The same schema is "
+        "This page is generated from `contract.scenario.json_schema()`, the scenario "
+        "classes' field descriptions, by `python -m docsgen docs/figures`. The same schema is "
         "published as [scenario.schema.json](scenario.schema.json) for editors "
         "(yaml-language-server: put `# yaml-language-server: "
         "$schema=../docs/reference/scenario.schema.json` on a scenario's first line, as "
@@ -214,26 +217,15 @@ REPORT_MEANINGS: dict[str, str] = {
 }
 
 
-def _annotation(field_info: Any) -> str:
-    text = str(field_info.annotation)
-    for old, new in (
-        ("typing.", ""),
-        ("contract.report.", ""),
-        ("<class '", ""),
-        ("'>", ""),
-        ("NoneType", "None"),
-    ):
-        text = text.replace(old, new)
-    return text
-
-
 def report_reference() -> str:
     """The report reference page, from `contract.report.Report` and `FUNNEL_LABELS`."""
-    missing = [name for name in Report.model_fields if name not in REPORT_MEANINGS]
-    stale = [name for name in REPORT_MEANINGS if name not in Report.model_fields]
+    report_fields = specs(Report)
+    missing = [name for name in report_fields if name not in REPORT_MEANINGS]
+    stale = [name for name in REPORT_MEANINGS if name not in report_fields]
     if missing or stale:
         raise SystemExit(
-            f"docsgen.site: REPORT_MEANINGS is out of date (missing {missing}, stale {stale})"
+            "docsgen.reference_pages: REPORT_MEANINGS is out of date "
+            f"(missing {missing}, stale {stale})"
         )
     lines = [
         GENERATED_NOTE,
@@ -275,10 +267,8 @@ def report_reference() -> str:
         "| field | type | meaning |",
         "|---|---|---|",
     ]
-    for name, info in Report.model_fields.items():
-        lines.append(
-            f"| `{name}` | `{_cell(_annotation(info))}` | {_cell(REPORT_MEANINGS[name])} |"
-        )
+    for name, spec in report_fields.items():
+        lines.append(f"| `{name}` | `{_cell(type_label(spec))}` | {_cell(REPORT_MEANINGS[name])} |")
     lines += [
         "",
         "## One row of `functions` or `threads`",
@@ -286,13 +276,13 @@ def report_reference() -> str:
         "| field | type | meaning |",
         "|---|---|---|",
     ]
-    for name, info in Share.model_fields.items():
-        meaning = info.description or {
+    for name, spec in specs(Share).items():
+        meaning = spec.description or {
             "name": "Function (leaf frame) or thread name.",
             "samples": "Samples whose leaf is this function, or taken on this thread.",
             "true_cpu_seconds": "CPU time it really received (null where unknown).",
         }.get(name, "")
-        lines.append(f"| `{name}` | `{_cell(_annotation(info))}` | {_cell(meaning)} |")
+        lines.append(f"| `{name}` | `{_cell(type_label(spec))}` | {_cell(meaning)} |")
     lines += [
         "",
         "The text table prints `error` as `share − true share` in percentage points; "
@@ -351,7 +341,7 @@ def library_reference(reports: dict[str, Report]) -> str:
             f"- **Profiler:** {p.runtime}, timer {p.effective_timer}, {p.rate_hz:g} Hz, "
             f"buffer {p.buffer_words:,} words, reader every {p.reader_period_ms:g} ms.",
             f"- **Workload:** {groups} threads for {scenario.workload.duration_s:g} s, on "
-            f"{machine_words(scenario.machine.model_dump())}.",
+            f"{machine_words(dataclasses.asdict(scenario.machine))}.",
             f"- **`python -m sim scenarios/{path.stem}.yaml`** → "
             f"{report.samples_in_profile:,} samples of {report.expected_samples:,.1f} "
             f"expected (capture ratio {report.capture_ratio:.3f}); the profile shows "

@@ -25,6 +25,7 @@ in words with its unit, and marks the rows where sim and reality differ most.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import statistics
 import sys
@@ -38,10 +39,10 @@ from contract.report import FUNNEL_LABELS, Report
 from contract.scenario import (
     Scenario,
     ScenarioError,
-    load_scenario,
     scenario_to_dict,
     validate_scenario,
 )
+from contract.scenario_file import load_scenario
 from lab.go_toolchain import go_toolchain
 from lab.go_world import GoWorldError, run_go_world
 from lab.machine import machine_here
@@ -137,7 +138,7 @@ def run_compare(
                 return run_scenario(scenario).report
 
             def sim_real_job(i: int, s=real_twin) -> Report:
-                return simulate(s.model_copy(update={"seed": s.seed + i})).report
+                return simulate(dataclasses.replace(s, seed=s.seed + i)).report
 
             jobs.append(("real", real_job))
             jobs.append(("sim:real", sim_real_job))
@@ -158,7 +159,7 @@ def run_compare(
                     raise CompareError(str(exc)) from None
 
             def sim_go_job(i: int, s=go_twin) -> Report:
-                return simulate(s.model_copy(update={"seed": s.seed + i})).report
+                return simulate(dataclasses.replace(s, seed=s.seed + i)).report
 
             jobs.append(("go", go_job))
             jobs.append(("sim:go", sim_go_job))
@@ -167,7 +168,7 @@ def run_compare(
         sim_runs["sim"] = WorldRuns("sim", "sim")
 
         def sim_job(i: int, s=sim_twin) -> Report:
-            return simulate(s.model_copy(update={"seed": s.seed + i})).report
+            return simulate(dataclasses.replace(s, seed=s.seed + i)).report
 
         jobs.append(("sim:sim", sim_job))
 

@@ -25,13 +25,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
-import re
 import shutil
 import subprocess
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from contract.runtimes import model_and_timer_for_go_release
 
 INSTALL_HINT = "apt-get install golang-go"
 
@@ -71,11 +72,6 @@ def go_version() -> str | None:
     return version_of(go) if go else None
 
 
-def _major_minor(version: str) -> tuple[int, int] | None:
-    match = re.match(r"go(\d+)\.(\d+)", version)
-    return (int(match.group(1)), int(match.group(2))) if match else None
-
-
 def model_runtime(version: str) -> tuple[str, str]:
     """(runtime model, timer) that a Go version's Linux profiler implements.
 
@@ -83,12 +79,7 @@ def model_runtime(version: str) -> tuple[str, str]:
     (src/runtime/os_linux.go); 1.26: the same timers, reader woken at half full
     (src/runtime/profbuf.go). An unparsable version (a devel build) is taken as current.
     """
-    parsed = _major_minor(version)
-    if parsed is None or parsed >= (1, 26):
-        return "go1.26", "both"
-    if parsed >= (1, 18):
-        return "go1.18", "both"
-    return "go1.17", "process"
+    return model_and_timer_for_go_release(version)
 
 
 def _cache_dir() -> Path:

@@ -29,6 +29,7 @@ that file alone, so the committed figure is reproducible from the committed data
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -91,7 +92,7 @@ def _simulated(
     scenario = cell_scenario(*cell, duration_s, machine, runtime)
     return median_of(
         [
-            _summary(simulate(scenario.model_copy(update={"seed": 1 + i})).report)
+            _summary(simulate(dataclasses.replace(scenario, seed=1 + i)).report)
             for i in range(repeat)
         ]
     )

@@ -39,6 +39,7 @@ second does, not how it is sampled), and fitting the simulator's kernel paramete
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import os
 import platform
@@ -47,7 +48,13 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from contract.scenario import Machine, Scenario, machine_profile_dirs
+from contract.scenario import (
+    Machine,
+    Scenario,
+    machine_profile_dirs,
+    machine_section,
+    parse_machine,
+)
 
 CALIBRATED_PROFILE = "this-machine"
 _HZ_LINE = re.compile(rb"^CONFIG_HZ=(\d+)\s*$", re.MULTILINE)
@@ -221,9 +228,9 @@ def calibrated_machine(scenario_path: Path | None = None) -> tuple[Machine | Non
         if path.is_file():
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
             machine = data.get("machine", {})
-            fields = {k: v for k, v in machine.items() if k in Machine.model_fields}
+            fields = machine_section(machine, path)
             when = data.get("calibrated")
-            return Machine.model_validate(fields), str(path) + (
+            return parse_machine(fields, str(path)), str(path) + (
                 f", calibrated {when}" if when else ""
             )
     return None, None
@@ -233,9 +240,10 @@ def machine_here(scenario: Scenario, scenario_path: Path | None) -> tuple[dict, 
     """The machine section the twins run on, and a note saying where it came from."""
     machine, source = calibrated_machine(scenario_path)
     if machine is not None:
-        return machine.model_dump(), f"simulated on this machine's calibrated profile ({source})"
+        note = f"simulated on this machine's calibrated profile ({source})"
+        return dataclasses.asdict(machine), note
     facts = machine_facts()
-    section = scenario.machine.model_dump()
+    section = dataclasses.asdict(scenario.machine)
     section["cpus"] = facts.get("cpus") or section["cpus"]
     if facts.get("kernel_hz") in (100, 250, 300, 1000):
         section["kernel_hz"] = facts["kernel_hz"]

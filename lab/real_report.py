@@ -13,6 +13,7 @@ modelled), Go's extra buffer, and the counts the kernel keeps to itself
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from contract.profile import Profile
@@ -37,7 +38,7 @@ def real_report(
     """The run's report; the truths are CPU seconds by step function and by thread."""
     profiler = scenario.profiler
     facts = machine_facts()
-    facts["scenario_machine"] = scenario.machine.model_dump()
+    facts["scenario_machine"] = dataclasses.asdict(scenario.machine)
     cpu_seconds = sum(true_threads.values())
     counts = {
         "signals_generated": None,

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from contract.cli import EXIT_BAD_INPUT, OneLineParser, add_scenario_options
-from contract.scenario import ScenarioError, load_scenario
+from contract.scenario import ScenarioError
+from contract.scenario_file import load_scenario
 from figures.outputs import write_outputs
 from lab.real_settings import RealWorldError, real_settings
 from lab.workload import run_scenario

@@ -28,23 +28,20 @@ def want_args(args: list[str], count: int) -> None:
 
 def report(path_text: str) -> Any:
     """A contract.report.Report from a report.json path, or Usage."""
-    from pydantic import ValidationError
-
-    from contract.report import Report
+    from contract.report import Report, ReportError
 
     path = Path(path_text)
     if not path.is_file():
         raise Usage(f"{path_text}: no such file (give the report.json your run wrote)")
     try:
         return Report.load(path)
-    except (ValueError, ValidationError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0]
-        raise Usage(f"{path_text}: not a report.json ({first})") from None
+    except ReportError as exc:
+        raise Usage(f"{path_text}: not a report.json ({exc.problem})") from None
 
 
 def simulate(scenario: str | Path, overrides: list[str], seed: int | None = None) -> Any:
     """Run the simulator in this process; returns the Report."""
-    from contract.scenario import load_scenario
+    from contract.scenario_file import load_scenario
     from sim.model import simulate as run
 
     return run(load_scenario(str(scenario), overrides, seed)).report

@@ -661,18 +661,12 @@ def show_main(argv: list[str]) -> int:
         except (UnicodeDecodeError, json.JSONDecodeError):
             document = None  # let the profile reader name the problem
         if isinstance(document, dict) and "world" in document and "$schema" not in document:
-            from pydantic import ValidationError
-
-            from contract.report import Report
+            from contract.report import Report, ReportError
 
             try:
-                report = Report.model_validate(document)
-            except ValidationError as exc:
-                first = exc.errors()[0]
-                where = ".".join(str(p) for p in first["loc"]) or "report"
-                raise UsageError(
-                    f"{path}: not a valid report.json: {where}: {first['msg']}"
-                ) from None
+                report = Report.from_dict(document, str(path))
+            except ReportError as exc:
+                raise UsageError(f"{path}: not a valid report.json: {exc.problem}") from None
             sys.stdout.write(report.to_text(top=args.top))
             return 0
     from contract.profile import ProfileFormatError
@@ -704,7 +698,8 @@ def scenario_main(argv: list[str]) -> int:
     parser.add_argument("--top", type=_int_in(1, None), default=10, help="rows per table")
     args = parser.parse_args(argv)
 
-    from contract.scenario import ScenarioError, load_scenario
+    from contract.scenario import ScenarioError
+    from contract.scenario_file import load_scenario
     from lab.workload import RealWorldError, real_settings, run_scenario
 
     try:

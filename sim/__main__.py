@@ -13,7 +13,8 @@ from pathlib import Path
 
 from contract.cli import EXIT_BAD_INPUT, add_scenario_options, one_line
 from contract.cli import OneLineParser as _Parser
-from contract.scenario import ScenarioError, json_schema, load_scenario
+from contract.scenario import ScenarioError, json_schema
+from contract.scenario_file import load_scenario
 from figures.outputs import write_outputs
 
 

@@ -19,6 +19,7 @@ generated signal ends in exactly one stage) is checked by `Report.conservation_e
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +77,7 @@ def sim_report(
         runtime=scenario.profiler.runtime,
         timer=spec.timer,
         seed=scenario.seed,
-        machine=scenario.machine.model_dump(),
+        machine=dataclasses.asdict(scenario.machine),
         rate_hz=scenario.profiler.rate_hz,
         wall_seconds=duration_ns / 1e9,
         cpu_seconds=cpu_ns / 1e9,

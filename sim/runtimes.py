@@ -4,6 +4,9 @@ Every runtime answers the same questions: which timers it arms, what its handler
 whether it keeps or discards a delivered signal, where the sample goes, and how its reader
 drains. The outcomes are the funnel's last stages: *recorded*, *lost* (buffer full),
 *discarded* (the runtime ignored the signal) or *merged* (folded into a later handler run).
+The per-runtime facts (timers, handler cost, buffer, reader, filter) are read from the
+runtime table, `contract.runtimes.RUNTIMES`; `runtime_spec` joins a row with the
+scenario's settings.
 
 `go1.17` (src/runtime/signal_unix.go, proc.go `sigprof`, Go ≤ 1.17): only the process
 timer. Every delivered signal is a sample of the interrupted thread.
@@ -49,6 +52,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from contract.runtimes import RUNTIMES
 from contract.scenario import Profiler
 from sim.signals import SI_KERNEL, SI_TIMER
 
@@ -89,28 +93,26 @@ class RuntimeSpec:
 
 
 def runtime_spec(profiler: Profiler) -> RuntimeSpec:
-    name = profiler.runtime
+    """The runtime's row of `contract.runtimes.RUNTIMES`, with the scenario's settings."""
+    row = RUNTIMES[profiler.runtime]
     timer = profiler.effective_timer
-    go = name.startswith("go")
-    handler_cost_ns = round(profiler.effective_handler_cost_us * 1000)
     return RuntimeSpec(
-        name=name,
+        name=row.name,
         timer=timer,
         process_timer=timer in ("process", "both"),
         thread_timers=timer in ("per-thread", "both"),
         perf_events=timer == "perf",
-        lazy_thread_timers=name in ("go1.18", "go1.26"),
+        lazy_thread_timers=row.lazy_thread_timers,
         # Only perf signals are armed with timer perf: nothing to filter.
-        valid_sigprof=(name in ("go1.18", "go1.26") and timer != "perf")
-        or (name == "realprof" and timer == "both"),
-        handler_cost_ns=handler_cost_ns,
-        buffer_words=None if name == "cpython" else profiler.buffer_words,
-        tag_capacity=GO_TAG_CAPACITY if go else None,
-        free_on_read=name == "realprof",
-        reader={"go1.26": "half-full", "cpython": "at-stop"}.get(name, "periodic"),
-        reader_needs_gil=name == "realprof",
-        extra_words=profiler.extra_words if go and name != "go-windows" else None,
-        python_handler=name == "cpython",
-        suspend_sampler=name == "go-windows",
+        valid_sigprof=timer in row.dedup_timers,
+        handler_cost_ns=round(profiler.effective_handler_cost_us * 1000),
+        buffer_words=profiler.buffer_words if row.bounded_buffer else None,
+        tag_capacity=GO_TAG_CAPACITY if row.go else None,
+        free_on_read=row.free_on_read,
+        reader=row.reader,
+        reader_needs_gil=row.reader_needs_gil,
+        extra_words=profiler.extra_words if row.extra_buffer else None,
+        python_handler=row.python_handler,
+        suspend_sampler=row.suspend_sampler,
         suspend_period_ns=max(1, int(1000 // profiler.rate_hz)) * 1_000_000,
     )

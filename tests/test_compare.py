@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from contract.scenario import load_scenario
+from contract.scenario_file import load_scenario
 from lab import calibrate, compare, grid
 from lab.grid_cells import cell_key, cell_scenario
 from lab.grid_results import render

@@ -348,7 +348,7 @@ def test_simulated_numbers_in_the_prose_match_their_command() -> None:
     import shlex
 
     from contract.report import render_text
-    from contract.scenario import load_scenario
+    from contract.scenario_file import load_scenario
     from sim.model import simulate
 
     claims = _claims()

@@ -6,6 +6,7 @@ binomial sampling noise where a random choice is involved.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -195,7 +196,7 @@ def test_same_seed_gives_byte_identical_report_and_profile():
     first, second = simulate(scenario), simulate(scenario)
     assert first.report.to_json() == second.report.to_json()
     assert first.profile.to_pprof_bytes() == second.profile.to_pprof_bytes()
-    other = simulate(scenario.model_copy(update={"seed": 2}))
+    other = simulate(dataclasses.replace(scenario, seed=2))
     assert other.report.to_json() != first.report.to_json()
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from contract.scenario import ScenarioError, load_scenario, validate_scenario
+from contract.scenario import ScenarioError, validate_scenario
+from contract.scenario_file import load_scenario
 from sim.__main__ import EXIT_BAD_INPUT, main
 from sim.model import Simulation, simulate
 from sim.perfevents import PERF_MIN_PERIOD_NS, PerfEvent, perf_hrtimer_period_ns

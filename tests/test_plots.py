@@ -3,6 +3,7 @@ described by its alt text."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import sys
 from pathlib import Path
@@ -164,7 +165,7 @@ def test_funnel_handles_unobserved_fields(result: SimResult, tmp_path: Path) -> 
             "samples_recorded",
         )
     }
-    real = Report.model_validate({**result.report.model_dump(), **unobserved, "world": "real"})
+    real = Report.from_dict({**result.report.to_dict(), **unobserved, "world": "real"})
     path = tmp_path / "real.png"
     alt = funnel.plot_funnel(real, path)
     assert path.read_bytes().startswith(PNG_MAGIC)
@@ -174,8 +175,8 @@ def test_funnel_handles_unobserved_fields(result: SimResult, tmp_path: Path) -> 
 
 
 def test_funnel_with_no_cpu_time(result: SimResult, tmp_path: Path) -> None:
-    idle = result.report.model_copy(
-        update={"expected_samples": 0.0, "cpu_seconds": 0.0, "samples_in_profile": 0}
+    idle = dataclasses.replace(
+        result.report, expected_samples=0.0, cpu_seconds=0.0, samples_in_profile=0
     )
     alt = funnel.plot_funnel(idle, tmp_path / "idle.svg")
     assert "no CPU time" in alt

@@ -8,6 +8,7 @@ under a minute.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import tempfile
 from pathlib import Path
@@ -27,7 +28,8 @@ from strategies import (
     single_busy_thread_scenarios,
 )
 
-from contract.scenario import Scenario, ScenarioError, load_scenario, validate_scenario
+from contract.scenario import Scenario, ScenarioError, scenario_to_dict, validate_scenario
+from contract.scenario_file import load_scenario
 from sim.model import Simulation, simulate
 from sim.profbuf import OVERFLOW_RECORD_WORDS, ProfBuf, Record
 from sim.workload import EXTERNAL_CODE_FRAME, thread_names
@@ -39,7 +41,7 @@ PROFBUF_SETTINGS = settings(max_examples=400, deadline=None)
 
 
 def _describe(scenario: Scenario) -> str:
-    return scenario.model_dump_json(exclude_defaults=True)
+    return json.dumps(scenario_to_dict(scenario))
 
 
 # -- scenarios ----------------------------------------------------------------------------

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from contract.scenario import load_scenario
+from contract.scenario_file import load_scenario
 from sim.model import simulate
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"

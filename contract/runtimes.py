@@ -1,0 +1,189 @@
+"""The runtime table: every profiler the project models, described once.
+
+A runtime is a profiler implementation: a Go release line, Go on Windows, CPython's own
+`signal` module, or this project's C sampler. Each row says which timers it can arm
+(default first), whether its `run` steps are Python bytecode (and so need the GIL),
+whether it can have threads it did not create (cgo), what its signal handler costs by
+default, how its buffer and reader behave, and which Go releases it stands for.
+
+Everything else is built from this table: the scenario schema's literals and timer rules
+(`contract.scenario`), the simulator's runtime specs (`sim.runtimes`) and the Go world's
+version mapping (`model_for_go_release`, used by `lab.goworld.model_runtime`). Adding a
+runtime or a Go release is one row here. Standard library only: the browser build of the
+simulator imports it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from typing import Any
+
+# Every timer source, in the order the schema lists them. process: setitimer(ITIMER_PROF);
+# per-thread: timer_create(CLOCK_THREAD_CPUTIME_ID) per thread; both: the two together;
+# suspend: Windows' sampling thread; perf: a perf_event task-clock event per thread.
+TIMERS = ("process", "per-thread", "both", "suspend", "perf")
+
+# Go releases are (major, minor); a release line's last one is None when it is current.
+GoRelease = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One profiler implementation and the facts the contract, model and lab share.
+
+    A field left out has the plain value: no GIL, no external threads, not Go, a bounded
+    buffer read periodically by a thread that needs nothing, signals handled where they
+    land.
+    """
+
+    name: str
+    timers: tuple[str, ...]  # the timers it can use, default first
+    handler_cost_us: float  # CPU per delivered signal, when the scenario gives none
+    python: bool = False  # `run` steps execute Python bytecode: they need the GIL
+    external_threads: bool = False  # may run threads it did not create (cgo)
+    go: bool = False  # a Go runtime: profBuf tags (profBufTagCount)
+    extra_buffer: bool = False  # Go's cpuprof.extra for samples of threads Go did not create
+    lazy_thread_timers: bool = False  # Go 1.18+: an M arms its timer at its next execute()
+    dedup_timers: tuple[str, ...] = ()  # timers under which duplicates are dropped (validSIGPROF)
+    bounded_buffer: bool = True  # False: the naive port appends to a dict
+    free_on_read: bool = False  # the reader frees buffer space as soon as it copies a record
+    reader: str = "periodic"  # "periodic", "half-full" or "at-stop"
+    reader_needs_gil: bool = False  # the reader is a Python thread
+    python_handler: bool = False  # CPython: a deferred handler on the main thread
+    suspend_sampler: bool = False  # Windows: a thread suspends and samples the others
+    go_releases: tuple[GoRelease, GoRelease | None] | None = None  # (first, last) release
+    go_note: str = ""  # what the Go releases it stands for do, with the source to read
+
+    @property
+    def default_timer(self) -> str:
+        return self.timers[0]
+
+
+def _go_linux(
+    name: str, releases: tuple[GoRelease, GoRelease | None], note: str, **changes
+) -> Runtime:
+    """A Go-on-Linux release line: Go 1.18's profiler, then what this line changes."""
+    settings: dict[str, Any] = {
+        "timers": ("both", "process", "perf"),
+        # ~1 µs per unwind (DataDog/go-profiler-notes stack-traces.md), plus the handler.
+        "handler_cost_us": 1.5,
+        "external_threads": True,
+        "go": True,
+        "extra_buffer": True,
+        "lazy_thread_timers": True,
+        "dedup_timers": ("both", "process"),
+    }
+    settings.update(changes)
+    return Runtime(name=name, go_releases=releases, go_note=note, **settings)
+
+
+# Go 1.18+ on Linux always arms the process timer beside the per-thread ones
+# (src/runtime/os_linux.go setThreadCPUProfiler keeps setitimer for threads Go did not
+# create); "process" models a kernel where timer_create failed, which Go handles by
+# quietly keeping setitimer alone. "perf" is what realprof's `--timer perf` does; for
+# go1.18 and go1.26 it is a hypothetical: Go does not do this (golang/go #42502, #53286).
+_ROWS = (
+    _go_linux(
+        "go1.17",
+        ((1, 0), (1, 17)),
+        "setitimer only (src/runtime/signal_unix.go)",
+        timers=("process",),
+        lazy_thread_timers=False,
+        dedup_timers=(),
+    ),
+    _go_linux(
+        "go1.18", ((1, 18), (1, 25)), "per-thread timers beside setitimer (src/runtime/os_linux.go)"
+    ),
+    _go_linux(
+        "go1.26",
+        ((1, 26), None),
+        "per-thread timers beside setitimer, reader woken at half full (src/runtime/profbuf.go)",
+        reader="half-full",
+    ),
+    # src/runtime/os_windows.go profileLoop: no signals, a thread suspends the others.
+    Runtime(
+        name="go-windows", timers=("suspend",), handler_cost_us=10.0, go=True, suspend_sampler=True
+    ),
+    # CPython's own C handler only sets a flag (Modules/signalmodule.c); its Python
+    # handler runs later on the main thread, and samples pile up in a dict until stop.
+    Runtime(
+        name="cpython",
+        timers=("process",),
+        handler_cost_us=0.3,
+        python=True,
+        bounded_buffer=False,
+        reader="at-stop",
+        python_handler=True,
+    ),
+    # realprof's walk of the frame chain is a few µs (realprof/_sampler.c); its reader
+    # is a Python thread that frees each record as it copies it.
+    Runtime(
+        name="realprof",
+        timers=("per-thread", "process", "both", "perf"),
+        handler_cost_us=2.0,
+        python=True,
+        dedup_timers=("both",),
+        free_on_read=True,
+        reader_needs_gil=True,
+    ),
+)
+
+RUNTIMES: dict[str, Runtime] = {row.name: row for row in _ROWS}
+
+# Derived views, for the schema and the rules that read them.
+RUNTIME_NAMES = tuple(RUNTIMES)
+RUNTIME_TIMERS: dict[str, tuple[str, ...]] = {r.name: r.timers for r in _ROWS}
+PYTHON_RUNTIMES = tuple(r.name for r in _ROWS if r.python)
+
+_GO_LINES = sorted(
+    (r for r in _ROWS if r.go_releases is not None),
+    key=lambda r: r.go_releases[0],  # type: ignore[index]
+)
+
+
+def _check_table() -> None:
+    """Fail at import on a table that contradicts itself: each later issue edits it."""
+    for row in _ROWS:
+        unknown = set(row.timers) - set(TIMERS)
+        if unknown or not row.timers or not set(row.dedup_timers) <= set(row.timers):
+            raise ValueError(f"runtime {row.name}: bad timers {row.timers}/{row.dedup_timers}")
+    for older, newer in itertools.pairwise(_GO_LINES):
+        last = older.go_releases[1]  # type: ignore[index]
+        first = newer.go_releases[0]  # type: ignore[index]
+        if last is None or (last[0], last[1] + 1) != first:
+            raise ValueError(f"Go release lines {older.name} and {newer.name} do not meet")
+    if _GO_LINES and _GO_LINES[-1].go_releases[1] is not None:  # type: ignore[index]
+        raise ValueError("the newest Go release line must be open-ended (last: None)")
+
+
+_check_table()
+
+
+def _release(version: str) -> GoRelease | None:
+    match = re.match(r"go(\d+)\.(\d+)", version)
+    return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def model_for_go_release(version: str) -> tuple[str, str]:
+    """(runtime, note): the model of the profiler a Go version (`go1.21.5`) ships on Linux.
+
+    Releases older than the oldest line belong to it; a version that is not a release
+    number (a devel build) is taken as the current release.
+    """
+    release = _release(version)
+    if release is None:
+        row = _GO_LINES[-1]
+        return row.name, f"{version!r} is not a Go release number; taken as current: {row.go_note}"
+    row = _GO_LINES[0]
+    for line in _GO_LINES:
+        if release >= line.go_releases[0]:  # type: ignore[index]
+            row = line
+    return row.name, f"Go {release[0]}.{release[1]}: {row.go_note}"
+
+
+def model_and_timer_for_go_release(version: str) -> tuple[str, str]:
+    """(runtime, timer): the model of a Go version and the timer that release arms."""
+    name, _note = model_for_go_release(version)
+    return name, RUNTIMES[name].default_timer
