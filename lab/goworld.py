@@ -4,7 +4,7 @@ The simulator predicts what Go's CPU profiler does; `realprof scenario` rebuilds
 profiler for Python on this kernel. This module asks the profiler itself: it writes the
 scenario's workload as a small Go program (`go_source`), builds it with the installed
 toolchain, runs it under `runtime/pprof`, and reads the profile Go wrote with
-`contract.profile.Profile.load`, so its report sits beside the other two worlds'.
+`contract.profile_files.read_profile`, so its report sits beside the other two worlds'.
 
 The program
 -----------
@@ -15,7 +15,7 @@ The program
   interrupted goroutine's label set (`sigprof` in src/runtime/proc.go; taken from
   `m.curg` since Go 1.18, golang/go #48577), so labels attribute samples to threads even
   when the 64-frame cut (`maxCPUProfStack`, src/runtime/cpuprof.go) removed the root,
-  and `Profile.load` reads the label `thread` as the sample's thread.
+  and `read_profile` reads the label `thread` as the sample's thread.
 * A `run` step spins in a Go function named after the step (`main.compute` becomes
   `func compute` in package main, other names are sanitised and mapped back), marked
   `//go:noinline` and called under `depth - 2` generated callers `{group}_callerK` below
@@ -113,6 +113,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.profile import Frame, Profile, ProfileFormatError
+from contract.profile_files import read_profile
 from contract.report import Report, build_report
 from contract.scenario import NativeStep, RunStep, Scenario, SleepStep
 from sim.workload import thread_names
@@ -1091,7 +1092,7 @@ def run_go_world(
         except (IndexError, json.JSONDecodeError):
             raise GoWorldError("the Go program printed no result line") from None
         try:
-            profile = Profile.load(profile_path)
+            profile = read_profile(profile_path)
         except ProfileFormatError as error:
             raise GoWorldError(f"cannot read Go's profile: {error}") from None
 

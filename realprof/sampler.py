@@ -108,6 +108,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.profile import Frame, Profile
+from contract.profile_files import write_profile
 
 try:  # the C core; absent on unsupported versions (setup.py builds it optionally)
     from realprof import _sampler
@@ -894,4 +895,4 @@ def profile(
     finally:
         result = sampler.stop()
         if path is not None:
-            result.write(path, format=format)
+            write_profile(result, path, format)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from contract.profile import Profile
+from contract.profile_files import read_profile
 from contract.report import build_report
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,7 +90,7 @@ def recorded(workdir: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
 
 
 def hot_samples(path: Path) -> tuple[int, Profile]:
-    profile = Profile.load(path)
+    profile = read_profile(path)
     return profile.by_function().get(HOT, 0), profile
 
 
@@ -188,7 +189,7 @@ def test_record_a_target_that_execs_writes_the_profile_so_far(tmp_path: Path, ti
     assert result.returncode == 0, result.stderr
     assert "SHELL-DONE" in result.stdout, (result.stdout, result.stderr)
     assert "wrote the profile so far" in result.stderr, result.stderr
-    assert Profile.load(tmp_path / "ex.pb.gz").by_function().get("before_exec", 0) > 0
+    assert read_profile(tmp_path / "ex.pb.gz").by_function().get("before_exec", 0) > 0
 
 
 def test_record_ctrl_c_exits_130_and_writes(tmp_path: Path) -> None:
@@ -232,7 +233,7 @@ def test_record_ctrl_c_exits_130_and_writes(tmp_path: Path) -> None:
             process.wait()
     assert process.returncode == 130, err
     assert "Traceback" not in err
-    assert Profile.load(tmp_path / "ki.pb.gz").by_function().get("spin_forever", 0) > 0
+    assert read_profile(tmp_path / "ki.pb.gz").by_function().get("spin_forever", 0) > 0
 
 
 def test_go_tool_pprof_reads_the_profile(recorded, require_tool) -> None:
@@ -302,7 +303,7 @@ def test_bad_record_input(workdir: Path, case: str) -> None:
 
 def test_show_profile(recorded, workdir: Path) -> None:
     _result, path = recorded
-    profile = Profile.load(path)
+    profile = read_profile(path)
     result = run_realprof("show", str(path), cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert f"samples: {profile.total_samples:,} at 100 Hz" in result.stdout
