@@ -135,6 +135,7 @@ def test_record_keeps_failing_status_and_still_writes(
         assert "RuntimeError: the target failed on purpose" in result.stderr
         assert 'target.py", line' in result.stderr
         assert "realprof/__main__.py" not in result.stderr
+        assert "realprof/record.py" not in result.stderr
         assert "runpy" not in result.stderr
 
 
@@ -358,7 +359,7 @@ def test_samples_taken_while_printing_the_targets_traceback_are_the_runners():
     import os
 
     from contract.profile import Frame, Profile
-    from realprof import __main__ as cli
+    from realprof import record as cli
 
     runner = os.path.abspath(cli.__file__)
     profile = Profile(100)
