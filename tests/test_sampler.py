@@ -22,6 +22,7 @@ import pytest
 from sampler_checks import signals_accounted
 
 from contract.profile_files import read_profile
+from realprof import process_hooks
 from realprof import sampler as sampler_mod
 from realprof.sampler import Sampler, c_handler_available
 
@@ -450,7 +451,7 @@ def test_refuses_to_share_sigprof():
                 s.start()
     finally:
         signal.signal(signal.SIGPROF, signal.SIG_IGN if previous is None else previous)
-    assert sampler_mod._active is None
+    assert process_hooks.active is None
 
 
 @needs_c
