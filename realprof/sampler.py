@@ -102,7 +102,7 @@ from realprof.python_handler import PythonHandlerMixin
 from realprof.sampler_notes import integrity_notes, perf_refusal_message, taken_over_reasons
 
 try:  # the C core; absent on unsupported versions (setup.py builds it optionally)
-    from realprof import _sampler
+    import realprof._sampler as _sampler
 except ImportError as _error:  # pragma: no cover - depends on the build
     _sampler = None
     _IMPORT_ERROR: ImportError | None = _error
