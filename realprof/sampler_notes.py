@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,37 +51,51 @@ def taken_over_reasons(bits: int) -> list[str]:
     return reasons
 
 
-def integrity_notes(stats: dict[str, Any]) -> list[str]:
-    """What went wrong with the sampling itself, one sentence each (empty when nothing):
-    losses a user must hear about, for `record`'s summary and a report's notes."""
-    notes = []
-    if stats.get("sigprof_taken_over"):
-        notes.append(
+# (stats key, the sentence when that count is nonzero), in the order they are told.
+_INTEGRITY_NOTES: tuple[tuple[str, Callable[[dict[str, Any]], str]], ...] = (
+    (
+        "sigprof_taken_over",
+        lambda stats: (
             "sampling stopped early: "
             + " and ".join(stats["sigprof_taken_over"])
             + "; SIGPROF and ITIMER_PROF are one per process, so the profile covers only "
             "the time before that"
-        )
-    if stats.get("perf_events_closed"):
-        notes.append(
-            f"the program closed the perf events of {stats['perf_events_closed']} thread(s) "
-            "(os.closerange or similar): those threads were not sampled from then on"
-        )
-    if stats.get("stacks_unguarded"):
-        notes.append(
-            f"{stats['stacks_unguarded']} sample(s) lost their stack while another SIGSEGV "
-            "handler stood in front of the sampler's fault guard (faulthandler.enable() "
+        ),
+    ),
+    (
+        "perf_events_closed",
+        lambda stats: (
+            f"the program closed the perf events of {stats['perf_events_closed']} "
+            "thread(s) (os.closerange or similar): those threads were not sampled from then on"
+        ),
+    ),
+    (
+        "stacks_unguarded",
+        lambda stats: (
+            f"{stats['stacks_unguarded']} sample(s) lost their stack while another "
+            "SIGSEGV handler stood in front of the sampler's fault guard (faulthandler.enable() "
             "after start: the guard is put back at the next drain)"
-        )
-    if stats.get("quiesce_abandoned"):
-        notes.append(
-            f"{stats['quiesce_abandoned']} time(s) a signal handler on a stalled thread "
-            "did not finish within 2 s of stop or exec: its sample, if any, is not counted"
-        )
-    if stats.get("reader_stalls"):
-        notes.append(
-            f"the reader waited in vain {stats['reader_stalls']} time(s) for a record a "
-            "stalled thread had reserved; code objects freed meanwhile were named from "
+        ),
+    ),
+    (
+        "quiesce_abandoned",
+        lambda stats: (
+            f"{stats['quiesce_abandoned']} time(s) a signal handler on a stalled "
+            "thread did not finish within 2 s of stop or exec: its sample, if any, is not counted"
+        ),
+    ),
+    (
+        "reader_stalls",
+        lambda stats: (
+            f"the reader waited in vain {stats['reader_stalls']} time(s) for a "
+            "record a stalled thread had reserved; code objects freed meanwhile were named from "
             f"copies ({stats.get('dead_code_after_stall', 0)} frame(s))"
-        )
-    return notes
+        ),
+    ),
+)
+
+
+def integrity_notes(stats: dict[str, Any]) -> list[str]:
+    """What went wrong with the sampling itself, one sentence each (empty when nothing):
+    losses a user must hear about, for `record`'s summary and a report's notes."""
+    return [sentence(stats) for key, sentence in _INTEGRITY_NOTES if stats.get(key)]
