@@ -9,7 +9,8 @@ The commands, each a module with `main(argv) -> int`:
 * ``scenario`` (`lab.scenario_command`): run a scenario's workload for real and report
   it like `python -m sim`;
 * ``compare``, ``calibrate``, ``grid`` (`lab.compare`, `lab.calibrate`, `lab.grid`): the
-  laboratory's runs that hold the model against this machine and against Go.
+  laboratory's runs: a scenario in the simulator, for real and in Go side by side; this
+  machine's kernel parameters measured into a machine profile; the validation grid.
 
 This module is the front end, above the laboratory: it is the one module of `realprof`
 that may import `lab`. Each command is imported only when asked for, so `record` loads
