@@ -13,6 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from contract.profile_files import write_profile
+
 PROFILE_FILES = (
     ("profile.pb.gz", "pprof"),
     ("profile.folded", "folded"),
@@ -34,7 +36,7 @@ def write_outputs(result: Any, out: Path, warn: Callable[[str], None] | None = N
     written = [out / "report.json"]
     result.report.write_json(written[0])
     for name, fmt in PROFILE_FILES:
-        result.profile.write(out / name, fmt)
+        write_profile(result.profile, out / name, fmt)
         written.append(out / name)
     figures: list[tuple[str, Callable[[Path], Any]]] = [
         ("funnel.png", lambda path: plot_funnel(result.report, path))

@@ -11,7 +11,7 @@ build serves every rate and duration of the same workload. What the program does
   interrupted goroutine's label set (`sigprof` in src/runtime/proc.go; taken from
   `m.curg` since Go 1.18, golang/go #48577), so labels attribute samples to threads even
   when the 64-frame cut (`maxCPUProfStack`, src/runtime/cpuprof.go) removed the root,
-  and `Profile.load` reads the label `thread` as the sample's thread.
+  and `contract.profile_files.read_profile` reads the label `thread` as the sample's thread.
 * A `run` step spins in a Go function named after the step, marked `//go:noinline` and
   called under `depth - 2` generated callers below the group's entry function. It spins
   until this thread's CPU time has advanced by `cpu_ms`, or the run's deadline has

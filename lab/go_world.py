@@ -5,7 +5,7 @@ profiler for Python on this kernel. The Go world asks the profiler itself:
 `run_go_world` writes the scenario's workload as a small Go program
 (`lab.go_program.go_source`, names from `lab.go_plan`), builds it with the installed
 toolchain (`lab.go_toolchain`), runs it under `runtime/pprof` at the scenario's rate
-for its duration, reads the profile Go wrote with `contract.profile.Profile.load`, and
+for its duration, reads the profile Go wrote with `contract.profile_files.read_profile`, and
 reports it (`lab.go_report`), so its report sits beside the other two worlds'.
 
 The installed release decides the model the run measures
@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from contract.profile import Profile, ProfileFormatError
+from contract.profile_files import read_profile
 from contract.report import Report
 from contract.scenario import Scenario
 from lab.go_plan import make_plan
@@ -109,7 +110,7 @@ def run_go_world(
         except (IndexError, json.JSONDecodeError):
             raise GoWorldError("the Go program printed no result line") from None
         try:
-            profile = Profile.load(profile_path)
+            profile = read_profile(profile_path)
         except ProfileFormatError as error:
             raise GoWorldError(f"cannot read Go's profile: {error}") from None
 

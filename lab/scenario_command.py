@@ -14,14 +14,17 @@ for every command of `python -m realprof`.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import sys
-import tempfile
-from pathlib import Path
-from typing import Any
 
-from contract.cli import EXIT_BAD_INPUT, OneLineParser, add_scenario_options
+from contract.cli import (
+    EXIT_BAD_INPUT,
+    CommandParser,
+    UsageError,
+    add_scenario_options,
+    check_writable_dir,
+    err,
+    int_in,
+)
 from contract.scenario import ScenarioError
 from contract.scenario_file import load_scenario
 from figures.outputs import write_outputs
@@ -31,75 +34,29 @@ from lab.workload import run_scenario
 PROG = "python -m realprof scenario"
 
 
-class UsageError(Exception):
-    """Bad input; the message is one line for the user (exit status 2)."""
-
-
-def _err(*lines: str) -> None:
-    stream = sys.stderr if sys.stderr is not None else sys.__stderr__
-    if stream is None:
-        return
-    with contextlib.suppress(OSError, ValueError):  # a closed or broken stderr
-        for line in lines:
-            stream.write(line + "\n")
-        stream.flush()
-
-
-def _int_in(low: int, high: int | None) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < low or (high is not None and value > high):
-            bounds = f">= {low}" if high is None else f"in [{low}, {high}]"
-            raise argparse.ArgumentTypeError(f"expected an integer {bounds}, got {text!r}")
-        return value
-
-    return parse
-
-
-def _check_writable_dir(directory: Path, what: str) -> None:
-    """Fail now, before minutes of profiling, if `directory` cannot take a new file."""
-    if not directory.exists():
-        raise UsageError(f"{what}: directory {str(directory)!r} does not exist")
-    if not directory.is_dir():
-        raise UsageError(f"{what}: {str(directory)!r} is not a directory")
-    # A real file, not os.access: root passes every permission check but not a
-    # read-only mount or a full disk.
-    try:
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".realprof-probe-"):
-            pass
-    except OSError as exc:
-        raise UsageError(
-            f"{what}: cannot write in {str(directory)!r}: {exc.strerror or exc}"
-        ) from None
-
-
 def main(argv: list[str]) -> int:
     """Run the command; 0, or 2 after a one-line error on stderr."""
     try:
         return _scenario(argv)
     except UsageError as exc:
-        _err(f"{PROG}: error: {exc}")
+        err(f"{PROG}: error: {exc}")
         return EXIT_BAD_INPUT
 
 
 def _scenario(argv: list[str]) -> int:
-    parser = OneLineParser(
+    parser = CommandParser(
         prog=PROG,
         description=(
             "Run a scenario's workload for real on this machine under realprof and report "
             "it like `python -m sim` (world: real)."
         ),
-        allow_abbrev=False,
     )
     add_scenario_options(
         parser,
         seed_help="override the scenario's seed (recorded only)",
         set_example="workload.duration_s=3",
     )
-    parser.add_argument("--top", type=_int_in(1, None), default=10, help="rows per table")
+    parser.add_argument("--top", type=int_in(1, None), default=10, help="rows per table")
     args = parser.parse_args(argv)
 
     try:
@@ -117,9 +74,9 @@ def _scenario(argv: list[str]) -> int:
             args.out.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(f"--out {args.out}: cannot create: {exc.strerror or exc}") from None
-        _check_writable_dir(args.out, f"--out {args.out}")
+        check_writable_dir(args.out, f"--out {args.out}")
     try:
-        result = run_scenario(scenario, args.scenario, progress=lambda line: _err(line))
+        result = run_scenario(scenario, args.scenario, progress=lambda line: err(line))
     except RealWorldError as exc:
         raise UsageError(str(exc)) from None
     if args.json:
@@ -128,6 +85,6 @@ def _scenario(argv: list[str]) -> int:
         sys.stdout.write(result.report.to_text(top=args.top))
     sys.stdout.flush()
     if args.out is not None:
-        written = write_outputs(result, args.out, warn=_err)
-        _err(f"wrote {', '.join(p.name for p in written)} to {args.out}")
+        written = write_outputs(result, args.out, warn=err)
+        err(f"wrote {', '.join(p.name for p in written)} to {args.out}")
     return 0

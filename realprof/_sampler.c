@@ -5,7 +5,7 @@
  *   CPU timer -> SIGPROF on the thread that burned the CPU -> C handler captures
  *   that thread's own Python stack as (code pointer, instruction offset) pairs ->
  *   lock-free multi-producer ring buffer -> reader (holds the GIL) resolves the
- *   pointers to names and lines -> sim.profile.Profile (done in sampler.py).
+ *   pointers to names and lines -> contract.profile.Profile (done in sampler.py).
  *
  * Timers (Go's src/runtime/os_linux.go; Linux kernel/time/itimer.c,
  * posix-cpu-timers.c, kernel/events/core.c):
@@ -38,9 +38,9 @@
  *   TLS may call malloc inside __tls_get_addr). Entries are added under the GIL:
  *     - start() registers the calling thread and scans the interpreter's thread
  *       states (under the runtime's head lock, see scan_threads_impl);
- *     - sampler.py wraps threading.Thread._bootstrap_inner so each new Python
- *       thread registers itself before run() (prompt, so short threads get a
- *       timer and a chance to be sampled, #40435);
+ *     - the sampler wraps threading.Thread._bootstrap_inner (process_hooks.py) so
+ *       each new Python thread registers itself before run() (prompt, so short
+ *       threads get a timer and a chance to be sampled, #40435);
  *     - the reader calls scan_threads() every period for threads created by C code.
  *   A thread's exit is caught by a sentinel object stored in its thread-state dict:
  *   PyThreadState_Clear() clears tstate->dict before the thread state is freed, so
@@ -92,11 +92,16 @@
  *     [hdr, tid | depth << 32 | flags << 48, CLOCK_MONOTONIC ns,
  *      (uint32)si_code | si_overrun << 32, (code*, offset in code units) ...]
  *   so the ring holds at least one max_depth record (start() refuses less).
- *   Counters are atomics, asserted lock-free at compile time. Conservation, checked
- *   by the tests:
+ *   Counters are atomics, asserted lock-free at compile time. Conservation while
+ *   sampling, checked by the tests:
  *     handler_entries == recorded + lost_overflow + discarded,
  *     recorded == reader_records (counted by the reader) == samples in the profile
  *     + lost["unknown_code"] (untrusted stacks, unresolvable leaves).
+ *
+ * Counting mode (handler="python" in sampler.py, see python_handler.py): the same
+ * handler sits in front of CPython's own, counts every delivery (handler_entries) and
+ * forwards it with PyErr_SetInterruptEx, so the deliveries CPython folds into one
+ * Python-level call can be counted; nothing is walked or recorded in that mode.
  *
  * Code-object lifetime: a record holds raw PyCodeObject pointers. A code object in
  * the interrupted thread's frame is alive while the handler runs (the frame holds a
@@ -119,7 +124,8 @@
  * stops the sampling, counted and reported (sigprof_taken_over).
  *
  * Stop: profiling off (late signals are counted apart and otherwise ignored), all
- * timers deleted, wait until no handler is in flight, drain. The handler stays
+ * timers deleted, wait until no handler is in flight (given up after 2 s on a stalled
+ * thread and counted, quiesce_abandoned: see wait_quiescent), drain. The handler stays
  * installed, inactive: SIG_DFL would let a late SIGPROF kill the process (Go keeps
  * its handler for the same reason, golang/go #19320).
  *

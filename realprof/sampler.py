@@ -31,24 +31,15 @@ thread name. Timers:
 
 Threads are registered at :meth:`Sampler.start` (every existing Python thread), when
 a ``threading.Thread`` starts (``Thread._bootstrap_inner`` is wrapped while
-profiling, so the thread registers itself before ``run()``), and by the reader's scan
+profiling, so the thread registers itself before ``run()``; ``realprof/process_hooks.py``
+holds that hook and the exec, fork and exit ones), and by the reader's scan
 of the interpreter's thread states each period (threads created from C). Exiting
 threads unregister themselves and delete their timers (see ``_sampler.c``).
 
-``handler="python"`` is the naive port, kept on purpose to show what it loses:
-``signal.setitimer(ITIMER_PROF)`` plus a Python-level ``signal.signal`` handler. CPython
-runs Python handlers only on the main thread, only when it next executes bytecode, and
-folds all deliveries in between into one call (``Doc/library/signal.rst``). So the
-handler records the *main thread's* stack at handler time, whoever burned the CPU;
-with the main thread parked in ``Thread.join()`` the workers are invisible. How the
-merged deliveries are counted: with the extension, its C handler sits in front of
-CPython's, counts every delivery, and forwards it with ``PyErr_SetInterruptEx``
-(async-signal-safe, ``Doc/c-api/exceptions.rst``); ``signals_merged`` is then
-deliveries minus handler runs. Without the extension nothing in pure Python sees a
-delivery, so ``signals_delivered`` is *estimated* as process CPU time / interval
-(what ``ITIMER_PROF`` would fire at most; ``stats["signals_delivered_estimated"]``).
-
-Fallback: on CPython outside 3.11.1-3.13, or if the extension fails to import,
+``handler="python"`` is the naive port, kept on purpose to show what it loses: a
+Python-level ``signal.signal`` handler on ``ITIMER_PROF`` that sees only the main
+thread (``realprof/python_handler.py`` explains it). It is also the fallback: on
+CPython outside 3.11.1-3.13, or if the extension fails to import,
 ``Sampler(handler="c")`` warns and uses the Python handler (and the process timer).
 
 The funnel (``stats`` after :meth:`Sampler.stop`), each count taken where it happens:
@@ -75,7 +66,8 @@ callbacks run first); a fork does not make the timers lose samples, and SIGPROF 
 interrupts it (blocked on the forking thread); SIGSEGV and SIGBUS that are not the
 walk's own reach the program's handlers as the kernel would deliver them, or kill the
 program; its files are never read or closed; a program that takes SIGPROF or
-ITIMER_PROF for itself stops the sampling, reported by :func:`integrity_notes`. What
+ITIMER_PROF for itself stops the sampling, reported by :func:`integrity_notes`
+(``realprof/sampler_notes.py``, with the perf refusal's message). What
 it cannot promise: a C-level ``execve`` bypasses the wrapper, and the new program then
 inherits ITIMER_PROF (``process``, ``both``) or a perf overflow's pending SIGPROF
 (``perf``) and dies of it, as under any setitimer profiler.
@@ -87,15 +79,12 @@ sampler refuses to start if another SIGPROF handler is installed.
 Sources: Go ``src/runtime/{os_linux.go,signal_unix.go,cpuprof.go,profbuf.go}``,
 ``src/runtime/pprof/{pprof.go,proto.go}``; Linux ``kernel/time/posix-cpu-timers.c``,
 ``kernel/signal.c``; CPython ``Modules/signalmodule.c``, ``Lib/threading.py``,
-``Include/internal/pycore_frame.h``; Scalene ``scalene/scalene_cpu_profiler.py``
-(the Python-handler approach).
+``Include/internal/pycore_frame.h``.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import errno
 import math
 import os
 import signal
@@ -104,13 +93,16 @@ import threading
 import time
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 from contract.profile import Frame, Profile
+from contract.profile_files import write_profile
+from realprof import process_hooks
+from realprof.python_handler import PythonHandlerMixin
+from realprof.sampler_notes import integrity_notes, perf_refusal_message, taken_over_reasons
 
 try:  # the C core; absent on unsupported versions (setup.py builds it optionally)
-    from realprof import _sampler
+    import realprof._sampler as _sampler
 except ImportError as _error:  # pragma: no cover - depends on the build
     _sampler = None
     _IMPORT_ERROR: ImportError | None = _error
@@ -128,6 +120,7 @@ __all__ = [
     "Sampler",
     "c_handler_available",
     "integrity_notes",
+    "perf_refusal_message",
     "profile",
 ]
 
@@ -143,36 +136,11 @@ class PerfEventUnavailable(RuntimeError):
     """The kernel refused the perf_event task-clock event that ``timer="perf"`` needs."""
 
 
-def perf_refusal_message(err: int, exclude_kernel: bool) -> str:
-    """One line: why the kernel refused a task-clock perf event, and what to do."""
-    name = errno.errorcode.get(err, str(err))
-    try:
-        paranoid = Path("/proc/sys/kernel/perf_event_paranoid").read_text().strip()
-    except OSError:
-        paranoid = "unknown"
-    if err in (errno.EACCES, errno.EPERM):
-        why = (
-            f"the kernel refused a perf_event task-clock event ({name}): "
-            f"kernel.perf_event_paranoid is {paranoid}, and a seccomp policy or a container "
-            "may forbid perf_event_open too; sampling your own threads needs "
-            "perf_event_paranoid <= 2 (or CAP_PERFMON)"
-        )
-    elif err in (errno.ENOENT, errno.ENODEV, errno.ENOSYS, errno.EOPNOTSUPP):
-        why = f"this kernel has no perf_event task clock ({name}: CONFIG_PERF_EVENTS off?)"
-    elif err in (errno.EMFILE, errno.ENFILE):
-        why = f"no file descriptor left for a perf event ({name}; raise `ulimit -n`)"
-    else:
-        why = f"perf_event_open failed: {name} ({os.strerror(err)})"
-    return f"{why}; use --timer per-thread (tick-limited) instead"
-
-
 SUPPORTED_VERSIONS = ((3, 11), (3, 13))  # inclusive range the C handler knows
 
 EXTERNAL_FRAME = Frame("[external code]")
 NO_PYTHON_FRAME = Frame("[no Python frame]")
 UNKNOWN_FRAME = Frame("[unknown code]")
-
-_active: Sampler | None = None  # the one running sampler (SIGPROF is one signal)
 
 
 def c_handler_available() -> tuple[bool, str]:
@@ -194,52 +162,7 @@ def c_handler_available() -> tuple[bool, str]:
     return True, ""
 
 
-def _taken_over_reasons(bits: int) -> list[str]:
-    reasons = []
-    if bits & 1:
-        reasons.append("the program installed its own SIGPROF handler")
-    if bits & 2:
-        reasons.append("the program armed ITIMER_PROF")
-    return reasons
-
-
-def integrity_notes(stats: dict[str, Any]) -> list[str]:
-    """What went wrong with the sampling itself, one sentence each (empty when nothing):
-    losses a user must hear about, for `record`'s summary and a report's notes."""
-    notes = []
-    if stats.get("sigprof_taken_over"):
-        notes.append(
-            "sampling stopped early: "
-            + " and ".join(stats["sigprof_taken_over"])
-            + "; SIGPROF and ITIMER_PROF are one per process, so the profile covers only "
-            "the time before that"
-        )
-    if stats.get("perf_events_closed"):
-        notes.append(
-            f"the program closed the perf events of {stats['perf_events_closed']} thread(s) "
-            "(os.closerange or similar): those threads were not sampled from then on"
-        )
-    if stats.get("stacks_unguarded"):
-        notes.append(
-            f"{stats['stacks_unguarded']} sample(s) lost their stack while another SIGSEGV "
-            "handler stood in front of the sampler's fault guard (faulthandler.enable() "
-            "after start: the guard is put back at the next drain)"
-        )
-    if stats.get("quiesce_abandoned"):
-        notes.append(
-            f"{stats['quiesce_abandoned']} time(s) a signal handler on a stalled thread "
-            "did not finish within 2 s of stop or exec: its sample, if any, is not counted"
-        )
-    if stats.get("reader_stalls"):
-        notes.append(
-            f"the reader waited in vain {stats['reader_stalls']} time(s) for a record a "
-            "stalled thread had reserved; code objects freed meanwhile were named from "
-            f"copies ({stats.get('dead_code_after_stall', 0)} frame(s))"
-        )
-    return notes
-
-
-class Sampler:
+class Sampler(PythonHandlerMixin):
     """Samples the CPU of this process's Python threads; see the module docstring."""
 
     def __init__(
@@ -313,6 +236,10 @@ class Sampler:
         self.rate_hz = float(rate_hz)
         self.timer = timer
         self.handler = handler
+        # The C extension as this sampler found it (None without it). The Python handler
+        # and the process hooks take it from here, never from the import, so a test that
+        # hides the extension (realprof.sampler._sampler = None) hides it from them all.
+        self._ext: Any = _sampler
         self.buffer_words = buffer_words
         self.max_depth = max_depth
         self.reader_period_ms = float(reader_period_ms)
@@ -358,10 +285,9 @@ class Sampler:
     # ----- lifecycle ---------------------------------------------------------------
 
     def start(self) -> None:
-        global _active
         if self._running or self._stopped:
             raise RuntimeError("a Sampler can be started once; create a new one")
-        if _active is not None:
+        if process_hooks.active is not None:
             raise RuntimeError("another realprof Sampler is already running in this process")
         previous = signal.getsignal(signal.SIGPROF)
         ours = getattr(previous, "__func__", None) is Sampler._py_handler  # left inactive
@@ -380,7 +306,7 @@ class Sampler:
         )
         # Visible before any thread starts: the thread hook and the reader look here.
         self._running = True
-        _active = self
+        process_hooks.active = self
         try:
             if self.handler == "c":
                 self._start_c()
@@ -388,12 +314,11 @@ class Sampler:
                 self._start_python(previous)
         except BaseException:
             self._running = False
-            _active = None
+            process_hooks.active = None
             raise
 
     def stop(self) -> Profile:
         """Stop sampling (idempotent), drain what is left, and return the profile."""
-        global _active
         if not self._running:
             return self.profile
         self._running = False
@@ -406,8 +331,8 @@ class Sampler:
             else:
                 self._stop_python()
         finally:
-            if _active is self:
-                _active = None
+            if process_hooks.active is self:
+                process_hooks.active = None
         return self.profile
 
     def __enter__(self) -> Sampler:
@@ -420,25 +345,25 @@ class Sampler:
     # ----- handler="c" ---------------------------------------------------------------
 
     def _start_c(self) -> None:
-        assert _sampler is not None
+        assert self._ext is not None
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPROF})
-        _install_thread_hook()
-        _install_exec_hook()
+        process_hooks.install_thread_hook()
+        process_hooks.install_exec_hook()
         main = threading.current_thread()
         self._names[threading.get_native_id()] = main.name
         self._refresh_names()
         self._wall0 = time.perf_counter_ns()
         if self.timer == "perf":
-            err, exclude_kernel = _sampler.perf_probe(self.period_ns)
+            err, exclude_kernel = self._ext.perf_probe(self.period_ns)
             if err:
-                _uninstall_hooks()
+                process_hooks.uninstall_hooks()
                 raise PerfEventUnavailable(perf_refusal_message(err, bool(exclude_kernel)))
         try:
-            _sampler.start(
+            self._ext.start(
                 _TIMER_KINDS[self.timer], self.period_ns, self.buffer_words, self.max_depth
             )
         except BaseException:
-            _uninstall_hooks()
+            process_hooks.uninstall_hooks()
             raise
         self._stop_event.clear()
         reader = threading.Thread(target=self._reader_loop, name="realprof-reader", daemon=True)
@@ -447,15 +372,15 @@ class Sampler:
         reader.start()
 
     def _stop_c(self) -> None:
-        assert _sampler is not None
-        _sampler.stop()  # disarm and delete timers, wait for handlers in flight
+        assert self._ext is not None
+        self._ext.stop()  # disarm and delete timers, wait for handlers in flight
         wall = time.perf_counter_ns() - self._wall0
         self._stop_event.set()
         if self._reader is not None and self._reader is not threading.current_thread():
             self._reader.join()
         self._drain()  # the final drain: everything recorded is in the ring or staging
-        _uninstall_hooks()
-        c = _sampler.stats()
+        process_hooks.uninstall_hooks()
+        c = self._ext.stats()
         self.profile.duration_ns = wall
         self.stats = {
             "handler": "c",
@@ -474,7 +399,7 @@ class Sampler:
             "perf_overflows": c["perf_overflows"] if self.timer == "perf" else None,
             "perf_events_closed": c["perf_events_closed"] if self.timer == "perf" else None,
             "stacks_unguarded": c["stacks_unguarded"],
-            "sigprof_taken_over": _taken_over_reasons(c["sigprof_taken_over"]),
+            "sigprof_taken_over": taken_over_reasons(c["sigprof_taken_over"]),
             "dead_code_after_stall": c["dead_code_after_stall"],
             "code_buried": c["code_buried"],
             "signals_forwarded": c["signals_forwarded"],
@@ -504,14 +429,14 @@ class Sampler:
             "timer_errors": c["timer_errors"],
             "reader_errors": list(self._reader_errors),
             "thread_hook_errors": self._hook_errors,
-            "frame_layout": _sampler.FRAME_LAYOUT,
+            "frame_layout": self._ext.FRAME_LAYOUT,
         }
 
     def _reader_loop(self) -> None:
         # Registered (for its stack) but not profiled: no timer, not in cpu_seconds.
         # The thread hook did this already; a scan may have raced it, so say it again.
         with contextlib.suppress(Exception):
-            _sampler.register_thread(profiled=False)
+            self._ext.register_thread(profiled=False)
         # The process timer's SIGPROF goes to any thread that does not block it
         # (kernel/signal.c, complete_signal): the reader would drop it as not profiled.
         # Blocked here, the kernel hands it to a thread of the program instead; that
@@ -521,7 +446,7 @@ class Sampler:
         period = self.reader_period_ms / 1000.0
         while not self._stop_event.wait(period):
             try:
-                _sampler.scan_threads()
+                self._ext.scan_threads()
                 self._drain()
             except Exception as error:  # keep sampling; report at stop
                 self._reader_errors.append(repr(error))
@@ -529,7 +454,7 @@ class Sampler:
     def _on_thread_start(self, thread: threading.Thread) -> None:
         """Runs in a new threading.Thread before run(): register it and its name."""
         try:
-            _sampler.register_thread(profiled=not getattr(thread, "_realprof_reader", False))
+            self._ext.register_thread(profiled=not getattr(thread, "_realprof_reader", False))
         except Exception:
             self._hook_errors += 1
         self._names[threading.get_native_id()] = thread.name
@@ -551,9 +476,9 @@ class Sampler:
     def collect(self) -> Profile:
         """Everything sampled so far into ``self.profile`` (which it returns), while
         sampling goes on: for a snapshot, e.g. in a ``before_exec`` callback."""
-        if self.handler == "c" and _sampler is not None:
+        if self.handler == "c" and self._ext is not None:
             self._drain()
-        else:
+        else:  # handler="python": the stacks its handler took (python_handler.py)
             stacks, self._py_stacks = self._py_stacks, []
             for stack in stacks:
                 self.profile.add(stack or (NO_PYTHON_FRAME,), self._py_main_name)
@@ -565,12 +490,12 @@ class Sampler:
             self._drain_locked()
 
     def _drain_locked(self) -> None:
-        assert _sampler is not None
-        records = _sampler.drain()
+        assert self._ext is not None
+        records = self._ext.drain()
         if records:
             self._refresh_names()
-        f_python, f_native, f_none = _sampler.F_PYTHON, _sampler.F_NATIVE, _sampler.F_NO_TSTATE
-        f_untrusted = getattr(_sampler, "F_UNTRUSTED", 0)
+        f_python, f_native, f_none = self._ext.F_PYTHON, self._ext.F_NATIVE, self._ext.F_NO_TSTATE
+        f_untrusted = getattr(self._ext, "F_UNTRUSTED", 0)
         overruns = self.overruns_by_thread
         times = self.sample_times_ns
         for tid, t_ns, _si_code, overrun, flags, frames in records:
@@ -602,273 +527,10 @@ class Sampler:
             else:
                 stack = tuple(UNKNOWN_FRAME if f is None else self._frame(f) for f in frames)
             self.profile.add(stack, name)
-        lost = _sampler.stats()["lost_overflow"]
+        lost = self._ext.stats()["lost_overflow"]
         if lost > self._lost_reported:
             self.profile.add_lost("overflow", lost - self._lost_reported)
             self._lost_reported = lost
-
-    # ----- handler="python" -----------------------------------------------------------
-
-    def _start_python(self, previous: Any) -> None:
-        if threading.current_thread() is not threading.main_thread():
-            raise RuntimeError(
-                "handler='python' must be started on the main thread (signal.signal "
-                "works only there)"
-            )
-        if _sampler is not None:
-            disposition = _sampler.sigprof_disposition()
-            if disposition == "other" and previous not in (signal.SIG_DFL, signal.SIG_IGN):
-                raise RuntimeError(
-                    "another (C-level) SIGPROF handler is installed; realprof needs sole "
-                    "ownership of SIGPROF: remove it first"
-                )
-        elif previous is None:
-            raise RuntimeError(
-                "a SIGPROF handler not installed from Python is present; realprof needs "
-                "sole ownership of SIGPROF"
-            )
-        self._py_prev_handler = previous
-        self._py_stacks = []
-        self._py_calls = 0
-        self._py_main_name = threading.main_thread().name
-        self._py_active = True
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPROF})
-        signal.signal(signal.SIGPROF, self._py_handler)
-        if _sampler is not None:
-            # our C handler in front of CPython's: counts deliveries, then forwards
-            _sampler.pycount_start()
-        else:
-            signal.siginterrupt(signal.SIGPROF, False)  # SA_RESTART, as Scalene does
-        self._wall0 = time.perf_counter_ns()
-        self._cpu0 = time.process_time_ns()
-        interval = self.period_ns / 1e9
-        signal.setitimer(signal.ITIMER_PROF, interval, interval)
-        _install_exec_hook()
-
-    def _py_handler(self, signum: int, frame: Any) -> None:
-        """The naive port: runs on the main thread, sees only the main thread's stack."""
-        if not self._py_active:
-            return
-        self._py_calls += 1
-        stack = []
-        cache = self._frames
-        depth = 0
-        while frame is not None and depth < self.max_depth:
-            code = frame.f_code
-            key = (code.co_qualname, code.co_filename, frame.f_lineno or 0, code.co_firstlineno)
-            item = cache.get(key)
-            if item is None:
-                item = cache[key] = Frame(*key)
-            stack.append(item)
-            frame = frame.f_back
-            depth += 1
-        self._py_stacks.append(tuple(stack))
-
-    def _stop_python(self) -> None:
-        signal.setitimer(signal.ITIMER_PROF, 0, 0)
-        _uninstall_hooks()
-        wall = time.perf_counter_ns() - self._wall0
-        cpu = time.process_time_ns() - self._cpu0
-        if _sampler is not None:
-            _sampler.stop()  # deliveries stop counting; our C handler stays, inactive
-            if threading.current_thread() is threading.main_thread():
-                _sampler.check_signals()  # let a pending Python handler run now
-            delivered = _sampler.stats()["handler_entries"]
-            estimated = False
-        else:
-            delivered = cpu // self.period_ns
-            estimated = True
-        self._py_active = False
-        with contextlib.suppress(ValueError):  # not on the main thread: leave it inactive
-            # SIG_IGN, not SIG_DFL: a late SIGPROF must not kill the process.
-            signal.signal(signal.SIGPROF, signal.SIG_IGN)
-        self.collect()
-        recorded = self._py_calls
-        self.profile.duration_ns = wall
-        self.stats = {
-            "handler": "python",
-            "timer": "process",
-            "rate_hz": self.rate_hz,
-            "signals_delivered": delivered,
-            "signals_delivered_estimated": estimated,
-            "samples_recorded": recorded,
-            "samples_lost_overflow": 0,
-            "signals_discarded": 0,
-            "signals_merged": max(0, delivered - recorded),
-            "timer_overruns": 0,
-            "reader_records": recorded,
-            "unknown_frames": 0,
-            "stacks_untrusted": 0,
-            "stack_walk_faults": 0,
-            "wall_seconds": wall / 1e9,
-            "cpu_seconds": cpu / 1e9,
-            "python_samples": recorded,
-            "native_samples": 0,
-        }
-
-
-# ----- thread-start hook ------------------------------------------------------------------
-
-_orig_bootstrap_inner: Any = None
-
-
-def _bootstrap_inner(self: threading.Thread) -> None:
-    sampler = _active
-    if sampler is not None and sampler.handler == "c" and sampler._running:
-        sampler._on_thread_start(self)
-    _orig_bootstrap_inner(self)
-
-
-def _install_thread_hook() -> None:
-    global _orig_bootstrap_inner
-    current = threading.Thread.__dict__.get("_bootstrap_inner")
-    if current is _bootstrap_inner:
-        return
-    _orig_bootstrap_inner = current
-    threading.Thread._bootstrap_inner = _bootstrap_inner  # type: ignore[method-assign]
-
-
-def _uninstall_thread_hook() -> None:
-    # Only if nobody wrapped it after us; otherwise ours stays, inert when not sampling.
-    if threading.Thread.__dict__.get("_bootstrap_inner") is _bootstrap_inner:
-        threading.Thread._bootstrap_inner = _orig_bootstrap_inner  # type: ignore[method-assign]
-
-
-# ----- exec -------------------------------------------------------------------------------
-#
-# ITIMER_PROF and pending signals survive execve; the handler does not, so without this
-# the exec'd program dies of SIGPROF after one period of CPU (see "exec while profiling"
-# in _sampler.c). Every os.exec* function is wrapped while profiling; the outermost call
-# prepares once (before_exec callbacks, then the C side) and resumes if the exec fails,
-# so os.execvp trying each PATH entry through os.execv prepares once, not per entry. A
-# C-level execve (a C extension calling it directly) bypasses this: see the walkthrough.
-
-_EXEC_NAMES = ("execl", "execle", "execlp", "execlpe", "execv", "execve", "execvp", "execvpe")
-_exec_originals: dict[str, Any] = {}
-_exec_depth = threading.local()
-_py_exec_state: list[Any] = []
-
-
-def _exec_prepare() -> None:
-    sampler = _active
-    if sampler is not None and sampler._running:
-        for callback in list(sampler.before_exec):
-            try:
-                callback(sampler)
-            except Exception as error:  # the exec goes ahead; the failure is kept
-                sampler._reader_errors.append(f"before_exec: {error!r}")
-    if _sampler is not None:
-        _sampler.exec_prepare()
-    elif sampler is not None and sampler._py_active:
-        _py_exec_state.append(signal.setitimer(signal.ITIMER_PROF, 0, 0))
-        if threading.current_thread() is threading.main_thread():
-            # SIG_IGN drops a pending SIGPROF; signal.signal works on the main thread only
-            _py_exec_state.append(signal.signal(signal.SIGPROF, signal.SIG_IGN))
-            signal.signal(signal.SIGPROF, signal.SIG_DFL)
-
-
-def _exec_resume() -> None:
-    if _sampler is not None:
-        _sampler.exec_resume()
-    elif _py_exec_state:
-        value, interval = _py_exec_state[0]
-        if len(_py_exec_state) > 1:
-            signal.signal(signal.SIGPROF, _py_exec_state[1])
-        _py_exec_state.clear()
-        if value or interval:
-            signal.setitimer(signal.ITIMER_PROF, value or interval, interval)
-
-
-def _wrap_exec(real: Any) -> Any:
-    def exec_while_profiling(*args: Any, **kwargs: Any) -> Any:
-        sampler = _active
-        depth = getattr(_exec_depth, "n", 0)
-        if sampler is None or not sampler._running or depth:
-            return real(*args, **kwargs)  # not profiling, or inside an outer exec call
-        _exec_depth.n = 1
-        try:
-            _exec_prepare()
-            try:
-                return real(*args, **kwargs)
-            finally:  # reached only if the exec failed: profiling goes on
-                _exec_resume()
-        finally:
-            _exec_depth.n = 0
-
-    exec_while_profiling.__wrapped__ = real  # type: ignore[attr-defined]
-    exec_while_profiling.__name__ = real.__name__
-    exec_while_profiling.__doc__ = real.__doc__
-    return exec_while_profiling
-
-
-def _install_exec_hook() -> None:
-    for name in _EXEC_NAMES:
-        current = getattr(os, name, None)
-        if current is not None and name not in _exec_originals:
-            _exec_originals[name] = current
-            setattr(os, name, _wrap_exec(current))
-
-
-def _uninstall_hooks() -> None:
-    _uninstall_thread_hook()
-    for name, real in list(_exec_originals.items()):
-        # Only if nobody wrapped it after us; otherwise ours stays, inert when idle.
-        if getattr(getattr(os, name), "__wrapped__", None) is real:
-            setattr(os, name, real)
-            del _exec_originals[name]
-
-
-# ----- process events ---------------------------------------------------------------------
-
-
-def _before_fork() -> None:
-    # handler="python" without the extension arms ITIMER_PROF from Python: SIGPROF is
-    # blocked on the forking thread across os.fork(), so that a SIGPROF storm cannot make
-    # a large clone() restart for ever (gperftools issue 278) and no expiry is lost (see
-    # "fork() with profiling on" in _sampler.c, whose pthread_atfork handlers do the
-    # same in C for every fork, C-level ones included, whenever the extension is there).
-    global _saved_mask
-    sampler = _active
-    if _sampler is None and sampler is not None and sampler._py_active:
-        _saved_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})
-
-
-def _after_fork_in_parent() -> None:
-    global _saved_mask
-    if _saved_mask is not None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, _saved_mask)
-        _saved_mask = None
-
-
-def _after_fork_in_child() -> None:
-    global _saved_mask
-    if _saved_mask is not None:  # the child inherits the mask, no timer (setitimer(2))
-        signal.pthread_sigmask(signal.SIG_SETMASK, _saved_mask)
-        _saved_mask = None
-    # _sampler's pthread_atfork child handler already reset the C side (the child has
-    # no timers and one thread); the reader thread does not exist here.
-    global _active
-    sampler = _active
-    if sampler is not None:
-        sampler._in_child = True
-        sampler._py_active = False
-        _active = None
-    _uninstall_hooks()
-
-
-def _stop_at_exit() -> None:
-    # Disarm before interpreter finalization: a handler must not walk thread states
-    # that Py_Finalize is tearing down.
-    sampler = _active
-    if sampler is not None:
-        sampler.stop()
-
-
-_saved_mask: set[signal.Signals] | None = None
-os.register_at_fork(
-    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
-)
-atexit.register(_stop_at_exit)
 
 
 @contextlib.contextmanager
@@ -894,4 +556,4 @@ def profile(
     finally:
         result = sampler.stop()
         if path is not None:
-            result.write(path, format=format)
+            write_profile(result, path, format)

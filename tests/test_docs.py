@@ -177,14 +177,14 @@ def test_every_figure_caption_names_a_command() -> None:
 
 def test_command_reference_covers_every_option() -> None:
     """Every option of every documented parser appears on the command-line page."""
-    from realprof import __main__ as realprof_cli
+    from realprof import record as realprof_record
     from sim import __main__ as sim_cli
 
     page = (DOCS / "reference" / "commands.md").read_text(encoding="utf-8")
     parsers = [
         sim_cli._run_parser(),
         sim_cli._sweep_parser(),
-        realprof_cli._record_parser(),
+        realprof_record._record_parser(),
     ]
     options = {
         option

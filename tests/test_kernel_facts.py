@@ -11,6 +11,7 @@ import math
 
 import pytest
 
+from contract.pprof import to_pprof_bytes
 from contract.scenario import validate_scenario, with_overrides
 from sim.cputimers import ProcessTimer, ThreadTimer, itimer_interval_ns
 from sim.model import simulate
@@ -195,7 +196,7 @@ def test_same_seed_gives_byte_identical_report_and_profile():
     scenario = busy(3, 2, 250, "go1.17", duration_s=1, same_round_survival=0.5)
     first, second = simulate(scenario), simulate(scenario)
     assert first.report.to_json() == second.report.to_json()
-    assert first.profile.to_pprof_bytes() == second.profile.to_pprof_bytes()
+    assert to_pprof_bytes(first.profile) == to_pprof_bytes(second.profile)
     other = simulate(dataclasses.replace(scenario, seed=2))
     assert other.report.to_json() != first.report.to_json()
 

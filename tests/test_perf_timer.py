@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from contract.pprof import to_pprof_bytes
 from contract.scenario import ScenarioError, validate_scenario
 from contract.scenario_file import load_scenario
 from sim.__main__ import EXIT_BAD_INPUT, main
@@ -259,4 +260,4 @@ def test_same_seed_gives_identical_perf_report_and_profile():
     scenario = busy(3, 2, 3000, duration_s=0.5)
     first, second = simulate(scenario), simulate(scenario)
     assert first.report.to_json() == second.report.to_json()
-    assert first.profile.to_pprof_bytes() == second.profile.to_pprof_bytes()
+    assert to_pprof_bytes(first.profile) == to_pprof_bytes(second.profile)

@@ -1,4 +1,5 @@
-"""Tests for contract.profile: the API, the three file formats, and loading bad files."""
+"""Tests for contract.profile and its file formats (contract.pprof, .folded, .speedscope,
+contract.profile_files): the API, the three formats, and loading bad files."""
 
 from __future__ import annotations
 
@@ -14,16 +15,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contract.profile import (
-    LOST_FUNCTIONS,
-    SPEEDSCOPE_SCHEMA_URL,
-    Frame,
-    PprofProfile,
-    Profile,
-    ProfileFormatError,
-    _folded_name,
+from contract.folded import _folded_name
+from contract.pprof import PprofProfile, to_pprof_bytes
+from contract.profile import LOST_FUNCTIONS, Frame, Profile, ProfileFormatError
+from contract.profile_files import (
     format_for_path,
+    profile_from_bytes,
+    profile_to_bytes,
+    read_profile,
+    write_profile,
 )
+from contract.speedscope import SPEEDSCOPE_SCHEMA_URL, to_speedscope
 
 SUFFIX = {"pprof": ".pb.gz", "folded": ".folded", "speedscope": ".speedscope.json"}
 
@@ -51,8 +53,8 @@ def roundtrip(profile: Profile, format: str) -> Profile:
     # which rules out the function-scoped tmp_path fixture.
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / f"profile{SUFFIX[format]}"
-        profile.write(path)
-        return Profile.load(path)
+        write_profile(profile, path)
+        return read_profile(path)
 
 
 _LOST_NAMES = set(LOST_FUNCTIONS.values())
@@ -261,9 +263,9 @@ def test_writes_are_byte_identical(profile, format):
         rebuilt.add_lost(kind, count)
     with tempfile.TemporaryDirectory() as directory:
         paths = [Path(directory) / f"{name}{SUFFIX[format]}" for name in ("a", "b", "c")]
-        profile.write(paths[0])
-        profile.write(paths[1])
-        rebuilt.write(paths[2])
+        write_profile(profile, paths[0])
+        write_profile(profile, paths[1])
+        write_profile(rebuilt, paths[2])
         first, second, third = (path.read_bytes() for path in paths)
     assert first == second == third
 
@@ -275,7 +277,7 @@ def test_writes_are_byte_identical(profile, format):
 
 def test_pprof_contents():
     profile = small_profile()
-    raw = gzip.decompress(profile.to_pprof_bytes())
+    raw = gzip.decompress(to_pprof_bytes(profile))
     message = PprofProfile()
     message.ParseFromString(raw)
     strings = list(message.string_table)
@@ -335,8 +337,8 @@ def test_pprof_contents():
 
 def test_pprof_raw_protobuf_loads(tmp_path):
     path = tmp_path / "raw.pprof"
-    path.write_bytes(gzip.decompress(small_profile().to_pprof_bytes()))
-    assert Profile.load(path).samples == small_profile().samples
+    path.write_bytes(gzip.decompress(to_pprof_bytes(small_profile())))
+    assert read_profile(path).samples == small_profile().samples
 
 
 def _go_style_profile() -> PprofProfile:
@@ -359,7 +361,7 @@ def _go_style_profile() -> PprofProfile:
 def test_go_style_pprof_loads(tmp_path):
     path = tmp_path / "go.pb.gz"
     path.write_bytes(gzip.compress(_go_style_profile().SerializeToString()))
-    loaded = Profile.load(path)
+    loaded = read_profile(path)
     stack = (Frame("inner", "x.go", 4, 3), Frame("outer", "x.go", 11, 9), Frame("0x402000"))
     assert loaded.samples == {(stack, ""): 3}
     assert loaded.rate_hz == 100
@@ -369,7 +371,7 @@ def test_folded_contents(tmp_path):
     profile = small_profile()
     profile.add([Frame("odd;name\nwith  \t"), Frame(" leaf 12 ")], "t", 4)
     path = tmp_path / "p.txt"
-    profile.write(path)
+    write_profile(profile, path)
     lines = path.read_text().splitlines()
     assert lines == sorted(lines)
     assert lines == [
@@ -443,7 +445,7 @@ SPEEDSCOPE_SCHEMA = {
 def test_speedscope_contents(tmp_path):
     profile = small_profile()
     path = tmp_path / "p.json"
-    profile.write(path)
+    write_profile(profile, path)
     document = json.loads(path.read_text())
     jsonschema.validate(document, SPEEDSCOPE_SCHEMA)
     assert document["exporter"] == "sigprof-lab"
@@ -467,9 +469,9 @@ def test_speedscope_contents(tmp_path):
 
 def test_speedscope_empty_profile_still_has_a_profile(tmp_path):
     path = tmp_path / "empty.speedscope.json"
-    Profile(100).write(path)
+    write_profile(Profile(100), path)
     jsonschema.validate(json.loads(path.read_text()), SPEEDSCOPE_SCHEMA)
-    assert Profile.load(path).total_samples == 0
+    assert read_profile(path).total_samples == 0
 
 
 def test_speedscope_from_another_tool(tmp_path):
@@ -486,7 +488,7 @@ def test_speedscope_from_another_tool(tmp_path):
     }  # fmt: skip
     path = tmp_path / "other.json"
     path.write_text(json.dumps(document))
-    loaded = Profile.load(path)
+    loaded = read_profile(path)
     assert loaded.period_ns == 10_000_000 and loaded.rate_hz == 100
     assert loaded.samples == {
         ((Frame("f", "f.py", 3), Frame("main")), "T"): 3,
@@ -517,31 +519,31 @@ def test_format_from_suffix(name, format):
 
 def test_unknown_suffix_or_format(tmp_path):
     with pytest.raises(ValueError, match="cannot tell"):
-        small_profile().write(tmp_path / "cpu.bin")
+        write_profile(small_profile(), tmp_path / "cpu.bin")
     with pytest.raises(ValueError, match="unknown profile format"):
-        small_profile().write(tmp_path / "cpu.bin", format="svg")
+        write_profile(small_profile(), tmp_path / "cpu.bin", format="svg")
 
 
 def test_explicit_format_overrides_suffix(tmp_path):
     path = tmp_path / "cpu.bin"
-    small_profile().write(path, format="speedscope")
+    write_profile(small_profile(), path, format="speedscope")
     assert json.loads(path.read_text())["exporter"] == "sigprof-lab"
 
 
 def test_write_is_atomic_and_leaves_no_temp_files(tmp_path):
     path = tmp_path / "cpu.pb.gz"
     path.write_bytes(b"old")
-    small_profile().write(path)
-    assert Profile.load(path).total_samples == 300
+    write_profile(small_profile(), path)
+    assert read_profile(path).total_samples == 300
     assert sorted(os.listdir(tmp_path)) == ["cpu.pb.gz"]
     with pytest.raises(FileNotFoundError):
-        small_profile().write(tmp_path / "missing" / "cpu.pb.gz")
+        write_profile(small_profile(), tmp_path / "missing" / "cpu.pb.gz")
     assert sorted(os.listdir(tmp_path)) == ["cpu.pb.gz"]
 
 
 def _assert_rejected(path: Path, fragment: str = "") -> None:
     with pytest.raises(ProfileFormatError) as caught:
-        Profile.load(path)
+        read_profile(path)
     message = str(caught.value)
     assert message.startswith(str(path)), message
     assert "\n" not in message
@@ -576,7 +578,7 @@ def test_missing_file_is_rejected(tmp_path):
 
 
 def test_evented_speedscope_is_rejected(tmp_path):
-    document = small_profile().to_speedscope()
+    document = to_speedscope(small_profile())
     document["profiles"][0] = {"type": "evented", "name": "x", "unit": "none",
                                "startValue": 0, "endValue": 0, "events": []}  # fmt: skip
     path = tmp_path / "evented.json"
@@ -589,16 +591,16 @@ def test_every_truncation_is_rejected(tmp_path, format):
     profile = small_profile()
     profile.comments.clear()  # a raw protobuf cut just before its comments still parses
     if format == "raw-pprof":
-        data = gzip.decompress(profile.to_pprof_bytes())
+        data = gzip.decompress(to_pprof_bytes(profile))
     else:
-        data = profile.to_bytes(format).rstrip()  # dropping the last newline loses nothing
+        data = profile_to_bytes(profile, format).rstrip()  # dropping the last newline loses nothing
     path = tmp_path / "cut.prof"
     for size in range(len(data)):
         path.write_bytes(data[:size])
         _assert_rejected(path)
 
 
-_VALID_FILES = [small_profile().to_bytes(format) for format in SUFFIX]
+_VALID_FILES = [profile_to_bytes(small_profile(), format) for format in SUFFIX]
 
 
 @settings(deadline=None, max_examples=300)
@@ -617,7 +619,7 @@ _VALID_FILES = [small_profile().to_bytes(format) for format in SUFFIX]
 )
 def test_corrupt_input_raises_only_profile_format_error(data):
     try:
-        Profile.from_bytes(data, "corrupt.prof")
+        profile_from_bytes(data, "corrupt.prof")
     except ProfileFormatError as error:
         assert str(error).startswith("corrupt.prof: ") and "\n" not in str(error)
 
@@ -644,7 +646,7 @@ def test_truncated_folded_line_is_rejected(tmp_path):
 def test_go_tool_pprof_reads_it(tmp_path, require_tool):
     go = require_tool("go", "apt-get install golang-go")
     path = tmp_path / "cpu.pb.gz"
-    small_profile().write(path)
+    write_profile(small_profile(), path)
     env = dict(os.environ, PPROF_TMPDIR=str(tmp_path), HOME=str(tmp_path))
 
     def pprof(*args: str) -> str:

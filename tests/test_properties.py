@@ -28,6 +28,7 @@ from strategies import (
     single_busy_thread_scenarios,
 )
 
+from contract.pprof import to_pprof_bytes
 from contract.scenario import Scenario, ScenarioError, scenario_to_dict, validate_scenario
 from contract.scenario_file import load_scenario
 from sim.model import Simulation, simulate
@@ -163,7 +164,7 @@ def test_same_scenario_and_seed_give_identical_output(scenario: Scenario) -> Non
     first = simulate(scenario)
     second = simulate(scenario)
     assert first.report.to_json() == second.report.to_json()
-    assert first.profile.to_pprof_bytes() == second.profile.to_pprof_bytes()
+    assert to_pprof_bytes(first.profile) == to_pprof_bytes(second.profile)
     assert first.stats["sim_events"] == second.stats["sim_events"]
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from contract.profile import Profile
+from contract.profile_files import read_profile
 from contract.report import build_report
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,7 +90,7 @@ def recorded(workdir: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
 
 
 def hot_samples(path: Path) -> tuple[int, Profile]:
-    profile = Profile.load(path)
+    profile = read_profile(path)
     return profile.by_function().get(HOT, 0), profile
 
 
@@ -134,6 +135,7 @@ def test_record_keeps_failing_status_and_still_writes(
         assert "RuntimeError: the target failed on purpose" in result.stderr
         assert 'target.py", line' in result.stderr
         assert "realprof/__main__.py" not in result.stderr
+        assert "realprof/record.py" not in result.stderr
         assert "runpy" not in result.stderr
 
 
@@ -188,7 +190,7 @@ def test_record_a_target_that_execs_writes_the_profile_so_far(tmp_path: Path, ti
     assert result.returncode == 0, result.stderr
     assert "SHELL-DONE" in result.stdout, (result.stdout, result.stderr)
     assert "wrote the profile so far" in result.stderr, result.stderr
-    assert Profile.load(tmp_path / "ex.pb.gz").by_function().get("before_exec", 0) > 0
+    assert read_profile(tmp_path / "ex.pb.gz").by_function().get("before_exec", 0) > 0
 
 
 def test_record_ctrl_c_exits_130_and_writes(tmp_path: Path) -> None:
@@ -232,7 +234,7 @@ def test_record_ctrl_c_exits_130_and_writes(tmp_path: Path) -> None:
             process.wait()
     assert process.returncode == 130, err
     assert "Traceback" not in err
-    assert Profile.load(tmp_path / "ki.pb.gz").by_function().get("spin_forever", 0) > 0
+    assert read_profile(tmp_path / "ki.pb.gz").by_function().get("spin_forever", 0) > 0
 
 
 def test_go_tool_pprof_reads_the_profile(recorded, require_tool) -> None:
@@ -302,7 +304,7 @@ def test_bad_record_input(workdir: Path, case: str) -> None:
 
 def test_show_profile(recorded, workdir: Path) -> None:
     _result, path = recorded
-    profile = Profile.load(path)
+    profile = read_profile(path)
     result = run_realprof("show", str(path), cwd=workdir)
     assert result.returncode == 0, result.stderr
     assert f"samples: {profile.total_samples:,} at 100 Hz" in result.stdout
@@ -357,7 +359,7 @@ def test_samples_taken_while_printing_the_targets_traceback_are_the_runners():
     import os
 
     from contract.profile import Frame, Profile
-    from realprof import __main__ as cli
+    from realprof import record as cli
 
     runner = os.path.abspath(cli.__file__)
     profile = Profile(100)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from contract.profile import Profile
+from contract.profile_files import read_profile
 from contract.report import Report
 from lab.machine import parse_timer_list, tick_alignment
 
@@ -130,11 +130,11 @@ def test_function_and_thread_shares_match_the_truth(per_thread) -> None:
 
 def test_outputs(per_thread) -> None:
     report, out, stderr = per_thread
-    pprof = Profile.load(out / "profile.pb.gz")
+    pprof = read_profile(out / "profile.pb.gz")
     assert pprof.total_samples == report.samples_in_profile
     assert pprof.by_function() == {row.name: row.samples for row in report.functions if row.samples}
-    assert Profile.load(out / "profile.speedscope.json").by_thread() == pprof.by_thread()
-    assert Profile.load(out / "profile.folded").total_samples == pprof.total_samples
+    assert read_profile(out / "profile.speedscope.json").by_thread() == pprof.by_thread()
+    assert read_profile(out / "profile.folded").total_samples == pprof.total_samples
     try:
         import figures.funnel  # noqa: F401
     except ImportError:

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 from sampler_checks import signals_accounted
 
-from contract.profile import Profile
+from contract.profile_files import read_profile
+from realprof import process_hooks
 from realprof import sampler as sampler_mod
 from realprof.sampler import Sampler, c_handler_available
 
@@ -450,7 +451,7 @@ def test_refuses_to_share_sigprof():
                 s.start()
     finally:
         signal.signal(signal.SIGPROF, signal.SIG_IGN if previous is None else previous)
-    assert sampler_mod._active is None
+    assert process_hooks.active is None
 
 
 @needs_c
@@ -459,6 +460,6 @@ def test_profile_context_manager_writes_even_on_exception(tmp_path):
     with contextlib.suppress(ZeroDivisionError), sampler_mod.profile(out, hz=100) as s:
         python_spin(200_000_000)
         1 / 0  # noqa: B018
-    loaded = Profile.load(out)
+    loaded = read_profile(out)
     assert loaded.total_samples == s.profile.total_samples > 0
     assert "python_spin" in loaded.by_function()

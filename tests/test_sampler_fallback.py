@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from realprof import process_hooks
 from realprof import sampler as sampler_mod
 from realprof.sampler import Sampler
 
@@ -60,7 +61,7 @@ def test_python_handler_without_extension_samples_the_main_thread(no_extension):
     assert "python_spin" in p.by_function()
     # stopping leaves SIGPROF ignored, never SIG_DFL (which would kill the process)
     assert signal.getsignal(signal.SIGPROF) == signal.SIG_IGN
-    assert sampler_mod._active is None
+    assert process_hooks.active is None
 
 
 def test_fallback_profile_context_manager(no_extension, tmp_path):

@@ -659,6 +659,7 @@ import time
 import types
 import warnings
 
+from realprof import process_hooks
 from realprof import sampler as sampler_mod
 from realprof.sampler import Sampler
 
@@ -1201,9 +1202,9 @@ def main():
             results[name] = fn()
         except BaseException as error:  # one ingredient's failure hides no other
             results["errors"][name] = repr(error)
-            if sampler_mod._active is not None:  # leave no sampler running for the next
+            if process_hooks.active is not None:  # leave no sampler running for the next
                 try:
-                    sampler_mod._active.stop()
+                    process_hooks.active.stop()
                 except BaseException as stop_error:
                     results["errors"][name + ".stop"] = repr(stop_error)
         results["seconds"][name] = round(time.monotonic() - t0, 2)

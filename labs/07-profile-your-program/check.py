@@ -30,13 +30,14 @@ def _truth(path: Path) -> dict[str, float]:
 
 def check(args: list[str]) -> tuple[bool, str]:
     want_args(args, 2)
-    from contract.profile import Profile, ProfileFormatError
+    from contract.profile import ProfileFormatError
+    from contract.profile_files import read_profile
 
     profile_path, truth_path = Path(args[0]), Path(args[1])
     if not profile_path.is_file():
         raise Usage(f"{profile_path}: no such profile")
     try:
-        profile = Profile.load(profile_path)
+        profile = read_profile(profile_path)
     except (ProfileFormatError, ValueError, OSError) as exc:
         raise Usage(f"{profile_path}: not a profile ({str(exc).splitlines()[0]})") from None
     truth = _truth(truth_path)
