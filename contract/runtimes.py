@@ -8,7 +8,7 @@ default, how its buffer and reader behave, and which Go releases it stands for.
 
 Everything else is built from this table: the scenario schema's literals and timer rules
 (`contract.scenario`), the simulator's runtime specs (`sim.runtimes`) and the Go world's
-version mapping (`model_for_go_release`, used by `lab.goworld.model_runtime`). Adding a
+version mapping (`model_for_go_release`, used by `lab.go_toolchain.model_runtime`). Adding a
 runtime or a Go release is one row here. Standard library only: the browser build of the
 simulator imports it.
 """
@@ -67,7 +67,8 @@ def _go_linux(
     """A Go-on-Linux release line: Go 1.18's profiler, then what this line changes."""
     settings: dict[str, Any] = {
         "timers": ("both", "process", "perf"),
-        # ~1 µs per unwind (DataDog/go-profiler-notes stack-traces.md), plus the handler.
+        # ~1 µs per unwind, plus the handler:
+        # https://github.com/DataDog/go-profiler-notes/blob/main/stack-traces.md
         "handler_cost_us": 1.5,
         "external_threads": True,
         "go": True,

@@ -15,13 +15,13 @@ _STAGES = (
     # title, what it is in Go, where, sim module
     ("CPU timer", "setitimer(ITIMER_PROF)\nor timer_create per thread", "kernel", "sim.cputimers"),
     ("SIGPROF", "one pending per process;\nthread-directed per timer", "kernel", "sim.signals"),
-    ("signal handler", "sigprof: unwind\nthe stack, ≤ 64 frames", "runtime", "sim.runtimes"),
+    ("signal handler", "sigprof: unwind\nthe stack, ≤ 64 frames", "runtime", "sim.handler"),
     ("ring buffer", "profBuf: 1 MiB,\nlock-free, drops counted", "runtime", "sim.profbuf"),
     (
         "reader",
         "profileWriter goroutine:\nevery 100 ms\n(Go 1.26: at half full)",
         "runtime",
-        "sim.model",
+        "sim.reader",
     ),
     ("pprof", "merge by stack:\n[count, count × 10 ms]", "runtime", "contract.profile"),
 )
@@ -136,8 +136,8 @@ def draw_pipeline(path: str | Path) -> str:
             "mark where samples are lost: an expiry dropped because SIGPROF was already "
             "pending, a signal discarded as a duplicate by validSIGPROF, and a sample dropped "
             "because the buffer was full, counted as lostProfileEvent. Each box names the "
-            "simulator module that models it: sim.cputimers, sim.signals, sim.runtimes, "
-            "sim.profbuf, sim.model and contract.profile."
+            "simulator module that models it: sim.cputimers, sim.signals, sim.handler, "
+            "sim.profbuf, sim.reader and contract.profile."
         )
         save(fig, path, "A sampling CPU profiler in one picture", alt)
     return alt

@@ -95,9 +95,9 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import realprof.process_hooks as process_hooks
 from contract.profile import Frame, Profile
 from contract.profile_files import write_profile
-from realprof import process_hooks
 from realprof.python_handler import PythonHandlerMixin
 from realprof.sampler_notes import integrity_notes, perf_refusal_message, taken_over_reasons
 

@@ -102,7 +102,7 @@ def test_quickstart_from_plain_data_with_only_simpy(core_python: Path, tmp_path:
     assert "capture ratio" in result.stdout
 
     from contract.report import render_text
-    from contract.scenario import load_scenario
+    from contract.scenario_file import load_scenario
     from sim.model import simulate
 
     assert result.stdout == render_text(simulate(load_scenario(QUICKSTART)).report)

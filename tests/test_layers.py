@@ -176,7 +176,8 @@ def test_no_package_file_is_over_600_lines() -> None:
 
 
 def _graph_without_extension_imports(grimp):
-    """The import graph; `from pkg import _ext` of a C extension counts as no import of pkg.
+    """The import graph; importing a C extension (`from pkg import _ext`, `import pkg._ext
+    as e`) counts as no import of pkg.
 
     grimp sees only Python files, so it resolves `from realprof import _sampler` (the
     compiled sampler) to the package `realprof` itself, which imports the importing module:
@@ -186,14 +187,20 @@ def _graph_without_extension_imports(grimp):
     for importer in sorted(graph.modules):
         for imported in sorted(graph.find_modules_directly_imported_by(importer)):
             details = graph.get_import_details(importer=importer, imported=imported)
-            if details and all(
-                (m := re.fullmatch(r"from ([\w.]+) import (\w+)", d["line_contents"].strip()))
-                and m[1] == imported
-                and (ROOT / imported.replace(".", "/") / f"{m[2]}.c").is_file()
-                for d in details
-            ):
+            if details and all(_names_extension(d["line_contents"], imported) for d in details):
                 graph.remove_import(importer=importer, imported=imported)
     return graph
+
+
+def _names_extension(line: str, package: str) -> bool:
+    """Whether an import line, resolved by grimp to `package`, imports a C extension of it."""
+    line = line.strip()
+    m = re.fullmatch(r"from ([\w.]+) import (\w+)(?: as \w+)?", line) or re.fullmatch(
+        r"import ([\w.]+)\.(\w+)(?: as \w+)?", line
+    )
+    return bool(
+        m and m[1] == package and (ROOT / package.replace(".", "/") / f"{m[2]}.c").is_file()
+    )
 
 
 def test_no_import_cycle_function_level_imports_included() -> None:
