@@ -99,3 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
