@@ -11,6 +11,7 @@ command line's messages.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -295,3 +296,21 @@ def test_numbers_are_stored_as_their_field_says() -> None:
     assert (type(row.samples), type(row.share)) == (int, float)
     with pytest.raises(ReportError, match="samples: Input should be a valid integer, got a number"):
         Share(name="f", samples=2.5, share=1.0)
+
+
+def test_conservation_names_each_identity_that_fails(report: Report) -> None:
+    assert report.conservation_errors() == []
+    broken = dataclasses.replace(
+        report,
+        signals_generated=report.signals_generated + 3,
+        samples_recorded=report.samples_recorded - 1,
+    )
+    assert broken.conservation_errors() == [
+        f"generated {report.signals_generated + 3} != delivered + dropped + pending at stop "
+        f"{report.signals_generated}",
+        f"delivered {report.signals_delivered} != recorded + lost + discarded + merged "
+        f"{report.signals_delivered - 1}",
+    ]
+    # A world that cannot observe a count checks only the identity it can.
+    unobserved = dataclasses.replace(broken, signals_generated=None)
+    assert unobserved.conservation_errors() == broken.conservation_errors()[1:]
