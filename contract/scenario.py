@@ -489,9 +489,18 @@ def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
     return to_dict(scenario)
 
 
-def with_overrides(scenario: Scenario, overrides: Mapping[str, Any]) -> Scenario:
-    """A copy of `scenario` with dotted-path overrides applied, validated again."""
+def with_overrides(
+    scenario: Scenario,
+    overrides: Mapping[str, Any],
+    read_profile: ProfileReader | None = None,
+) -> Scenario:
+    """A copy of `scenario` with dotted-path overrides applied, validated again.
+
+    An override `machine=NAME` names a machine profile, a YAML file: `read_profile`
+    (`contract.scenario_file.read_yaml`) reads it, as in `validate_scenario`."""
     raw = scenario_to_dict(scenario)
     for dotted, value in overrides.items():
         apply_override(raw, dotted.split("."), value)
-    return validate_scenario(raw, f"{scenario.name} with {dict(overrides)}")
+    return validate_scenario(
+        raw, f"{scenario.name} with {dict(overrides)}", read_profile=read_profile
+    )

@@ -35,6 +35,7 @@ import yaml
 
 from contract.report import rounded_for_json
 from contract.scenario import Scenario, ScenarioError, scenario_to_dict, with_overrides
+from contract.scenario_file import read_yaml
 from contract.values import is_number, same_value, unique
 
 # The Report fields each row carries, after the varied values. The first group is what
@@ -349,7 +350,7 @@ def grid_points(
 
     def build(point: dict[str, Any]) -> Scenario:
         try:
-            return with_overrides(scenario, point)
+            return with_overrides(scenario, point, read_profile=read_yaml)
         except ScenarioError as exc:
             shown = ", ".join(f"{k}={_show(v)}" for k, v in point.items())
             raise ScenarioError(f"--vary {shown}: {_reason(exc)}") from None

@@ -145,6 +145,21 @@ def test_every_point_is_validated_before_anything_runs(monkeypatch: pytest.Monke
     assert ran == []
 
 
+def test_a_machine_profile_name_is_a_value_like_any_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--vary machine=NAME,...` reads each machine profile (a YAML file) per point."""
+    (tmp_path / "three.yaml").write_text("machine:\n  cpus: 3\n  kernel_hz: 100\n")
+    (tmp_path / "one.yaml").write_text("cpus: 1\n")
+    monkeypatch.setenv("SIGPROF_LAB_MACHINES", str(tmp_path))
+    result = run_sweep(tiny(threads=3), {"machine": ["three", "one"]}, progress=False)
+    assert [row["machine"] for row in result.rows] == ["three", "one"]
+    # Three busy threads: three CPUs give each its own CPU, one CPU a third of one.
+    cpu = [row["cpu_seconds"] for row in result.rows]
+    assert cpu[0] == pytest.approx(1.5, rel=0.02)
+    assert cpu[1] == pytest.approx(0.5, rel=0.02)
+
+
 def test_capture_falls_with_rate_above_hz() -> None:
     # One busy thread, process timer only, HZ=250: the timer is checked once a tick, so
     # the profile gets at most 250 samples per CPU-second whatever the rate asked.
