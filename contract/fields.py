@@ -52,6 +52,9 @@ class Spec:
     record: type | None = None  # nested class
     variants: tuple[type, ...] = ()  # step: classes of one field each, the field is the tag
     list_check: Callable[[list[Any]], str | None] | None = None  # before the items
+    # A scenario's numbers are finite; a report's floats may be NaN or infinite (a ratio
+    # of nothing), as they could before the contract was pure, and are written as null.
+    finite: bool = True
 
     @property
     def required(self) -> bool:
@@ -143,7 +146,7 @@ def _to_int(value: Any) -> int:
     raise _Bad("int_type", "Input should be a valid integer")
 
 
-def _to_float(value: Any) -> float:
+def _to_float(value: Any, finite: bool = True) -> float:
     try:
         if isinstance(value, bool | int | float):
             number = float(value)
@@ -160,7 +163,7 @@ def _to_float(value: Any) -> float:
         raise _Bad(
             "float_parsing", "Input should be a valid number, unable to parse string as a number"
         ) from None
-    if not math.isfinite(number):
+    if finite and not math.isfinite(number):
         raise _Bad("finite_number", "Input should be a finite number")
     return number
 
@@ -237,7 +240,7 @@ def _scalar(spec: Spec, value: Any) -> Any:
     if spec.kind == "int":
         number: Any = _to_int(value)
     elif spec.kind == "float":
-        number = _to_float(value)
+        number = _to_float(value, spec.finite)
     elif spec.kind == "bool":
         return _to_bool(value)
     elif spec.kind == "choice":

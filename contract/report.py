@@ -98,7 +98,9 @@ def _coerce(instance: Any) -> None:
 
 
 def _num(default: Any = None, description: str | None = None, kind: str = "int") -> Spec:
-    return Spec(kind, default, nullable=default is None, description=description)
+    return Spec(
+        kind, default, nullable=default is None, description=description, finite=kind != "float"
+    )
 
 
 @record
@@ -107,7 +109,7 @@ class Share:
 
     name: str = Spec("str")
     samples: int = Spec("int")
-    share: float = Spec("float", description="samples / samples_in_profile")
+    share: float = Spec("float", finite=False, description="samples / samples_in_profile")
     true_share: float | None = _num(None, "share of the workload's CPU time", "float")
     true_cpu_seconds: float | None = _num(kind="float")
 
@@ -131,10 +133,10 @@ class Report:
     timer: str = Spec("str")
     seed: int | None = _num()
     machine: dict[str, Any] = Spec("mapping")
-    rate_hz: float = Spec("float")
-    wall_seconds: float = Spec("float")
-    cpu_seconds: float = Spec("float")
-    expected_samples: float = Spec("float")
+    rate_hz: float = Spec("float", finite=False)
+    wall_seconds: float = Spec("float", finite=False)
+    cpu_seconds: float = Spec("float", finite=False)
+    expected_samples: float = Spec("float", finite=False)
     signals_generated: int | None = _num()
     timer_overruns: int | None = _num()
     signals_dropped_pending: int | None = _num()
@@ -145,8 +147,8 @@ class Report:
     samples_recorded: int | None = _num()
     samples_lost_overflow: int | None = _num()
     samples_in_profile: int = Spec("int")
-    capture_ratio: float = Spec("float")
-    profile_cpu_percent: float = Spec("float")
+    capture_ratio: float = Spec("float", finite=False)
+    profile_cpu_percent: float = Spec("float", finite=False)
     functions: list[Share] = Spec("list", item=Spec("record", record=Share))
     threads: list[Share] = Spec("list", item=Spec("record", record=Share))
     attribution_error_pp: float | None = _num(kind="float")

@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import subprocess
 import sys
 import textwrap
@@ -314,3 +315,17 @@ def test_conservation_names_each_identity_that_fails(report: Report) -> None:
     # A world that cannot observe a count checks only the identity it can.
     unobserved = dataclasses.replace(broken, signals_generated=None)
     assert unobserved.conservation_errors() == broken.conservation_errors()[1:]
+
+
+def test_a_reports_floats_may_be_nan_or_infinite_and_are_written_as_null(
+    report: Report, tmp_path: Path
+) -> None:
+    odd = dataclasses.replace(report, attribution_error_pp=math.nan, wall_seconds=math.inf)
+    assert math.isnan(odd.attribution_error_pp) and odd.wall_seconds == math.inf
+    written = json.loads(odd.to_json())
+    assert (written["attribution_error_pp"], written["wall_seconds"]) == (None, None)
+    # A report.json written by another tool with NaN tokens loads as it did with pydantic.
+    data = {**report.to_dict(), "attribution_error_pp": math.nan, "capture_ratio": math.inf}
+    (tmp_path / "nan.json").write_text(json.dumps(data), encoding="utf-8")
+    loaded = Report.load(tmp_path / "nan.json")
+    assert math.isnan(loaded.attribution_error_pp) and loaded.capture_ratio == math.inf
