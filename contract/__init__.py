@@ -11,9 +11,10 @@ Standard library only, so the model core (and its browser build) can use it:
 * `contract.values`: how sweeps compare field values;
 * `contract.cli`: one-line errors, exit status 2 and the option block the commands share.
 
-The edges, which need a package from PyPI:
+The edges, files read and written:
 
 * `contract.scenario_file`: scenario files and `--set` text (PyYAML);
-* `contract.pprof` (protobuf), `contract.folded`, `contract.speedscope`: the profile
-  formats, each reader beside its writer; `contract.profile_files` picks one.
+* `contract.pprof` (protobuf), `contract.folded`, `contract.speedscope` (standard
+  library): the profile formats, each reader beside its writer;
+  `contract.profile_files` picks one by name or content (and so loads protobuf).
 """

@@ -14,7 +14,9 @@ survives, which CPU tends to win a round) is a named, documented field rather th
 constant hidden in the code.
 
 `validate_scenario` turns a raw mapping into a `Scenario` or raises `ScenarioError` whose
-message is one line naming the source, the field and what is allowed; command-line tools
+message is one line naming the source, the field and what is allowed (it is the one
+door: building a section directly, `Machine(cpus=3)`, checks nothing, so code that
+changes a scenario goes through `with_overrides` or validates the result); command-line tools
 print it and exit with status 2. Overrides use dotted paths (`profiler.rate_hz=250`,
 `workload.threads.0.count=4`) applied to the raw mapping before validation
 (`apply_override`), so an override is checked exactly like a value written in a file.

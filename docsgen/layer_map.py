@@ -89,20 +89,32 @@ def _boxes(layers: list[list[str]]) -> list[Box]:
     return boxes
 
 
-def _box_of(module: str, boxes: list[Box]) -> Box | None:
-    """The box holding a module: the layer entry it is or is in; a package whose modules
-    span layers (its __init__) goes with the lowest box holding one of its modules."""
+def _box_of(module: str, boxes: list[Box], imports: set[str] = frozenset()) -> Box | None:
+    """The box holding a module: the layer entry it is or is in.
+
+    A package whose modules span layers has an __init__ in no layer. It stands where
+    what it imports of its own package stands (`realprof/__init__.py` re-exports
+    `realprof.sampler`, so it is a face of that box), else with the lowest box of its
+    modules."""
     for box in boxes:
         for entry in box.modules:
             if module == entry or module.startswith(entry + "."):
                 return box
     holding = [b for b in boxes if any(e.startswith(module + ".") for e in b.modules)]
-    return min(holding, key=lambda b: b.layer) if holding else None
+    if not holding:
+        return None
+    own = [b for b in (_box_of(m, boxes) for m in imports if m.startswith(module + ".")) if b]
+    return max(own, key=lambda b: b.layer) if own else min(holding, key=lambda b: b.layer)
 
 
 def layer_graph(layers: list[list[str]] | None = None) -> list[Box]:
     """The boxes of the layer map with the imports between them, from grimp's graph."""
-    import grimp
+    try:
+        import grimp  # with import-linter, in the test extra
+    except ImportError:
+        raise SystemExit(
+            "python -m docsgen: the layer map needs grimp: pip install -e '.[test]'"
+        ) from None
 
     layers = contract_layers() if layers is None else layers
     if str(ROOT) not in sys.path:
@@ -111,10 +123,14 @@ def layer_graph(layers: list[list[str]] | None = None) -> list[Box]:
     # Optional layer entries, "(name)" in the contract, may not exist yet.
     layers = [[m for m in layer if m in graph.modules] for layer in layers]
     boxes = _boxes([layer for layer in layers if layer])
+
+    def box_of(module: str) -> Box | None:
+        return _box_of(module, boxes, graph.find_modules_directly_imported_by(module))
+
     for importer in sorted(graph.modules):
-        source = _box_of(importer, boxes)
+        source = box_of(importer)
         for imported in graph.find_modules_directly_imported_by(importer):
-            target = _box_of(imported, boxes)
+            target = box_of(imported)
             if source is not None and target is not None and target is not source:
                 source.imports.add(target.name)
     return boxes
@@ -186,12 +202,20 @@ def _ports(
 def _alt(boxes: list[Box]) -> str:
     """Layers and the direction of the arrows; which box imports which is in the picture
     (listing it here would make every new import an edit of the page that shows it)."""
+
+    def spoken(box: Box) -> str:
+        # A box of some modules of a package: its title alone ("sim/") would repeat.
+        title, under = _label(box)
+        if box.whole_package or len(box.modules) == 1:
+            return title
+        return f"{title} ({' '.join(under.split())})"
+
     rows = []
     for level in sorted({b.layer for b in boxes}):
-        rows.append(" and ".join(sorted(_label(b)[0] for b in boxes if b.layer == level)))
+        rows.append(" and ".join(sorted(spoken(b) for b in boxes if b.layer == level)))
     arrows = sum(len(b.imports) for b in boxes)
     upward = sorted(
-        f"{b.name} imports {t.name}"
+        f"{spoken(b)} imports {spoken(t)}"
         for b in boxes
         for t in boxes
         if t.name in b.imports and t.layer > b.layer

@@ -1,8 +1,8 @@
 """The simulator: a SimPy model of Go's CPU profiler and the kernel under it.
 
 The model core, in the order a sample travels; each module is one mechanism and imports
-only SimPy, the standard library and the pure contract (`contract.scenario`,
-`contract.profile`, `contract.report`):
+only SimPy, the standard library and the pure contract (`contract.runtimes`,
+`contract.scenario`, `contract.profile`, `contract.report`):
 
 * `sim.workload`: the threads' programs, built from a scenario's workload;
 * `sim.machine`: CPUs, the scheduler, exact CPU-time accounting, the GIL;

@@ -15,7 +15,6 @@ from contract.cli import EXIT_BAD_INPUT, add_scenario_options, one_line
 from contract.cli import OneLineParser as _Parser
 from contract.scenario import ScenarioError, json_schema
 from contract.scenario_file import load_scenario
-from figures.outputs import write_outputs
 
 
 def _window(text: str) -> tuple[float, float]:
@@ -86,6 +85,10 @@ def run_main(argv: list[str]) -> int:
     else:
         sys.stdout.write(result.report.to_text(top=args.top))
     if args.out:
+        # Imported here: the writer loads protobuf and matplotlib, which a run without
+        # --out (and every bad-input error) does without.
+        from figures.outputs import write_outputs
+
         written = write_outputs(result, args.out, warn=lambda line: print(line, file=sys.stderr))
         print(f"wrote {', '.join(p.name for p in written)} to {args.out}", file=sys.stderr)
     return 0

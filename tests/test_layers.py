@@ -138,11 +138,35 @@ def test_every_package_module_sits_in_a_layer() -> None:
     assert unplaced == [], "add these modules to a layer in pyproject.toml [tool.importlinter]"
 
 
-def test_the_pure_core_contract_covers_the_core_layer() -> None:
-    core = set(_layers()[-2])
+def test_the_pure_core_contract_covers_the_core_layers() -> None:
+    """The model core is every sim module in the layers between the figures and the
+    contract (the real sampler's layers sit among them, and are held by their own
+    contract)."""
+    layers = _layers()
+    figures = next(i for i, layer in enumerate(layers) if "figures" in layer)
+    core = {m for layer in layers[figures + 1 : -1] for m in layer if m.startswith("sim.")}
     sources = set(_contract("pure-core")["source_modules"])
 
+    assert {"sim.model", "sim.cputimers"} <= core
     assert sorted(core - sources) == []
+
+
+def test_the_layer_map_draws_no_arrow_upward() -> None:
+    """The published figure shows what the code does: every import points down, package
+    __init__ modules (in no layer of the contract) included."""
+    _grimp()
+    from docsgen.layer_map import layer_graph
+
+    boxes = layer_graph()
+    by_name = {box.name: box for box in boxes}
+    upward = sorted(
+        f"{box.name} -> {target}"
+        for box in boxes
+        for target in box.imports
+        if by_name[target].layer > box.layer
+    )
+    assert sum(len(box.imports) for box in boxes) > 10
+    assert upward == []
 
 
 # ---------------------------------------------------------------------------------------
