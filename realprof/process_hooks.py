@@ -15,6 +15,8 @@ forked child). The hooks find it there; they reach into the sampler's state (its
   thread across ``os.fork()``; in the child the sampler is marked dead and the hooks
   come off (the extension's own ``pthread_atfork`` handlers reset the C side).
 * exit: a running sampler is stopped before interpreter finalization.
+* ``fork_child_callbacks`` run in a forked child after the above (``realprof/children.py``
+  starts a new sampler there under ``record --follow-children``); each failure is ignored.
 
 A hook that finds no running sampler does nothing, and each is removed at stop only if
 nobody wrapped the same function after us (otherwise ours stays, inert).
@@ -23,14 +25,22 @@ nobody wrapped the same function after us (otherwise ours stays, inert).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import signal
 import threading
 from typing import Any
 
-__all__ = ["active", "install_exec_hook", "install_thread_hook", "uninstall_hooks"]
+__all__ = [
+    "active",
+    "fork_child_callbacks",
+    "install_exec_hook",
+    "install_thread_hook",
+    "uninstall_hooks",
+]
 
 active: Any = None  # the one running Sampler (SIGPROF is one signal), or None
+fork_child_callbacks: list[Any] = []  # called with no argument in a forked child
 
 
 # ----- thread-start hook ------------------------------------------------------------------
@@ -178,6 +188,9 @@ def _after_fork_in_child() -> None:
         sampler._py_active = False
         active = None
     uninstall_hooks()
+    for callback in list(fork_child_callbacks):
+        with contextlib.suppress(Exception):  # never break the child
+            callback()
 
 
 def _stop_at_exit() -> None:

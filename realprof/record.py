@@ -28,6 +28,7 @@ output) raises `contract.cli.UsageError`: one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import math
 import os
@@ -83,6 +84,7 @@ _RECORD_VALUE_OPTIONS = (
     "--buffer-words",
     "--max-depth",
 )
+_RECORD_FLAGS = ("--follow-children",)
 
 
 def _record_parser() -> argparse.ArgumentParser:
@@ -91,7 +93,8 @@ def _record_parser() -> argparse.ArgumentParser:
         usage=(
             "python -m realprof record [-o OUT] [--hz N] [--timer {process,per-thread,both,perf}]"
             " [--handler {c,python}] [--format {pprof,folded,speedscope}]"
-            " [--buffer-words N] [--max-depth N] (script.py | -m module) [args ...]"
+            " [--buffer-words N] [--max-depth N] [--follow-children]"
+            " (script.py | -m module) [args ...]"
         ),
         description=(
             "Run a Python program in this process under realprof's SIGPROF sampler and "
@@ -137,6 +140,13 @@ def _record_parser() -> argparse.ArgumentParser:
         default=64,
         help="frames kept per stack, leaf end (default 64, Go's limit)",
     )
+    parser.add_argument(
+        "--follow-children",
+        action="store_true",
+        help="profile the program's Python child processes too (multiprocessing, "
+        "subprocess) and merge them into the profile, each under a root frame and "
+        "pprof label process='pid N (NAME)'",
+    )
     return parser
 
 
@@ -160,7 +170,7 @@ def _split_record_argv(argv: list[str]) -> tuple[list[str], str | None, str | No
             return options, "module", argv[i + 1], argv[i + 2 :]
         if token.startswith("-m") and not token.startswith("--"):
             return options, "module", token[2:], argv[i + 1 :]
-        if token in ("-h", "--help"):
+        if token in ("-h", "--help") or token in _RECORD_FLAGS:
             options.append(token)
         elif token in _RECORD_VALUE_OPTIONS:
             if i + 1 >= len(argv):
@@ -174,7 +184,7 @@ def _split_record_argv(argv: list[str]) -> tuple[list[str], str | None, str | No
         elif token == "-":
             raise UsageError("reading the program from stdin is not supported; give a file")
         elif token.startswith("-"):
-            known = ", ".join(("-m", *_RECORD_VALUE_OPTIONS))
+            known = ", ".join(("-m", *_RECORD_VALUE_OPTIONS, *_RECORD_FLAGS))
             raise UsageError(f"unknown option {token!r} (options: {known})")
         else:
             return options, "script", token, argv[i + 1 :]
@@ -453,19 +463,29 @@ def _record(
         sampler.start()
     except (RuntimeError, OSError) as exc:  # e.g. timer_create refused, SIGPROF taken
         raise UsageError(f"cannot start the sampler: {exc}") from None
+    follower = None
+    if args.follow_children:  # realprof/children.py
+        from realprof.children import Follower
+
+        follower = Follower.for_sampler(sampler, args.buffer_words)
+    shown = f"-m {target}" if kind == "module" else target
     try:
-        status, how = _run_target(kind, target, target_args)
+        with follower or contextlib.nullcontext():
+            status, how = _run_target(kind, target, target_args)
     finally:
         profile = _without_runner_frames(sampler.stop())
         cpu = time.process_time() - cpu0
         wall = time.perf_counter() - wall0
+        merged = follower.merge(profile, shown, _without_runner_frames) if follower else profile
         try:
-            write_profile(profile, output_abs, fmt)
+            (follower.write if follower else write_profile)(merged, output_abs, fmt)
             written = None
         except OSError as exc:
             written = f"cannot write {output}: {exc.strerror or exc}"
+        finally:
+            if follower:
+                follower.cleanup()
     stats = sampler.stats
-    shown = f"-m {target}" if kind == "module" else target
     expected = cpu * args.hz
     in_profile = profile.total_samples
     lost = stats.get("samples_lost_overflow", 0) + profile.lost.get("unknown_code", 0)
@@ -489,8 +509,11 @@ def _record(
     if extra:
         lines.append("  (" + ", ".join(extra) + ")")
     lines += [f"  warning: {note}" for note in integrity_notes(stats)]
+    from realprof.children import children_lines  # loaded after the target has run
+
+    lines += children_lines(follower, profile, merged)
     lines.append("  top functions:")
-    lines += top_lines(profile, 10, indent="    ")
+    lines += top_lines(merged, 10, indent="    ")
     if written is None:
         lines.append(f"  wrote {output} ({fmt}); {_open_hint(str(output), fmt)}")
         err(*lines)
