@@ -254,6 +254,9 @@ class Follower:
             _BOOTSTRAP.replace("ROOT)", f"{_REALPROF_ROOT!r})", 1)
         )
         (self.spool / "settings.json").write_text(json.dumps(settings))
+        # A fork child that returns into `record` (a script that forks and falls off its
+        # end) must neither merge nor remove the parent's spool.
+        self.pid = os.getpid()
         self._saved_env: dict[str, str | None] = {}
         self.processes: list[str] = []  # labels of the children merged
         self.threads: dict[str, tuple[str, str]] = {}  # merged thread -> (process, thread)
@@ -297,6 +300,8 @@ class Follower:
         """The parent's profile with every spooled child's, each under its process;
         ``trim`` (a Profile -> Profile) is applied to each child's first (a fork child
         has its parent's stack, the runner's frames included, below its own)."""
+        if os.getpid() != self.pid:
+            return parent
         merged = copy.copy(parent)  # the parent's rate, period, times and comments
         merged.samples, merged.lost, merged.comments = {}, {}, list(parent.comments)
         self._add(merged, f"pid {os.getpid()} ({parent_name})", parent)
@@ -323,7 +328,7 @@ class Follower:
 
     def write(self, profile: Profile, path: Path, fmt: str) -> None:
         """Write the merged profile; a pprof file gets ``process`` and ``thread`` labels."""
-        if fmt != "pprof":
+        if fmt != "pprof" or os.getpid() != self.pid:
             write_profile(profile, path, fmt)
             return
         from contract.pprof import to_pprof_message
@@ -353,7 +358,8 @@ class Follower:
         os.replace(temp, path)
 
     def cleanup(self) -> None:
-        shutil.rmtree(self.spool, ignore_errors=True)
+        if os.getpid() == self.pid:
+            shutil.rmtree(self.spool, ignore_errors=True)
 
 
 # ----- the record summary ------------------------------------------------------------------

@@ -112,12 +112,20 @@ def record(
     return result, out
 
 
-@pytest.mark.parametrize("ending", ["normal", "terminate"])
-@pytest.mark.parametrize("method", ["fork", "forkserver"])
+@pytest.mark.parametrize(
+    ("method", "ending"),
+    [
+        ("fork", "normal"),
+        ("fork", "terminate"),
+        ("forkserver", "normal"),  # the default start method from Python 3.14
+        ("forkserver", "terminate"),
+        ("spawn", "normal"),
+    ],
+)
 def test_pool_workers_are_in_the_profile(tmp_path: Path, method: str, ending: str) -> None:
     result, out = record(tmp_path, POOL, method, ending)
     found = samples_by_process(out, "child_hot")
-    worker = {"fork": "ForkPoolWorker", "forkserver": "ForkServerPoolWorker"}[method]
+    worker = {"fork": "Fork", "forkserver": "ForkServer", "spawn": "Spawn"}[method] + "PoolWorker"
     pattern = re.compile(rf"pid \d+ \({worker}-\d+\)")
     assert found and all(pattern.fullmatch(label) for label in found), (found, result.stderr)
     # 1 s of worker CPU at 200 Hz is ~200 samples; a SIGTERM may cost the last ~0.2 s
