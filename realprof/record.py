@@ -12,6 +12,9 @@ the error is the target's, 130 after Ctrl-C), and non-daemon threads are waited 
 before profiling stops, as the interpreter waits for them at exit. What cannot be
 caught: `os._exit()` and fatal signals end the process before the profile is written;
 an `os.exec*` writes the profile so far first (the sampler's `before_exec`).
+With `--duration SECONDS` a daemon timer thread (not profiled) stops the sampler and
+writes the profile after that much wall time, once (a lock shares the stop with the
+program's end), and the program runs on unprofiled; the summary comes at its end.
 The runner's own frames (this module, the `realprof.__main__` dispatcher, runpy) are cut
 from the root end of the stacks, so the profile shows the program as `python script.py`
 would run it. The summary's "expected" is process CPU × rate; process CPU includes the
@@ -32,6 +35,7 @@ import importlib.util
 import math
 import os
 import runpy
+import signal
 import sys
 import threading
 import time
@@ -82,6 +86,7 @@ _RECORD_VALUE_OPTIONS = (
     "--format",
     "--buffer-words",
     "--max-depth",
+    "--duration",
 )
 
 
@@ -91,7 +96,8 @@ def _record_parser() -> argparse.ArgumentParser:
         usage=(
             "python -m realprof record [-o OUT] [--hz N] [--timer {process,per-thread,both,perf}]"
             " [--handler {c,python}] [--format {pprof,folded,speedscope}]"
-            " [--buffer-words N] [--max-depth N] (script.py | -m module) [args ...]"
+            " [--buffer-words N] [--max-depth N] [--duration SECONDS]"
+            " (script.py | -m module) [args ...]"
         ),
         description=(
             "Run a Python program in this process under realprof's SIGPROF sampler and "
@@ -137,7 +143,25 @@ def _record_parser() -> argparse.ArgumentParser:
         default=64,
         help="frames kept per stack, leaf end (default 64, Go's limit)",
     )
+    parser.add_argument(
+        "--duration",
+        type=_seconds,
+        metavar="SECONDS",
+        help="profile only the first SECONDS of wall time: then sampling stops and the "
+        "profile is written, and the program runs on to its end unprofiled (its exit "
+        "status is kept; the summary comes when it ends)",
+    )
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
 
 
 def _split_record_argv(argv: list[str]) -> tuple[list[str], str | None, str | None, list[str]]:
@@ -368,11 +392,13 @@ def _without_runner_frames(profile: Any) -> Any:
 
 
 def _open_hint(path: str, fmt: str) -> str:
+    # `realprof flame` needs nothing installed; the others are named only as options.
+    flame = f"python -m realprof flame {path} -o flame.html"
     if fmt == "pprof":
-        return f"open with: go tool pprof -top {path} / speedscope {path}"
+        return f"open with: {flame} / go tool pprof -top {path}"
     if fmt == "folded":
-        return f"open with: speedscope {path} / flamegraph.pl {path} > flame.svg"
-    return f"open with: speedscope {path} (or drop it on https://www.speedscope.app)"
+        return f"open with: {flame} / flamegraph.pl {path} > flame.svg"
+    return f"open with: {flame} (or drop it on https://www.speedscope.app)"
 
 
 def main(argv: list[str]) -> int:
@@ -453,17 +479,62 @@ def _record(
         sampler.start()
     except (RuntimeError, OSError) as exc:  # e.g. timer_create refused, SIGPROF taken
         raise UsageError(f"cannot start the sampler: {exc}") from None
+    # Stopping and writing happen once: when the target ends, or at --duration
+    # (then from a timer thread, while the target runs on).
+    finished: dict[str, Any] = {}
+    finish_lock = threading.Lock()
+
+    def finish(early: bool = False) -> bool:
+        with finish_lock:
+            if finished:
+                return False
+            profile = _without_runner_frames(sampler.stop())
+            finished.update(
+                profile=profile,
+                cpu=time.process_time() - cpu0,
+                wall=time.perf_counter() - wall0,
+                written=None,
+                early=early,
+            )
+            try:
+                write_profile(profile, output_abs, fmt)
+            except OSError as exc:
+                finished["written"] = f"cannot write {output}: {exc.strerror or exc}"
+            return True
+
+    def at_deadline() -> None:
+        try:
+            if finish(early=True) and finished["written"] is None:
+                err(
+                    f"realprof: --duration {args.duration:g} s reached: sampling stopped, "
+                    f"wrote {output}; the program runs on"
+                )
+        except Exception as exc:  # never break the program: report and let it run
+            err(f"realprof: warning: stopping at --duration failed: {exc!r}")
+
+    def wait_for_deadline() -> None:
+        # Like the reader: SIGPROF blocked, so the process timer's signal goes to a thread
+        # of the program, never to this one.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})
+        if not program_ended.wait(args.duration):
+            at_deadline()
+
+    program_ended = threading.Event()
+    if args.duration is not None:
+        deadline = threading.Thread(
+            target=wait_for_deadline, name="realprof-duration", daemon=True
+        )  # daemon: not waited for at exit, as the target's threads are
+        deadline._realprof_reader = True  # type: ignore[attr-defined]  # not profiled
+        deadline.start()
     try:
         status, how = _run_target(kind, target, target_args)
     finally:
-        profile = _without_runner_frames(sampler.stop())
-        cpu = time.process_time() - cpu0
-        wall = time.perf_counter() - wall0
-        try:
-            write_profile(profile, output_abs, fmt)
-            written = None
-        except OSError as exc:
-            written = f"cannot write {output}: {exc.strerror or exc}"
+        program_ended.set()
+        finish()
+        profile, cpu, wall = finished["profile"], finished["cpu"], finished["wall"]
+        written = finished["written"]
+    if finished["early"]:
+        how += f" (profiled its first {args.duration:g} s: --duration)"
     stats = sampler.stats
     shown = f"-m {target}" if kind == "module" else target
     expected = cpu * args.hz
