@@ -164,8 +164,9 @@ _SCRIPT = """
 """
 
 
-def flame_html(profile: Profile, title: str, lost: int = 0) -> str:
-    """The page: header with the totals, the SVG, the script."""
+def flame_html(profile: Profile, title: str, lost: int = 0, rate_note: str = "") -> str:
+    """The page: header with the totals, the SVG, the script; `rate_note` says where the
+    rate came from when the file did not carry it (see `realprof.show.load`)."""
     root = call_tree(profile)
     if not root.samples:
         raise UsageError(f"{title}: no samples to draw")
@@ -186,8 +187,8 @@ def flame_html(profile: Profile, title: str, lost: int = 0) -> str:
 <header>
 <h1>{heading}</h1>
 <p>Total: <span id="total" data-samples="{total}">{total:,}</span> samples at
-{profile.rate_hz:g} Hz = {cpu_s:.3f} s CPU{lost_note}. Width is samples; click a frame
-to zoom, <button id="reset" type="button">Reset zoom</button>
+{profile.rate_hz:g} Hz{html.escape(rate_note)} = {cpu_s:.3f} s CPU{lost_note}.
+Width is samples; click a frame to zoom, <button id="reset" type="button">Reset zoom</button>
 <label>search <input id="search" type="search" placeholder="function or file"></label>
 <span id="matched" data-samples="0"></span></p>
 </header>
@@ -226,7 +227,7 @@ def main(argv: list[str]) -> int:
     check_writable_dir(output.parent, f"-o {output}")
     data = read_file(path)
     try:
-        profile, _rate_note = load(path, data, args.rate_hz)
+        profile, rate_note = load(path, data, args.rate_hz)
     except ProfileFormatError as exc:
         raise UsageError(str(exc)) from None
     lost = profile.total_lost
@@ -236,7 +237,7 @@ def main(argv: list[str]) -> int:
     if args.thread is not None:
         profile = only_threads(profile, args.thread)
         lost = 0
-    page = flame_html(profile, args.title or path.name, lost)
+    page = flame_html(profile, args.title or path.name, lost, rate_note)
     temp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
         temp.write_bytes(page.encode("utf-8", "replace"))

@@ -319,6 +319,18 @@ def main(argv: list[str]) -> int:
                 report = Report.from_dict(document, str(path))
             except ReportError as exc:
                 raise UsageError(f"{path}: not a valid report.json: {exc.problem}") from None
+            asked = [
+                option
+                for option, value in (
+                    ("--sort", args.sort != "flat"),
+                    ("--thread", args.thread is not None),
+                    ("--process", args.process is not None),
+                    ("--rate-hz", args.rate_hz is not None),
+                )
+                if value
+            ]
+            if asked:
+                raise UsageError(f"{path}: a report.json; {', '.join(asked)} apply to profiles")
             sys.stdout.write(report.to_text(top=args.top))
             return 0
     try:

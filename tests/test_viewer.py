@@ -17,7 +17,7 @@ import pytest
 
 from contract.profile import Frame, Profile
 from contract.profile_files import write_profile
-from realprof import flame, show
+from realprof import show
 from realprof.__main__ import main as realprof_main
 
 MAIN = Frame("main", "app.py", 30, 28)
@@ -272,6 +272,10 @@ def test_flame_page_draws_every_call_path_with_its_samples(
 
 
 def test_flame_escapes_names_and_is_deterministic(tmp_path: Path) -> None:
+    from realprof import (
+        flame,
+    )  # new in this change: imported here, so each test fails alone without it
+
     profile = Profile(100)
     profile.add((Frame('<lambda> & "x"', "a<b>.py", 2, 1),), "MainThread", 2)
     page = flame.flame_html(profile, "t")
@@ -283,6 +287,10 @@ def test_flame_escapes_names_and_is_deterministic(tmp_path: Path) -> None:
 
 
 def test_flame_counts_lost_samples_in_the_header_not_in_the_graph() -> None:
+    from realprof import (
+        flame,
+    )  # new in this change: imported here, so each test fails alone without it
+
     profile = sample_profile()
     profile.add_lost("overflow", 7)
 
@@ -310,7 +318,55 @@ def test_flame_thread_filter_and_errors(
     assert not (tmp_path / "j.html").exists()
 
 
+def test_flame_says_the_rate_of_a_folded_file_was_assumed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "other-tool.folded"
+    path.write_text("main;work 150\nmain 50\n", encoding="utf-8")
+
+    run("flame", str(path), "-o", str(tmp_path / "a.html"), capsys=capsys)
+    run("flame", str(path), "--rate-hz", "250", "-o", str(tmp_path / "g.html"), capsys=capsys)
+
+    assert "100 Hz (assumed: the file carries no rate; set it with --rate-hz) = 2.000 s CPU" in (
+        tmp_path / "a.html"
+    ).read_text(encoding="utf-8")
+    assert "250 Hz (given by --rate-hz: the file carries no rate) = 0.800 s CPU" in (
+        tmp_path / "g.html"
+    ).read_text(encoding="utf-8")
+
+
+def test_show_refuses_profile_options_for_a_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from contract.report import build_report
+
+    report = build_report(
+        world="real",
+        scenario="tiny",
+        runtime="realprof",
+        timer="per-thread",
+        machine={"cpus": 2, "kernel_hz": 250},
+        rate_hz=100,
+        wall_seconds=1.0,
+        cpu_seconds=1.0,
+        counts={"signals_delivered": 100, "samples_recorded": 100},
+        function_samples={"main.compute": 100},
+        thread_samples={"main": 100},
+        true_function_cpu_s={"main.compute": 1.0},
+    )
+    report.write_json(tmp_path / "report.json")
+
+    status, out, err = run("show", str(tmp_path / "report.json"), "--sort", "cum", capsys=capsys)
+
+    assert (status, out) == (2, "")
+    assert err.endswith("report.json: a report.json; --sort apply to profiles\n")
+
+
 def test_call_tree_matches_the_profile() -> None:
+    from realprof import (
+        flame,
+    )  # new in this change: imported here, so each test fails alone without it
+
     root = flame.call_tree(sample_profile())
 
     assert root.samples == 41
@@ -321,6 +377,10 @@ def test_call_tree_matches_the_profile() -> None:
 
 
 def test_show_options_are_the_documented_view_options() -> None:
+    from realprof import (
+        flame,
+    )  # new in this change: imported here, so each test fails alone without it
+
     shown = {o for a in show.show_parser()._actions for o in a.option_strings}
     drawn = {o for a in flame.flame_parser()._actions for o in a.option_strings}
 
