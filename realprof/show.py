@@ -7,10 +7,12 @@ CPU time, duration, losses by kind, top functions and threads; a `report.json`
 top-functions table, is shared with `record`'s summary: by flat or by cumulative
 samples (`--sort`), each row with the function's file:first line, found on any frame of
 any stack, so a caller with no flat samples has one too. `--thread` keeps one thread's
-samples (`only_threads`). A file that carries no rate (folded; a speedscope file with
-count weights, as other tools write) is read at `--rate-hz` or, without it, at 100 Hz
-with a note saying the rate was assumed (`load`). `load`, `only_threads`,
-`add_view_options` and `read_file` are shared with `realprof flame`.
+samples (`only_threads`), `--process` one process's in a profile recorded with
+`--follow-children`, whose stacks sit under a root frame `pid N (NAME)` (`only_process`).
+A file that carries no rate (folded; a speedscope file with count weights, as other
+tools write) is read at `--rate-hz` or, without it, at 100 Hz with a note saying the
+rate was assumed (`load`). `load`, the filters, `add_view_options` and `read_file` are
+shared with `realprof flame`.
 
 An unreadable or malformed file raises `contract.cli.UsageError`: one line on stderr,
 exit status 2.
