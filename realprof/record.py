@@ -12,9 +12,9 @@ the error is the target's, 130 after Ctrl-C), and non-daemon threads are waited 
 before profiling stops, as the interpreter waits for them at exit. What cannot be
 caught: `os._exit()` and fatal signals end the process before the profile is written;
 an `os.exec*` writes the profile so far first (the sampler's `before_exec`).
-With `--duration SECONDS` a daemon timer thread (not profiled) stops the sampler and
-writes the profile after that much wall time, once (a lock shares the stop with the
-program's end), and the program runs on unprofiled; the summary comes at its end.
+With `--duration SECONDS` a daemon thread (`realprof.deadline`) stops the sampler and
+writes the profile after that much wall time, and the program runs on unprofiled; the
+summary comes at its end.
 The runner's own frames (this module, the `realprof.__main__` dispatcher, runpy) are cut
 from the root end of the stacks, so the profile shows the program as `python script.py`
 would run it. The summary's "expected" is process CPU × rate; process CPU includes the
@@ -35,7 +35,6 @@ import importlib.util
 import math
 import os
 import runpy
-import signal
 import sys
 import threading
 import time
@@ -54,6 +53,7 @@ from contract.cli import (
 )
 from contract.profile import Frame, Profile
 from contract.profile_files import FORMATS, format_for_path, write_profile
+from realprof.deadline import StopOnce
 from realprof.show import top_lines
 
 DEFAULT_OUTPUT = {
@@ -479,61 +479,39 @@ def _record(
         sampler.start()
     except (RuntimeError, OSError) as exc:  # e.g. timer_create refused, SIGPROF taken
         raise UsageError(f"cannot start the sampler: {exc}") from None
-    # Stopping and writing happen once: when the target ends, or at --duration
-    # (then from a timer thread, while the target runs on).
+    # Stopped and written once: at the target's end, or at --duration (realprof.deadline).
     finished: dict[str, Any] = {}
-    finish_lock = threading.Lock()
 
-    def finish(early: bool = False) -> bool:
-        with finish_lock:
-            if finished:
-                return False
-            profile = _without_runner_frames(sampler.stop())
-            finished.update(
-                profile=profile,
-                cpu=time.process_time() - cpu0,
-                wall=time.perf_counter() - wall0,
-                written=None,
-                early=early,
-            )
-            try:
-                write_profile(profile, output_abs, fmt)
-            except OSError as exc:
-                finished["written"] = f"cannot write {output}: {exc.strerror or exc}"
-            return True
-
-    def at_deadline() -> None:
+    def finish() -> None:
+        profile = _without_runner_frames(sampler.stop())
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        finished.update(profile=profile, cpu=cpu, wall=wall, written=None)
         try:
-            if finish(early=True) and finished["written"] is None:
-                err(
-                    f"realprof: --duration {args.duration:g} s reached: sampling stopped, "
-                    f"wrote {output}; the program runs on"
-                )
-        except Exception as exc:  # never break the program: report and let it run
-            err(f"realprof: warning: stopping at --duration failed: {exc!r}")
+            write_profile(profile, output_abs, fmt)
+        except OSError as exc:
+            finished["written"] = f"cannot write {output}: {exc.strerror or exc}"
 
-    def wait_for_deadline() -> None:
-        # Like the reader: SIGPROF blocked, so the process timer's signal goes to a thread
-        # of the program, never to this one.
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})
-        if not program_ended.wait(args.duration):
-            at_deadline()
+    def reached() -> None:
+        if finished["written"] is None:
+            err(
+                f"realprof: --duration {args.duration:g} s reached: sampling stopped, "
+                f"wrote {output}; the program runs on"
+            )
 
-    program_ended = threading.Event()
-    if args.duration is not None:
-        deadline = threading.Thread(
-            target=wait_for_deadline, name="realprof-duration", daemon=True
-        )  # daemon: not waited for at exit, as the target's threads are
-        deadline._realprof_reader = True  # type: ignore[attr-defined]  # not profiled
-        deadline.start()
+    once = StopOnce(
+        finish,
+        args.duration,
+        reached,
+        lambda exc: err(f"realprof: warning: stopping at --duration failed: {exc!r}"),
+    )
+    once.start()
     try:
         status, how = _run_target(kind, target, target_args)
     finally:
-        program_ended.set()
-        finish()
+        once.at_end()
         profile, cpu, wall = finished["profile"], finished["cpu"], finished["wall"]
         written = finished["written"]
-    if finished["early"]:
+    if once.early:
         how += f" (profiled its first {args.duration:g} s: --duration)"
     stats = sampler.stats
     shown = f"-m {target}" if kind == "module" else target
