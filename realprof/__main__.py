@@ -6,6 +6,7 @@ The commands, each a module with `main(argv) -> int`:
   sampler and write its profile;
 * ``show`` (`realprof.show`): summarise a profile (pprof, folded or speedscope) or a
   `report.json`;
+* ``flame`` (`realprof.flame`): write a profile as a self-contained HTML flame graph;
 * ``scenario`` (`lab.scenario_command`): run a scenario's workload for real and report
   it like `python -m sim`;
 * ``compare``, ``calibrate``, ``grid`` (`lab.compare`, `lab.calibrate`, `lab.grid`): the
@@ -29,7 +30,7 @@ from collections.abc import Callable
 from contract.cli import EXIT_BAD_INPUT, EXIT_INTERRUPTED, UsageError, err
 
 # The commands named in the error for an unknown one (the laboratory's are in --help).
-_COMMANDS = ("record", "show", "scenario")
+_COMMANDS = ("record", "show", "flame", "scenario")
 
 _USAGE = """\
 usage: python -m realprof COMMAND ...
@@ -37,7 +38,10 @@ usage: python -m realprof COMMAND ...
 commands:
   record [options] (script.py | -m module) [args ...]
                        run a Python program under the sampler and write its profile
-  show FILE            summarise a profile (pprof, folded, speedscope) or a report.json
+  show FILE [--sort flat|cum] [--thread NAME] [--process NAME] [--rate-hz HZ] [--top N]
+                       summarise a profile (pprof, folded, speedscope) or a report.json
+  flame FILE [-o flame.html] [--thread NAME] [--process NAME] [--rate-hz HZ] [--title T]
+                       write a profile as a self-contained HTML flame graph (no network)
   scenario SCENARIO.yaml [--out DIR] [--json] [--set PATH=VALUE ...] [--seed N]
                        run a scenario's workload for real and report it like the simulator
   compare SCENARIO.yaml [--worlds sim,real,go] [--repeat N] [--out DIR]
@@ -57,6 +61,8 @@ def _command(name: str) -> Callable[[list[str]], int] | None:
         from realprof.record import main
     elif name == "show":
         from realprof.show import main
+    elif name == "flame":
+        from realprof.flame import main
     elif name == "scenario":
         from lab.scenario_command import main
     elif name == "compare":

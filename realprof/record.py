@@ -12,6 +12,9 @@ the error is the target's, 130 after Ctrl-C), and non-daemon threads are waited 
 before profiling stops, as the interpreter waits for them at exit. What cannot be
 caught: `os._exit()` and fatal signals end the process before the profile is written;
 an `os.exec*` writes the profile so far first (the sampler's `before_exec`).
+With `--duration SECONDS` a daemon thread (`realprof.deadline`) stops the sampler and
+writes the profile after that much wall time, and the program runs on unprofiled; the
+summary comes at its end.
 The runner's own frames (this module, the `realprof.__main__` dispatcher, runpy) are cut
 from the root end of the stacks, so the profile shows the program as `python script.py`
 would run it. The summary's "expected" is process CPU × rate; process CPU includes the
@@ -51,6 +54,7 @@ from contract.cli import (
 )
 from contract.profile import Frame, Profile
 from contract.profile_files import FORMATS, format_for_path, write_profile
+from realprof.deadline import StopOnce
 from realprof.show import top_lines
 
 DEFAULT_OUTPUT = {
@@ -83,6 +87,7 @@ _RECORD_VALUE_OPTIONS = (
     "--format",
     "--buffer-words",
     "--max-depth",
+    "--duration",
 )
 _RECORD_FLAGS = ("--follow-children",)
 
@@ -93,7 +98,7 @@ def _record_parser() -> argparse.ArgumentParser:
         usage=(
             "python -m realprof record [-o OUT] [--hz N] [--timer {process,per-thread,both,perf}]"
             " [--handler {c,python}] [--format {pprof,folded,speedscope}]"
-            " [--buffer-words N] [--max-depth N] [--follow-children]"
+            " [--buffer-words N] [--max-depth N] [--follow-children] [--duration SECONDS]"
             " (script.py | -m module) [args ...]"
         ),
         description=(
@@ -147,7 +152,25 @@ def _record_parser() -> argparse.ArgumentParser:
         "subprocess) and merge them into the profile, each under a root frame and "
         "pprof label process='pid N (NAME)'",
     )
+    parser.add_argument(
+        "--duration",
+        type=_seconds,
+        metavar="SECONDS",
+        help="profile only the first SECONDS of wall time: then sampling stops and the "
+        "profile is written, and the program runs on to its end unprofiled (its exit "
+        "status is kept; the summary comes when it ends)",
+    )
     return parser
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds > 0, got {text!r}")
+    return value
 
 
 def _split_record_argv(argv: list[str]) -> tuple[list[str], str | None, str | None, list[str]]:
@@ -378,11 +401,13 @@ def _without_runner_frames(profile: Any) -> Any:
 
 
 def _open_hint(path: str, fmt: str) -> str:
+    # `realprof flame` needs nothing installed; the others are named only as options.
+    flame = f"python -m realprof flame {path} -o flame.html"
     if fmt == "pprof":
-        return f"open with: go tool pprof -top {path} / speedscope {path}"
+        return f"open with: {flame} / go tool pprof -top {path}"
     if fmt == "folded":
-        return f"open with: speedscope {path} / flamegraph.pl {path} > flame.svg"
-    return f"open with: speedscope {path} (or drop it on https://www.speedscope.app)"
+        return f"open with: {flame} / flamegraph.pl {path} > flame.svg"
+    return f"open with: {flame} (or drop it on https://www.speedscope.app)"
 
 
 def main(argv: list[str]) -> int:
@@ -469,22 +494,46 @@ def _record(
 
         follower = Follower.for_sampler(sampler, args.buffer_words)
     shown = f"-m {target}" if kind == "module" else target
+    # Stopped and written once: at the target's end, or at --duration (realprof.deadline).
+    finished: dict[str, Any] = {}
+
+    def finish() -> None:
+        profile = _without_runner_frames(sampler.stop())
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        merged = follower.merge(profile, shown, _without_runner_frames) if follower else profile
+        finished.update(profile=profile, merged=merged, cpu=cpu, wall=wall, written=None)
+        try:
+            (follower.write if follower else write_profile)(merged, output_abs, fmt)
+        except OSError as exc:
+            finished["written"] = f"cannot write {output}: {exc.strerror or exc}"
+
+    def reached() -> None:
+        if finished["written"] is None:
+            err(
+                f"realprof: --duration {args.duration:g} s reached: sampling stopped, "
+                f"wrote {output}; the program runs on"
+            )
+
+    once = StopOnce(
+        finish,
+        args.duration,
+        reached,
+        lambda exc: err(f"realprof: warning: stopping at --duration failed: {exc!r}"),
+    )
+    once.start()
     try:
         with follower or contextlib.nullcontext():
             status, how = _run_target(kind, target, target_args)
     finally:
-        profile = _without_runner_frames(sampler.stop())
-        cpu = time.process_time() - cpu0
-        wall = time.perf_counter() - wall0
-        merged = follower.merge(profile, shown, _without_runner_frames) if follower else profile
         try:
-            (follower.write if follower else write_profile)(merged, output_abs, fmt)
-            written = None
-        except OSError as exc:
-            written = f"cannot write {output}: {exc.strerror or exc}"
+            once.at_end()
         finally:
             if follower:
                 follower.cleanup()
+        profile, merged = finished["profile"], finished["merged"]
+        cpu, wall, written = finished["cpu"], finished["wall"], finished["written"]
+    if once.early:
+        how += f" (profiled its first {args.duration:g} s: --duration)"
     stats = sampler.stats
     expected = cpu * args.hz
     in_profile = profile.total_samples

@@ -9,7 +9,10 @@ console logged no errors and no request failed. The same harness opens a profile
 written by `python -m sim scenarios/quickstart.yaml --out DIR` in the real speedscope
 app (the built app shipped in the npm package `speedscope`, served from the same
 origin and loaded through its `#profileURL=` hash) and checks that the app shows the
-profile's function names.
+profile's function names. A page written by `python -m realprof flame` is opened from
+its file (every other request refused, so it must need no network) and checked: as
+many frames as the profile's call tree has, each as wide as its share of the samples,
+the total it shows equal to the profile's, and the zoom and search working.
 
 Why puppeteer-core: speedscope comes from npm anyway, so node is already required;
 puppeteer-core is the maintained CDP client for Chromium, one pinned dependency, and it
@@ -107,6 +110,106 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _missing_for_flame() -> list[str]:
+    missing = [] if Path(CHROMIUM).is_file() else [CHROMIUM]
+    if shutil.which("node") is None:
+        missing.append("node")
+    if not (HARNESS / "node_modules" / "puppeteer-core").is_dir():
+        missing.append("tests/browser/node_modules/puppeteer-core")
+    return missing
+
+
+def _flame_profile():
+    """main -> phase_a -> 30 leaves (i + 1 samples each) on MainThread, main -> phase_b
+    (40) on a worker, a name that needs escaping: 30 + 4 frames with the root."""
+    from contract.profile import Frame, Profile
+
+    main = Frame("main", "app.py", 30, 28)
+    phase_a = Frame("phase_a", "app.py", 5, 3)
+    profile = Profile(100)
+    for i in range(30):
+        leaf = Frame(f"leaf{i:02}", "leaves.py", i + 2, i + 1)
+        profile.add((leaf, phase_a, main), "MainThread", i + 1)
+    profile.add((Frame("phase_b <&>", "lib.py", 12, 10), main), "worker", 40)
+    return profile
+
+
+@pytest.fixture(scope="module")
+def flame_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, object]:
+    missing = _missing_for_flame()
+    if missing:
+        message = f"missing {', '.join(missing)}: {INSTALL}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    from contract.profile_files import write_profile
+
+    work = tmp_path_factory.mktemp("flame")
+    profile = _flame_profile()
+    write_profile(profile, work / "p.pb.gz")
+    subprocess.run(
+        [sys.executable, "-m", "realprof", "flame", "p.pb.gz", "-o", "flame.html"],
+        cwd=work,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    config = {
+        "chromium": CHROMIUM,
+        "userDataDir": str(tmp_path_factory.mktemp("chromium-flame")),
+        "screenshots": str(work),
+        "flame": {
+            "url": (work / "flame.html").as_uri(),
+            "zoom": "phase_a app.py:3",
+            "search": "leaf0",
+        },
+    }
+    result = subprocess.run(
+        ["node", str(HARNESS / "check.mjs"), json.dumps(config)],
+        cwd=HARNESS,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout)["flame"], profile
+
+
+def test_flame_page_renders_the_profile_in_chromium(flame_run: tuple[dict, object]) -> None:
+    flame, profile = flame_run
+    widths = {f["label"]: round(f["widthShare"], 3) for f in flame["before"]}
+
+    assert len(flame["before"]) == flame["graphFrames"] == 34
+    assert flame["totalSamples"] == profile.total_samples == 505
+    assert flame["totalText"] == "505"
+    # each frame is as wide as its share of the samples (to a pixel of 1280)
+    assert all(abs(f["widthShare"] - f["samples"] / 505) < 2 / 1280 for f in flame["before"])
+    assert widths["all"] == widths["main app.py:28"] == 1.0
+    assert flame["requests"] == []
+    assert flame["consoleErrors"] + flame["pageErrors"] + flame["failedRequests"] == []
+
+
+def test_flame_page_zooms_and_searches(flame_run: tuple[dict, object]) -> None:
+    flame, _ = flame_run
+    zoomed = {f["label"]: f for f in flame["zoomed"] if f["shown"]}
+
+    # a click on phase_a: it and its callers span the width, phase_b is hidden, the
+    # leaves keep their shares of phase_a's 465 samples
+    assert round(zoomed["phase_a app.py:3"]["widthShare"], 3) == 1.0
+    assert round(zoomed["all"]["widthShare"], 3) == 1.0
+    assert "phase_b <&> lib.py:10" not in zoomed
+    assert len(zoomed) == 33
+    assert abs(zoomed["leaf29 leaves.py:30"]["widthShare"] - 30 / 465) < 2 / 1280
+    assert [round(f["widthShare"], 6) for f in flame["reset"]] == [
+        round(f["widthShare"], 6) for f in flame["before"]
+    ]
+    # "leaf0" matches leaf00..leaf09: 1 + 2 + ... + 10 samples
+    assert flame["matched"]["samples"] == 55
+    assert flame["matched"]["highlighted"] == 10
+    assert flame["matched"]["text"] == "matched: 55 samples (10.89%)"
 
 
 def _front_matter_title(name: str) -> str | None:

@@ -177,7 +177,9 @@ def test_every_figure_caption_names_a_command() -> None:
 
 def test_command_reference_covers_every_option() -> None:
     """Every option of every documented parser appears on the command-line page."""
+    from realprof import flame as realprof_flame
     from realprof import record as realprof_record
+    from realprof import show as realprof_show
     from sim import __main__ as sim_cli
 
     page = (DOCS / "reference" / "commands.md").read_text(encoding="utf-8")
@@ -185,6 +187,8 @@ def test_command_reference_covers_every_option() -> None:
         sim_cli._run_parser(),
         sim_cli._sweep_parser(),
         realprof_record._record_parser(),
+        realprof_show.show_parser(),
+        realprof_flame.flame_parser(),
     ]
     options = {
         option

@@ -252,6 +252,89 @@ def test_go_tool_pprof_reads_the_profile(recorded, require_tool) -> None:
     assert "Total samples" in top.stdout + top.stderr
 
 
+PHASES = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+
+    def spin(seconds):
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+
+    def phase_a(seconds):
+        spin(seconds)
+
+    def phase_b(seconds):
+        spin(seconds)
+
+    phase_a(float(sys.argv[1]))
+    print("WRITTEN_BEFORE_B=" + str(Path(sys.argv[3]).exists()), flush=True)
+    phase_b(float(sys.argv[2]))
+    print("DONE", flush=True)
+    sys.exit(3)
+    """
+)
+
+
+@pytest.mark.real
+def test_record_duration_stops_sampling_on_time_and_the_program_runs_on(tmp_path: Path) -> None:
+    # Phase A spins 1.5 s, phase B 0.5 s; --duration 0.6 must stop sampling inside
+    # phase A and write the profile then, while the program runs on to its own end.
+    (tmp_path / "phases.py").write_text(PHASES, encoding="utf-8")
+    result = run_realprof(
+        "record",
+        "--duration",
+        "0.6",
+        "-o",
+        "d.pb.gz",
+        "phases.py",
+        "1.5",
+        "0.5",
+        "d.pb.gz",
+        cwd=tmp_path,
+    )
+    profile = read_profile(tmp_path / "d.pb.gz")
+    flat = profile.by_function()
+    cum = {name: c for name, _f, c in profile.top(100)}
+
+    assert result.returncode == 3, result.stderr  # the target's own status
+    assert result.stdout.splitlines() == ["WRITTEN_BEFORE_B=True", "DONE"]
+    assert "--duration 0.6 s reached: sampling stopped, wrote d.pb.gz" in result.stderr
+    assert "(profiled its first 0.6 s: --duration)" in result.stderr
+    assert "phase_b" not in cum
+    assert cum.get("phase_a", 0) > 0
+    assert profile.total_samples - cum["phase_a"] <= 2  # the runner's start, if sampled
+    # One spinning thread has at most 0.6 s of CPU in 0.6 s of wall: at most 60 samples
+    # at 100 Hz (+2 for the timer's phase); and the window recorded is the one asked.
+    assert profile.total_samples <= 62, flat
+    assert 0.6e9 <= profile.duration_ns < 0.9e9
+
+
+@pytest.mark.real
+def test_record_duration_longer_than_the_program_profiles_all_of_it(tmp_path: Path) -> None:
+    (tmp_path / "phases.py").write_text(PHASES, encoding="utf-8")
+    result = run_realprof(
+        "record",
+        "--duration",
+        "30",
+        "-o",
+        "d.pb.gz",
+        "phases.py",
+        "0.2",
+        "0.2",
+        "d.pb.gz",
+        cwd=tmp_path,
+    )
+    cum = {name: c for name, _f, c in read_profile(tmp_path / "d.pb.gz").top(100)}
+
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.splitlines() == ["WRITTEN_BEFORE_B=False", "DONE"]
+    assert "reached" not in result.stderr
+    assert "--duration" not in result.stderr
+    assert cum.get("phase_a", 0) > 0 and cum.get("phase_b", 0) > 0
+
+
 # ---------------------------------------------------------------------------------------
 # bad input: one line, exit 2, never a traceback
 
@@ -285,6 +368,8 @@ BAD_RECORD = {
         ["perf", "100,000 Hz"],
     ),
     "no program": (["record", "--hz", "50"], ["script"]),
+    "duration zero": (["record", "--duration", "0", "target.py"], ["--duration", "'0'"]),
+    "duration not a number": (["record", "--duration", "1m", "target.py"], ["--duration"]),
     "unknown command": (["frobnicate"], ["frobnicate"]),
     "no command": ([], ["command"]),
 }

@@ -1,14 +1,20 @@
-// Headless Chromium check of the built docs site and of a sim profile in speedscope.
+// Headless Chromium check of the built docs site, of a sim profile in speedscope and of
+// a `realprof flame` page.
 //
 // Run by tests/test_browser.py, which builds the site, serves it on 127.0.0.1 and
 // passes one JSON argument:
 //   {"chromium": "/usr/bin/chromium", "userDataDir": "...", "screenshots": "...",
 //    "pages": [{"url": "...", "name": "..."}],
-//    "speedscope": {"url": "...", "expect": ["main.compute", ...]}}
-// and prints one JSON object on stdout: per page its title, first <h1>, every <img>
-// (src, complete, naturalWidth), console errors, page errors and failed requests; for
-// speedscope the document title, the expected names found in the DOM and in the text
-// drawn on canvases, and the same error lists. The Python test does the asserting.
+//    "speedscope": {"url": "...", "expect": ["main.compute", ...]},
+//    "flame": {"url": "file:///.../flame.html", "zoom": "frame label", "search": "text"}}
+// (each part optional) and prints one JSON object on stdout: per page its title, first
+// <h1>, every <img> (src, complete, naturalWidth), console errors, page errors and failed
+// requests; for speedscope the document title, the expected names found in the DOM and in
+// the text drawn on canvases, and the same error lists; for the flame page the frames
+// drawn (count, their rendered widths against their samples), the total it shows, what
+// a click on the "zoom" frame and typing "search" in the search box do, every request
+// other than the page itself (all refused: the page must need no network) and the same
+// error lists. The Python test does the asserting.
 //
 // puppeteer-core drives the system Chromium through the DevTools protocol; it never
 // downloads a browser.
@@ -103,6 +109,56 @@ async function checkSpeedscope(browser, { url, expect }) {
   return { url, title, screenshot, ...result, ...seen };
 }
 
+async function checkFlame(browser, { url, zoom, search }) {
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1280, height: 800 });
+  const seen = watch(page);
+  // The page must be self-contained: refuse (and list) any request but the page itself.
+  const requests = [];
+  await page.setRequestInterception(true);
+  page.on("request", (req) => {
+    if (req.url() === url) return req.continue();
+    requests.push(req.url());
+    return req.abort();
+  });
+  await page.goto(url, { waitUntil: "load", timeout: NAV_TIMEOUT_MS });
+  const frames = () =>
+    page.evaluate(() => {
+      const graph = document.getElementById("graph").getBoundingClientRect().width;
+      return Array.from(document.querySelectorAll("svg.f")).map((f) => ({
+        label: f.querySelector("text").textContent,
+        samples: Number(f.dataset.n),
+        shown: f.style.display !== "none",
+        widthShare: f.querySelector("rect").getBoundingClientRect().width / graph,
+      }));
+    });
+  const before = await frames();
+  const totals = await page.evaluate(() => ({
+    totalText: document.getElementById("total").textContent,
+    totalSamples: Number(document.getElementById("total").dataset.samples),
+    graphFrames: Number(document.getElementById("graph").dataset.frames),
+  }));
+  await page.screenshot({ path: path.join(config.screenshots, "flame.png") });
+  // Click the frame to zoom to (by its label), then read the frames again.
+  await page.evaluate((label) => {
+    const f = Array.from(document.querySelectorAll("svg.f")).find(
+      (g) => g.querySelector("text").textContent === label,
+    );
+    f.querySelector("rect").dispatchEvent(new MouseEvent("click", { bubbles: true }));
+  }, zoom);
+  const zoomed = await frames();
+  await page.click("#reset");
+  const reset = await frames();
+  await page.type("#search", search);
+  const matched = await page.evaluate(() => ({
+    samples: Number(document.getElementById("matched").dataset.samples),
+    text: document.getElementById("matched").textContent,
+    highlighted: document.querySelectorAll("svg.f.match").length,
+  }));
+  await page.close();
+  return { url, ...totals, before, zoomed, reset, matched, requests, ...seen };
+}
+
 const browser = await puppeteer.launch({
   executablePath: config.chromium,
   headless: true,
@@ -119,9 +175,11 @@ const browser = await puppeteer.launch({
 });
 try {
   const pages = [];
-  for (const spec of config.pages) pages.push(await checkDocsPage(browser, spec));
+  for (const spec of config.pages ?? []) pages.push(await checkDocsPage(browser, spec));
   const speedscope = config.speedscope ? await checkSpeedscope(browser, config.speedscope) : null;
-  process.stdout.write(JSON.stringify({ version: await browser.version(), pages, speedscope }));
+  const flame = config.flame ? await checkFlame(browser, config.flame) : null;
+  const version = await browser.version();
+  process.stdout.write(JSON.stringify({ version, pages, speedscope, flame }));
 } finally {
   await browser.close();
 }
