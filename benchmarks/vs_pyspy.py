@@ -18,11 +18,13 @@ here, from a fixed seed, so every run profiles the same work):
   into HTML (pure Python).
 
 Each program runs twice, one run at a time and never beside another of ours: under
-``python -m realprof record`` (the per-thread CPU timer at 250 Hz, or the perf_event
-timer at 1000 Hz when the kernel allows it: ``--timer auto``, the default) writing
-pprof, and under ``py-spy record --format raw --function --full-filenames`` (py-spy
-0.4, a sampler in another process that reads the target's memory; ``--rate``, default
-1000 Hz). A profile with fewer than ``--min-samples`` (default 5,000) samples fails.
+``python -m realprof record`` (the perf_event timer at 1000 Hz when the kernel allows
+it, else the per-thread CPU timer at 250 Hz with inputs four times larger, for as many
+samples: ``--timer auto``, the default) writing pprof, and under ``py-spy record
+--format raw --function --full-filenames`` (py-spy 0.4, a sampler in another process
+that stops the target and reads its memory; ``--rate``, default 1000 Hz). At the
+default sizes each program takes about 10 s of CPU. A profile with fewer than
+``--min-samples`` (default 5,000) samples fails.
 
 What is compared. A function is identified by (file, first line): realprof's pprof
 file is read with ``contract.profile_files.read_profile``, whose frames carry
@@ -78,7 +80,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -292,12 +294,9 @@ class Counts:
     """Flat and cumulative samples per function key, from one profile."""
 
     total: int = 0
-    flat: dict | None = None
-    cum: dict | None = None
-    names: dict | None = None  # key -> the tool's own name for it
-
-    def __post_init__(self) -> None:
-        self.flat, self.cum, self.names = {}, {}, {}
+    flat: dict[Key, int] = field(default_factory=dict)
+    cum: dict[Key, int] = field(default_factory=dict)
+    names: dict[Key, str] = field(default_factory=dict)  # key -> the tool's own name for it
 
     def add(self, stack: list[tuple[Key, str]], count: int) -> None:
         """``stack`` leaf first, as (key, name) pairs."""
@@ -648,7 +647,12 @@ def main(argv: Iterable[str] | None = None) -> int:
         choices=sorted(PROGRAMS),
         help="program to run (repeatable; default all)",
     )
-    parser.add_argument("--scale", type=float, default=1.0, help="input size factor (1.0)")
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=None,
+        help="input size factor (1; 4 with the per-thread timer)",
+    )
     parser.add_argument("--rate", type=int, default=1000, help="py-spy's rate in Hz (1000)")
     parser.add_argument("--timer", choices=("auto", "perf", "per-thread"), default="auto")
     parser.add_argument("--min-samples", type=int, default=5000)
@@ -659,7 +663,7 @@ def main(argv: Iterable[str] | None = None) -> int:
         "--out", default=None, help="JSON file (default benchmarks/vs-pyspy-DATE.json)"
     )
     args = parser.parse_args(None if argv is None else list(argv))
-    if args.scale <= 0 or args.rate <= 0:
+    if (args.scale is not None and args.scale <= 0) or args.rate <= 0:
         parser.exit(2, "vs_pyspy.py: --scale and --rate must be positive\n")
 
     pyspy = args.py_spy or shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
@@ -682,6 +686,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         timer, hz = choose_timer(work)
     else:
         timer, hz = args.timer, 1000 if args.timer == "perf" else 250
+    if args.scale is None:  # about 10 s of CPU per program at 1000 Hz, 40 s at 250 Hz
+        args.scale = 1.0 if hz >= 1000 else 4.0
     report: dict[str, Any] = {
         "date": now.strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_info(pyspy),
