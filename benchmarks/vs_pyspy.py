@@ -3,6 +3,7 @@
     python benchmarks/vs_pyspy.py                        # every program, table, JSON file
     python benchmarks/vs_pyspy.py --program json.tool    # one program (repeatable flag)
     python benchmarks/vs_pyspy.py --scale 0.05 --min-samples 0   # a quick smoke run
+    python benchmarks/vs_pyspy.py --between A.json B.json  # each tool against itself
 
 Each program is a real third-party command-line tool run on a generated input (made
 here, from a fixed seed, so every run profiles the same work):
@@ -584,6 +585,15 @@ def profile_program(
     }
     capture = re.search(r"capture ([\d.]+)%", rp_run["output"])
     result["realprof"]["capture_percent"] = float(capture[1]) if capture else None
+    cpu = re.search(r"([\d.]+) s process CPU", rp_run["output"])
+    result["realprof"]["process_cpu_s"] = float(cpu[1]) if cpu else None
+    # py-spy samples the threads that are not idle on a wall-clock schedule: a thread
+    # waiting for a CPU (a busy machine) or stalled counts. Its samples over the rate,
+    # divided by the CPU time realprof measured for the same work, is how much wall
+    # time py-spy counted per CPU-second: near 1 the two measure the same thing.
+    if cpu and float(cpu[1]) > 0:
+        active_s = (spy.total + outside) / args.rate
+        result["pyspy"]["active_s_per_cpu_s"] = round(active_s / float(cpu[1]), 3)
     rows = compare(rp, spy)
     result["rows"] = rows
     enough = min(rp.total, spy.total) >= args.min_samples
@@ -619,6 +629,10 @@ def table(result: dict[str, Any]) -> str:
         f"{sr['wall_s']:.1f} s wall, exit {sr['exit']}; load {sr['loadavg_before']}"
     )
     lines.append(
+        f"   realprof measured {rp.get('process_cpu_s')} s of process CPU; py-spy counted "
+        f"{spy.get('active_s_per_cpu_s')} s of non-idle wall time per CPU-second"
+    )
+    lines.append(
         f"   {'function':<34} {'file:first line':<34} {'top':>8}  {'rp flat%':>8} {'spy flat%':>9}"
         f" {'diff':>6} {'3 SE':>6} {'z':>6} {'ok':>3}  {'rp cum%':>7} {'spy cum%':>8} {'z':>6}"
     )
@@ -636,6 +650,34 @@ def table(result: dict[str, Any]) -> str:
     if not result["enough_samples"]:
         verdict += " (too few samples: raise --scale)"
     lines.append(f"   verdict: {verdict}")
+    return "\n".join(lines)
+
+
+def between_runs(first: dict[str, Any], second: dict[str, Any]) -> str:
+    """Each tool against itself: the same rows' flat shares in two saved runs, z as above.
+    Tells a tool's run-to-run spread (load, timing) from a disagreement between tools."""
+    lines = [
+        f"{'program':<10} {'function':<34} {'rp 1':>6} {'rp 2':>6} {'z':>6}  "
+        f"{'spy 1':>6} {'spy 2':>6} {'z':>6}"
+    ]
+    later = {p["program"]: p for p in second["programs"] if "rows" in p}
+    for one in first["programs"]:
+        two = later.get(one["program"])
+        if "rows" not in one or two is None:
+            continue
+        rows_two = {(r["file"], r["first_line"]): r for r in two["rows"]}
+        n = [[one["realprof"]["samples"], two["realprof"]["samples"]],
+             [one["pyspy"]["samples"], two["pyspy"]["samples"]]]  # fmt: skip
+        for r in one["rows"]:
+            other = rows_two.get((r["file"], r["first_line"]))
+            if other is None:
+                continue
+            cells = []
+            for tool in (0, 1):
+                k1, k2 = r["flat_counts"][tool], other["flat_counts"][tool]
+                t = two_proportions(k1, n[tool][0], k2, n[tool][1])
+                cells.append(f"{_pct(t['realprof'])} {_pct(t['pyspy'])} {t['z']:6.2f}")
+            lines.append(f"{one['program']:<10} {r['function'][:34]:<34} {cells[0]}  {cells[1]}")
     return "\n".join(lines)
 
 
@@ -662,7 +704,17 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument(
         "--out", default=None, help="JSON file (default benchmarks/vs-pyspy-DATE.json)"
     )
+    parser.add_argument(
+        "--between",
+        nargs=2,
+        metavar="JSON",
+        help="run nothing: compare two saved runs, each tool against itself",
+    )
     args = parser.parse_args(None if argv is None else list(argv))
+    if args.between:
+        first, second = (json.loads(Path(p).read_text(encoding="utf-8")) for p in args.between)
+        print(between_runs(first, second))
+        return 0
     if (args.scale is not None and args.scale <= 0) or args.rate <= 0:
         parser.exit(2, "vs_pyspy.py: --scale and --rate must be positive\n")
 
