@@ -30,9 +30,9 @@ def top_lines(profile: Profile, n: int, indent: str = "  ") -> list[str]:
     locations: dict[str, str] = {}
     for (stack, _thread), _count in profile.samples.items():
         leaf = stack[0]
-        if leaf.function not in locations and leaf.file:
+        if leaf.name not in locations and leaf.file:
             first = f":{leaf.start_line}" if leaf.start_line else ""
-            locations[leaf.function] = f"{leaf.file}{first}"
+            locations[leaf.name] = f"{leaf.file}{first}"
     width = max(len(name) for name, _flat, _cum in rows)
     lines = [f"{indent}{'flat':>6}  {'flat%':>6}  {'cum%':>6}  function"]
     for name, flat, cum in rows:

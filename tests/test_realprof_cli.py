@@ -91,7 +91,8 @@ def recorded(workdir: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
 
 def hot_samples(path: Path) -> tuple[int, Profile]:
     profile = read_profile(path)
-    return profile.by_function().get(HOT, 0), profile
+    # realprof names functions module.qualname; the script target.py is module "target".
+    return profile.by_function().get(f"target.{HOT}", 0), profile
 
 
 # ---------------------------------------------------------------------------------------
@@ -190,7 +191,7 @@ def test_record_a_target_that_execs_writes_the_profile_so_far(tmp_path: Path, ti
     assert result.returncode == 0, result.stderr
     assert "SHELL-DONE" in result.stdout, (result.stdout, result.stderr)
     assert "wrote the profile so far" in result.stderr, result.stderr
-    assert read_profile(tmp_path / "ex.pb.gz").by_function().get("before_exec", 0) > 0
+    assert read_profile(tmp_path / "ex.pb.gz").by_function().get("execs.before_exec", 0) > 0
 
 
 def test_record_ctrl_c_exits_130_and_writes(tmp_path: Path) -> None:
@@ -234,7 +235,7 @@ def test_record_ctrl_c_exits_130_and_writes(tmp_path: Path) -> None:
             process.wait()
     assert process.returncode == 130, err
     assert "Traceback" not in err
-    assert read_profile(tmp_path / "ki.pb.gz").by_function().get("spin_forever", 0) > 0
+    assert read_profile(tmp_path / "ki.pb.gz").by_function().get("forever.spin_forever", 0) > 0
 
 
 def test_go_tool_pprof_reads_the_profile(recorded, require_tool) -> None:
