@@ -22,9 +22,18 @@ The module is derived from the code's file (a code object knows no ``__name__``)
 path relative to the ``sys.path`` entry that holds it most closely, without ``.py``,
 ``/`` turned into ``.`` and a trailing ``__init__`` dropped, which is the name the
 import system gives it (``__main__`` excepted: a script ``driver.py`` is ``driver``).
-``<frozen runpy>`` is ``runpy``; other ``<...>`` pseudo-files (``exec``'s
-``<string>``, ``<stdin>``) have no module, their functions keep the bare name; a file
-outside ``sys.path`` is named by its stem. The answer for a file is cached for the
+``<frozen runpy>`` is ``runpy``; another ``<...>`` pseudo-file (``exec``'s
+``<string>``, ``<stdin>``) is its own module (``<string>.<module>``); a file outside
+``sys.path`` is named by its stem; code with no file at all (``co_filename`` empty) has
+no module and keeps its bare name (the lab's stand-ins for a scenario's functions use
+this to carry the scenario's names exactly).
+
+A module is never left off a real frame for a second reason: pprof demangles a name it
+thinks is C++ by dropping every ``<...>``, which turns a bare ``<module>`` or
+``<listcomp>`` into the empty name (shown as ``[python]``, the mapping). It leaves alone
+a name that differs from the function's ``system_name`` (ours do: that is the bare
+qualname) or contains ``.<`` (Java's ``Class.<init>``); see ``demangleSingleFunction``
+in google/pprof ``internal/symbolizer/symbolizer.go``. The answer for a file is cached for the
 life of the process, so every frame of one file gets the same module even if
 ``sys.path`` changes later. Nothing here may raise: the sampler's reader thread calls
 it inside the profiled program.
@@ -58,7 +67,7 @@ def _derive(filename: str) -> str:
         return ""
     if filename.startswith("<") and filename.endswith(">"):
         inner = filename[1:-1]
-        return inner[len("frozen ") :] if inner.startswith("frozen ") else ""
+        return inner[len("frozen ") :] if inner.startswith("frozen ") else filename
     path = os.path.normpath(os.path.abspath(filename))
     relative = ""
     for entry in sys.path:
