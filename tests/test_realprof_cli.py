@@ -89,10 +89,10 @@ def recorded(workdir: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
     return result, workdir / "realprof.pb.gz"
 
 
-def hot_samples(path: Path) -> tuple[int, Profile]:
+def hot_samples(path: Path, module: str = "target") -> tuple[int, Profile]:
     profile = read_profile(path)
     # realprof names functions module.qualname; the script target.py is module "target".
-    return profile.by_function().get(f"target.{HOT}", 0), profile
+    return profile.by_function().get(f"{module}.{HOT}", 0), profile
 
 
 # ---------------------------------------------------------------------------------------
@@ -153,7 +153,7 @@ def test_record_module_with_pythonpath(tmp_path: Path) -> None:
     assert result.returncode == 3, result.stderr
     assert "ARGV=['exit3', '-v']" in result.stdout
     assert f"PATH0={os.path.realpath(cwd)}" in result.stdout  # python -m: the cwd
-    hot, _profile = hot_samples(cwd / "m.pb.gz")
+    hot, _profile = hot_samples(cwd / "m.pb.gz", module="realprof_test_target")
     assert hot > 0
 
 
