@@ -2,10 +2,12 @@
 
 brendangregg/FlameGraph ``README.md``: one line ``root;caller;...;leaf COUNT`` per
 distinct stack, root first. Folded text has no place for threads, files, lines or the
-rate: stacks of all threads are merged, frames are function names only, and reading
-assumes ``DEFAULT_RATE_HZ``. Names are cleaned so a line always splits back into the
-same frames: ``;`` becomes ``:``, control characters become spaces, edges are trimmed,
-and a leading ``{`` becomes ``(`` so the file never passes for JSON. An empty profile
+rate: stacks of all threads are merged, frames are function names only (``Frame.name``,
+module-qualified for Python, so two ``main``s in different files stay two frames; a
+name read back is the whole ``Frame.function``), and reading assumes
+``DEFAULT_RATE_HZ``. Names are cleaned so a line always splits back into the same
+frames: ``;`` becomes ``:``, control characters become spaces, edges are trimmed, and a
+leading ``{`` becomes ``(`` so the file never passes for JSON. An empty profile
 folds to an empty file, which reading rejects like any empty file. The writer is
 deterministic (lines sorted).
 """
@@ -36,7 +38,7 @@ def to_folded(profile: Profile) -> str:
     """Folded stacks, ``root;...;leaf COUNT`` per line, threads merged."""
     counts: dict[str, int] = {}
     for stack, _thread, count in profile.sorted_samples():
-        line = ";".join(_folded_name(frame.function) for frame in reversed(stack))
+        line = ";".join(_folded_name(frame.name) for frame in reversed(stack))
         counts[line] = counts.get(line, 0) + count
     return "".join(f"{line} {counts[line]}\n" for line in sorted(counts))
 

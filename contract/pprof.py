@@ -36,7 +36,12 @@ Field numbers from google/pprof ``proto/profile.proto``; rules from
 step and no generated ``_pb2`` module to match against the installed protobuf
 runtime. Python frames have no addresses: each frame is one Location with
 ``address = 0`` and one Line, under a single Mapping named ``python``. The thread is
-the sample label ``thread``. Lost samples are written the way Go writes them, as
+the sample label ``thread``. A Function's ``name`` is ``Frame.name`` (module-qualified for
+Python frames, ``pkg.mod.func``: pprof aggregates by name, so this is what keeps two
+``main``s apart in ``go tool pprof -top``) and its ``system_name`` is ``Frame.function``
+(the code's own ``co_qualname``); the reader splits the module off again when
+``name`` ends in ``"." + system_name``, and Go's files, whose two are equal, read with
+no module. Lost samples are written the way Go writes them, as
 samples whose stack is a single synthetic frame (``LOST_FUNCTIONS``), and read back
 into ``Profile.lost``. Go writes ``_LostExternalCode`` under ``_ExternalCode``; we
 write one frame. Left out: addresses, real mappings and build ids, inlined frames,
@@ -226,22 +231,23 @@ def to_pprof_message(profile: Profile) -> Message:
     )
     thread_key = intern(_THREAD_LABEL)
 
-    function_ids: dict[tuple[str, str, int], int] = {}
+    function_ids: dict[tuple[str, str, str, int], int] = {}
     location_ids: dict[Frame, int] = {}
 
     def location_id(frame: Frame) -> int:
         loc_id = location_ids.get(frame)
         if loc_id is not None:
             return loc_id
-        function_key = (frame.function, frame.file, frame.start_line)
+        function_key = (frame.module, frame.function, frame.file, frame.start_line)
         func_id = function_ids.get(function_key)
         if func_id is None:
             func_id = function_ids[function_key] = len(function_ids) + 1
-            name = intern(frame.function)
             message.function.add(
                 id=func_id,
-                name=name,
-                system_name=name,
+                # name is the identity pprof aggregates by: module-qualified;
+                # system_name the code's own name (the reader splits them again).
+                name=intern(frame.name),
+                system_name=intern(frame.function),
                 filename=intern(frame.file),
                 start_line=frame.start_line,
             )
@@ -312,10 +318,17 @@ def parse_pprof(data: bytes, fail: Callable[[str], Exception]) -> Profile:
     for function in message.function:
         if function.id == 0 or function.id in functions:
             raise fail(f"function id {function.id} is zero or repeated")
+        name = string(function.name, "function name")
+        system_name = string(function.system_name, "function system_name")
+        # Ours: name = "module.system_name" (see the writer). Go's: equal, no module.
+        module = ""
+        if system_name and name.endswith("." + system_name):
+            module = name[: -len(system_name) - 1]
         functions[function.id] = (
-            string(function.name, "function name"),
+            name[len(module) + 1 :] if module else name,
             string(function.filename, "function filename"),
             function.start_line,
+            module,
         )
     locations: dict[int, tuple[Frame, ...]] = {}
     for location in message.location:
@@ -327,12 +340,12 @@ def parse_pprof(data: bytes, fail: Callable[[str], Exception]) -> Profile:
         for line in location.line:
             if line.function_id not in functions:
                 raise fail(f"location {location.id} names missing function {line.function_id}")
-            name, file, start_line = functions[line.function_id]
+            name, file, start_line, module = functions[line.function_id]
             # Go writes a nameless function for a PC it could not symbolise (C code
             # without runtime.SetCgoTraceback): treat it as unsymbolised, or every
             # such address would merge into one frame named "".
             if name:
-                frames.append(Frame(name, file, line.line, start_line))
+                frames.append(Frame(name, file, line.line, start_line, module))
         if not frames:  # unsymbolised: all we have is the address
             frames.append(Frame(f"0x{location.address:x}"))
         locations[location.id] = tuple(frames)

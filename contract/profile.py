@@ -45,12 +45,26 @@ __all__ = [
 
 @dataclass(frozen=True, order=True)
 class Frame:
-    """One stack frame. Frames are compared and sorted field by field."""
+    """One stack frame. Frames are compared and sorted field by field.
+
+    ``function`` is the name the code gives itself (Python's ``co_qualname``, or a Go
+    name such as ``main.compute``); ``module`` qualifies it where that name alone is
+    not unique (a Python frame's module, ``pkg.mod``; empty for the simulator's and
+    Go's frames, whose names are package-qualified already). ``name`` joins the two:
+    it is the function's identity in every summary and format, as Go's
+    package-qualified name is in pprof.
+    """
 
     function: str
     file: str = ""
     line: int = 0  # line of the sample inside the function (0 = unknown)
     start_line: int = 0  # first line of the function (co_firstlineno), 0 = unknown
+    module: str = ""  # qualifier of function, "" = none (see the class docstring)
+
+    @property
+    def name(self) -> str:
+        """``module.function``, or ``function`` when there is no module."""
+        return f"{self.module}.{self.function}" if self.module else self.function
 
 
 # Kind of loss -> name of the single synthetic frame its samples sit on. The
@@ -126,12 +140,10 @@ class Profile:
         for frame in frames:
             if not isinstance(frame, Frame):
                 raise TypeError(f"stack items must be Frame, got {type(frame).__name__}")
-        if frames[0].function in _LOST_KIND_BY_FUNCTION:
+        if frames[0].name in _LOST_KIND_BY_FUNCTION:
             # Loading recognises these leaves as losses; refusing them here keeps
             # a written and read p equal to p.
-            raise ValueError(
-                f"{frames[0].function!r} is a synthetic lost-sample frame: use add_lost()"
-            )
+            raise ValueError(f"{frames[0].name!r} is a synthetic lost-sample frame: use add_lost()")
         if count == 0:
             return
         key = (frames, str(thread))
@@ -180,10 +192,10 @@ class Profile:
         return sum(self.lost.values())
 
     def by_function(self) -> dict[str, int]:
-        """Samples per leaf function name (the "flat" column of pprof -top)."""
+        """Samples per leaf function (``Frame.name``; the "flat" column of pprof -top)."""
         counts: dict[str, int] = {}
         for (stack, _thread), count in self.samples.items():
-            leaf = stack[0].function
+            leaf = stack[0].name
             counts[leaf] = counts.get(leaf, 0) + count
         return counts
 
@@ -194,7 +206,8 @@ class Profile:
         return counts
 
     def top(self, n: int = 10) -> list[tuple[str, int, int]]:
-        """``(function, flat, cum)`` rows, flat descending then name, like pprof -top.
+        """``(function, flat, cum)`` rows, flat descending then name, like pprof -top;
+        functions are told apart by ``Frame.name``, as pprof tells them by name.
 
         flat counts samples with the function as leaf; cum counts samples with the
         function anywhere on the stack, once per sample even under recursion.
@@ -202,7 +215,7 @@ class Profile:
         flat = self.by_function()
         cum: dict[str, int] = {}
         for (stack, _thread), count in self.samples.items():
-            for name in {frame.function for frame in stack}:
+            for name in {frame.name for frame in stack}:
                 cum[name] = cum.get(name, 0) + count
         rows = [(name, flat.get(name, 0), total) for name, total in cum.items()]
         rows.sort(key=lambda row: (-row[1], row[0]))
@@ -225,7 +238,7 @@ def add_loaded(profile: Profile, stack: Sequence[Frame], thread: str, count: int
     if not stack:
         profile.add_lost("unknown_code", count)
         return
-    kind = _LOST_KIND_BY_FUNCTION.get(stack[0].function)
+    kind = _LOST_KIND_BY_FUNCTION.get(stack[0].name)
     if kind is not None:
         profile.add_lost(kind, count)
     else:

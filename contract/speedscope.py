@@ -2,11 +2,13 @@
 
 jlfwong/speedscope ``src/lib/file-format-spec.ts``: one ``sampled`` profile per thread,
 stacks root first, weights in nanoseconds (``count × period_ns``). The format has no
-slot for a function's first line, the rate or the timestamps, so we add one object,
+slot for a function's first line or module, the rate or the timestamps, so we add one object,
 ``"sigprofLab"``, which the published schema permits (it does not forbid extra
 properties) and speedscope ignores. Without it (a file from another tool) the period is
-inferred as the greatest common divisor of the weights. The writer is deterministic
-(frames and samples sorted).
+inferred as the greatest common divisor of the weights. A frame's ``name`` is
+``Frame.name`` (module-qualified, so same-named functions stay apart in speedscope);
+``frameModules``, written only when some frame has a module, lets the reader split it.
+The writer is deterministic (frames and samples sorted).
 """
 
 from __future__ import annotations
@@ -53,13 +55,13 @@ def to_speedscope(profile: Profile) -> dict:
         )
     shared_frames = []
     for frame in frames:
-        entry: dict[str, object] = {"name": frame.function}
+        entry: dict[str, object] = {"name": frame.name}
         if frame.file:
             entry["file"] = frame.file
         if frame.line:
             entry["line"] = frame.line
         shared_frames.append(entry)
-    return {
+    document: dict = {
         "$schema": SPEEDSCOPE_SCHEMA_URL,
         "exporter": _EXPORTER,
         "name": f"CPU profile, {profile.rate_hz:g} Hz",
@@ -75,6 +77,9 @@ def to_speedscope(profile: Profile) -> dict:
             "frameStartLines": [frame.start_line for frame in frames],
         },
     }
+    if any(frame.module for frame in frames):  # absent for the simulator's profiles
+        document[_EXTENSION_KEY]["frameModules"] = [frame.module for frame in frames]
+    return document
 
 
 def to_speedscope_bytes(profile: Profile) -> bytes:
@@ -119,13 +124,26 @@ def parse_speedscope(document: object, fail: Callable[[str], Exception]) -> Prof
     ):
         raise fail(f"speedscope {_EXTENSION_KEY}.frameStartLines does not match shared.frames")
 
+    modules = extension.get("frameModules", [""] * len(raw_frames))
+    if (
+        not isinstance(modules, list)
+        or len(modules) != len(raw_frames)
+        or not all(isinstance(m, str) for m in modules)
+    ):
+        raise fail(f"speedscope {_EXTENSION_KEY}.frameModules does not match shared.frames")
+
     frames = []
     for i, raw in enumerate(raw_frames):
         where = f"shared.frames[{i}]"
         name = require(raw, "name", str, where)
         file = require(raw, "file", str, where) if "file" in raw else ""
         line = require(raw, "line", (int, float), where) if "line" in raw else 0
-        frames.append(Frame(name, file, int(line), int(start_lines[i])))
+        module = modules[i]
+        if module and name.startswith(module + "."):  # name is Frame.name: split it
+            name = name[len(module) + 1 :]
+        else:
+            module = ""
+        frames.append(Frame(name, file, int(line), int(start_lines[i]), module))
 
     # Every sample as (stack, thread, weight in ns) or, for unit "none", a count.
     timed: list[tuple[list[Frame], str, int]] = []

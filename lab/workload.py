@@ -181,14 +181,17 @@ _NAMED: dict[tuple[Callable, str], types.FunctionType] = {}
 def named(template: Callable, name: str) -> types.FunctionType:
     """A copy of `template` whose code object is called `name` (co_name and co_qualname).
 
-    The sampler labels frames with `co_qualname`, so the copy shows up in profiles under
-    `name`. Copies are cached: one code object per name keeps profiles' function tables
-    small and the sampler's code-pointer cache warm.
+    The sampler labels frames with `co_qualname`, qualified by the module of
+    `co_filename` (realprof/frame_names.py); the copy has no file (`co_filename` ""),
+    hence no module, so it shows up in profiles under `name` exactly, the scenario's
+    own (already qualified) name, as in the simulator's profiles. Copies are cached:
+    one code object per name keeps profiles' function tables small and the sampler's
+    code-pointer cache warm.
     """
     key = (template, name)
     function = _NAMED.get(key)
     if function is None:
-        code = template.__code__.replace(co_name=name, co_qualname=name)
+        code = template.__code__.replace(co_name=name, co_qualname=name, co_filename="")
         function = types.FunctionType(code, template.__globals__, name)
         _NAMED[key] = function
     return function

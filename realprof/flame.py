@@ -52,7 +52,7 @@ def call_tree(profile: Profile) -> Node:
         root.samples += count
         node = root
         for frame in reversed(stack):  # root first
-            key = (frame.function, frame.file, frame.start_line)
+            key = (frame.name, frame.file, frame.start_line)
             child = node.children.get(key)
             if child is None:
                 child = node.children[key] = Node(key)

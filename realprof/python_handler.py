@@ -32,6 +32,7 @@ import time
 from typing import Any
 
 from contract.profile import Frame
+from realprof.frame_names import module_of
 from realprof.process_hooks import install_exec_hook, uninstall_hooks
 
 __all__ = ["PythonHandlerMixin"]
@@ -89,7 +90,7 @@ class PythonHandlerMixin:
             key = (code.co_qualname, code.co_filename, frame.f_lineno or 0, code.co_firstlineno)
             item = cache.get(key)
             if item is None:
-                item = cache[key] = Frame(*key)
+                item = cache[key] = Frame(*key, module_of(code.co_filename))
             stack.append(item)
             frame = frame.f_back
             depth += 1

@@ -9,7 +9,8 @@ the handler, the ring buffer and their invariants) records that thread's own Pyt
 stack as (code pointer, instruction offset) pairs into a preallocated lock-free ring;
 a reader thread wakes every ``reader_period_ms`` (Go 1.9-1.25: 100 ms), takes the
 records, turns code pointers into :class:`contract.profile.Frame` (``co_qualname``,
-``co_filename``, the line from ``PyCode_Addr2Line``, ``co_firstlineno``) and adds
+``co_filename``, the line from ``PyCode_Addr2Line``, ``co_firstlineno``, and the module
+that qualifies the name, ``realprof/frame_names.py``) and adds
 them to a :class:`contract.profile.Profile`, one sample per record, keyed by stack and
 thread name. Timers:
 
@@ -98,6 +99,7 @@ from typing import Any
 import realprof.process_hooks as process_hooks
 from contract.profile import Frame, Profile
 from contract.profile_files import write_profile
+from realprof.frame_names import module_of
 from realprof.python_handler import PythonHandlerMixin
 from realprof.sampler_notes import integrity_notes, perf_refusal_message, taken_over_reasons
 
@@ -469,7 +471,10 @@ class Sampler(PythonHandlerMixin):
         frame = self._frames.get(key)
         if frame is None:
             qualname, filename, line, first = key
-            frame = Frame(str(qualname), str(filename), max(int(line), 0), max(int(first), 0))
+            filename = str(filename)
+            frame = Frame(
+                str(qualname), filename, max(int(line), 0), max(int(first), 0), module_of(filename)
+            )
             self._frames[key] = frame
         return frame
 

@@ -43,9 +43,9 @@ def locations(profile: Profile) -> dict[str, str]:
     where: dict[str, str] = {}
     for stack, _thread in sorted(profile.samples):
         for frame in stack:
-            if frame.function not in where and frame.file:
+            if frame.name not in where and frame.file:
                 first = f":{frame.start_line}" if frame.start_line else ""
-                where[frame.function] = f"{frame.file}{first}"
+                where[frame.name] = f"{frame.file}{first}"
     return where
 
 

@@ -89,9 +89,10 @@ def recorded(workdir: Path) -> tuple[subprocess.CompletedProcess[str], Path]:
     return result, workdir / "realprof.pb.gz"
 
 
-def hot_samples(path: Path) -> tuple[int, Profile]:
+def hot_samples(path: Path, module: str = "target") -> tuple[int, Profile]:
     profile = read_profile(path)
-    return profile.by_function().get(HOT, 0), profile
+    # realprof names functions module.qualname; the script target.py is module "target".
+    return profile.by_function().get(f"{module}.{HOT}", 0), profile
 
 
 # ---------------------------------------------------------------------------------------
@@ -152,7 +153,7 @@ def test_record_module_with_pythonpath(tmp_path: Path) -> None:
     assert result.returncode == 3, result.stderr
     assert "ARGV=['exit3', '-v']" in result.stdout
     assert f"PATH0={os.path.realpath(cwd)}" in result.stdout  # python -m: the cwd
-    hot, _profile = hot_samples(cwd / "m.pb.gz")
+    hot, _profile = hot_samples(cwd / "m.pb.gz", module="realprof_test_target")
     assert hot > 0
 
 
@@ -190,7 +191,7 @@ def test_record_a_target_that_execs_writes_the_profile_so_far(tmp_path: Path, ti
     assert result.returncode == 0, result.stderr
     assert "SHELL-DONE" in result.stdout, (result.stdout, result.stderr)
     assert "wrote the profile so far" in result.stderr, result.stderr
-    assert read_profile(tmp_path / "ex.pb.gz").by_function().get("before_exec", 0) > 0
+    assert read_profile(tmp_path / "ex.pb.gz").by_function().get("execs.before_exec", 0) > 0
 
 
 def test_record_ctrl_c_exits_130_and_writes(tmp_path: Path) -> None:
@@ -234,7 +235,7 @@ def test_record_ctrl_c_exits_130_and_writes(tmp_path: Path) -> None:
             process.wait()
     assert process.returncode == 130, err
     assert "Traceback" not in err
-    assert read_profile(tmp_path / "ki.pb.gz").by_function().get("spin_forever", 0) > 0
+    assert read_profile(tmp_path / "ki.pb.gz").by_function().get("forever.spin_forever", 0) > 0
 
 
 def test_go_tool_pprof_reads_the_profile(recorded, require_tool) -> None:

@@ -24,6 +24,7 @@ from sampler_checks import signals_accounted
 from contract.profile_files import read_profile
 from realprof import process_hooks
 from realprof import sampler as sampler_mod
+from realprof.frame_names import module_of
 from realprof.sampler import Sampler, c_handler_available
 
 pytestmark = pytest.mark.real
@@ -462,4 +463,4 @@ def test_profile_context_manager_writes_even_on_exception(tmp_path):
         1 / 0  # noqa: B018
     loaded = read_profile(out)
     assert loaded.total_samples == s.profile.total_samples > 0
-    assert "python_spin" in loaded.by_function()
+    assert f"{module_of(__file__)}.python_spin" in loaded.by_function()

@@ -14,6 +14,7 @@ import pytest
 
 from realprof import process_hooks
 from realprof import sampler as sampler_mod
+from realprof.frame_names import module_of
 from realprof.sampler import Sampler
 
 pytestmark = pytest.mark.real
@@ -58,7 +59,7 @@ def test_python_handler_without_extension_samples_the_main_thread(no_extension):
     assert p.total_samples >= 0.7 * expected, (p.total_samples, expected, st)
     assert st["samples_recorded"] == st["reader_records"] == p.total_samples
     assert set(p.by_thread()) == {threading.main_thread().name}
-    assert "python_spin" in p.by_function()
+    assert f"{module_of(__file__)}.python_spin" in p.by_function()
     # stopping leaves SIGPROF ignored, never SIG_DFL (which would kill the process)
     assert signal.getsignal(signal.SIGPROF) == signal.SIG_IGN
     assert process_hooks.active is None

@@ -42,7 +42,12 @@ def check(args: list[str]) -> tuple[bool, str]:
         raise Usage(f"{profile_path}: not a profile ({str(exc).splitlines()[0]})") from None
     truth = _truth(truth_path)
     counts = profile.by_function()
-    in_truth = {name: counts.get(name, 0) for name in truth}
+    # The truth has bare names (parse_records); realprof qualifies them by module
+    # (program.parse_records), as Go qualifies by package.
+    in_truth = {
+        name: sum(c for key, c in counts.items() if key == name or key.endswith("." + name))
+        for name in truth
+    }
     sampled = sum(in_truth.values())
     if sampled == 0:
         return False, f"the profile has no samples of {', '.join(truth)}: right program?"
