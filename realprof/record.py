@@ -419,7 +419,10 @@ def _record(
     timer: str,
 ) -> int:
 
+    import resource
+
     from realprof.sampler import Sampler, c_handler_available, integrity_notes
+    from realprof.sampler_notes import record_hints, run_delay_seconds
 
     if handler == "c":
         ok, why = c_handler_available()
@@ -440,6 +443,9 @@ def _record(
         raise UsageError(str(exc)) from None
     wall0 = time.perf_counter()
     cpu0 = time.process_time()
+    # for the hints: CPU waited for (a busy machine) and spent in reaped children
+    delay0 = run_delay_seconds()
+    children0 = resource.getrusage(resource.RUSAGE_CHILDREN)
 
     def write_before_exec(running: Any) -> None:
         # exec replaces this process: what was sampled so far is the whole profile.
@@ -459,6 +465,11 @@ def _record(
         profile = _without_runner_frames(sampler.stop())
         cpu = time.process_time() - cpu0
         wall = time.perf_counter() - wall0
+        run_delay = run_delay_seconds() - delay0
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        children_cpu = (children.ru_utime - children0.ru_utime) + (
+            children.ru_stime - children0.ru_stime
+        )
         try:
             write_profile(profile, output_abs, fmt)
             written = None
@@ -489,6 +500,20 @@ def _record(
     if extra:
         lines.append("  (" + ", ".join(extra) + ")")
     lines += [f"  warning: {note}" for note in integrity_notes(stats)]
+    if handler == "c":
+        lines += [
+            f"  hint: {hint}"
+            for hint in record_hints(
+                stats,
+                hz=args.hz,
+                timer=timer,
+                samples=in_profile,
+                process_cpu=cpu,
+                run_delay=run_delay,
+                children_cpu=children_cpu,
+                followed_children=bool(getattr(args, "follow_children", False)),
+            )
+        ]
     lines.append("  top functions:")
     lines += top_lines(profile, 10, indent="    ")
     if written is None:
