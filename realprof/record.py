@@ -421,8 +421,13 @@ def _record(
 
     import resource
 
-    from realprof.sampler import Sampler, c_handler_available, integrity_notes
-    from realprof.sampler_notes import record_hints, run_delay_seconds
+    from realprof.sampler import (
+        Sampler,
+        c_handler_available,
+        integrity_notes,
+        record_hints,
+        run_delay_seconds,
+    )
 
     if handler == "c":
         ok, why = c_handler_available()

@@ -88,7 +88,6 @@ Sources: Go ``src/runtime/{os_linux.go,signal_unix.go,cpuprof.go,profbuf.go}``,
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import os
 import signal
@@ -103,7 +102,13 @@ import realprof.process_hooks as process_hooks
 from contract.profile import Frame, Profile
 from contract.profile_files import write_profile
 from realprof.python_handler import PythonHandlerMixin
-from realprof.sampler_notes import integrity_notes, perf_refusal_message, taken_over_reasons
+from realprof.sampler_notes import (
+    integrity_notes,
+    perf_refusal_message,
+    record_hints,
+    run_delay_seconds,
+    taken_over_reasons,
+)
 
 try:  # the C core; absent on unsupported versions (setup.py builds it optionally)
     import realprof._sampler as _sampler
@@ -126,6 +131,8 @@ __all__ = [
     "integrity_notes",
     "perf_refusal_message",
     "profile",
+    "record_hints",
+    "run_delay_seconds",
 ]
 
 TIMERS = ("process", "per-thread", "both", "perf")
@@ -145,12 +152,6 @@ SUPPORTED_VERSIONS = ((3, 11), (3, 13))  # inclusive range the C handler knows
 EXTERNAL_FRAME = Frame("[external code]")
 NO_PYTHON_FRAME = Frame("[no Python frame]")
 UNKNOWN_FRAME = Frame("[unknown code]")
-
-
-@functools.cache
-def native_frame(comm: str) -> Frame:
-    """The pseudo-frame of a sample on a thread the interpreter did not create."""
-    return Frame(f"[native code: {comm}]")
 
 
 def c_handler_available() -> tuple[bool, str]:
@@ -470,8 +471,7 @@ class Sampler(PythonHandlerMixin):
                 self._drain()
             except Exception as error:  # keep sampling; report at stop
                 self._reader_errors.append(repr(error))
-        # Not sampled, not in cpu_seconds: said apart so the hints can tell it from
-        # CPU no timer covered (sampler_notes.record_hints).
+        # Not sampled nor in cpu_seconds; the hints tell it from CPU no timer covered.
         self._reader_cpu = time.thread_time()
 
     def _on_thread_start(self, thread: threading.Thread) -> None:
@@ -483,8 +483,7 @@ class Sampler(PythonHandlerMixin):
         self._names[threading.get_native_id()] = thread.name
 
     def _note_native_threads(self) -> None:
-        """Remember the names of the native threads registered now: samples may be
-        drained after the thread exited and its entry went."""
+        """Names of the native threads registered now (kept: drained after they exit)."""
         native_threads = getattr(self._ext, "native_threads", None)
         if native_threads is not None:
             self._native_names.update(native_threads())
@@ -545,7 +544,7 @@ class Sampler(PythonHandlerMixin):
                 self._native_thread_samples += 1
                 if tid not in self._names:
                     name = f"{comm} (tid {tid})"
-                stack: tuple[Frame, ...] = (native_frame(comm),)
+                stack: tuple[Frame, ...] = (Frame(f"[native code: {comm}]"),)
             elif flags & f_none:
                 self._external_samples += 1
                 stack = (EXTERNAL_FRAME,)

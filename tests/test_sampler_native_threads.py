@@ -25,7 +25,6 @@ from pathlib import Path
 
 import pytest
 
-from realprof import sampler as sampler_mod
 from realprof.sampler import PerfEventUnavailable, Sampler, c_handler_available
 from realprof.sampler_notes import record_hints
 
@@ -308,7 +307,3 @@ def test_children_not_followed_are_named(tmp_path):
     assert any("--follow-children" in h for h in hints_of(result.stderr)), result.stderr
     alone = run_realprof("record", "target.py", cwd=tmp_path)
     assert not any("--follow-children" in h for h in hints_of(alone.stderr)), alone.stderr
-
-
-def test_sampler_module_names_native_frames():
-    assert sampler_mod.native_frame("spinner").function == NATIVE
