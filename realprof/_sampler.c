@@ -1974,8 +1974,9 @@ register_tstate(PyThreadState *ts, int tid, int profiled, int own)
  * CPU clock or perf event can target any thread of the process, MAKE_THREAD_CPUCLOCK
  * and perf_event_open(pid = tid)). Its samples have no Python stack (F_NO_TSTATE); the
  * reader labels them with the thread's name, read here from /proc/self/task/TID/comm.
- * An exited one is unregistered by the backstop above (tgkill(tid, 0) says ESRCH),
- * deleting its timer; its CPU counts up to the last scan that saw it (cpu_last_ns).
+ * An exited one is unregistered by the backstop in scan_threads_impl (tgkill(tid, 0)
+ * says ESRCH), deleting its timer; its CPU counts up to the last scan that saw it alive
+ * (cpu_last_ns), so up to one reader period of a dying thread's CPU is not counted.
  * With the process timer, the entry stops "both" from accepting SI_KERNEL samples on a
  * thread that has its own timer, and puts the thread's CPU in cpu_ns: before, those
  * samples counted with no CPU behind them (capture above 100%).
