@@ -41,7 +41,10 @@
  *     - the sampler wraps threading.Thread._bootstrap_inner (process_hooks.py) so
  *       each new Python thread registers itself before run() (prompt, so short
  *       threads get a timer and a chance to be sampled, #40435);
- *     - the reader calls scan_threads() every period for threads created by C code.
+ *     - the reader calls scan_threads() every period for threads created by C code,
+ *       and for threads with no thread state at all (BLAS pools, C libraries' workers),
+ *       found in /proc/self/task (see scan_native_threads): their samples carry no
+ *       Python stack (F_NO_TSTATE), the reader labels them with the thread's name.
  *   A thread's exit is caught by a sentinel object stored in its thread-state dict:
  *   PyThreadState_Clear() clears tstate->dict before the thread state is freed, so
  *   the sentinel's dealloc unregisters the entry and deletes the timer (no leaked
@@ -164,7 +167,9 @@
 #include "internal/pycore_interp.h"     /* interp->threads (the scan) */
 #include "internal/pycore_runtime.h"    /* _PyRuntime.interpreters.mutex */
 
+#include <dirent.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <stddef.h>
 #include <sys/resource.h>
 #include <setjmp.h>
@@ -247,6 +252,10 @@ typedef struct {
     long long cpu_start_ns;
     int walk_tid;            /* this thread's tid while its handler walks (fault guard) */
     sigjmp_buf *walk_jb;     /* where the fault guard jumps back to */
+    int native;              /* found in /proc/self/task with no thread state (BLAS pools,
+                                C libraries' threads): see scan_native_threads */
+    long long cpu_last_ns;   /* its CPU clock at the last scan (it may exit unseen) */
+    char comm[16];           /* native: /proc/self/task/TID/comm at registration */
 } thread_entry;
 
 typedef struct {
@@ -262,6 +271,7 @@ typedef struct {
     uint64_t code_buried, dead_code_after_stall;
     uint64_t stacks_unguarded, signals_forwarded;
     uint64_t perf_events_closed, gilstate_lookups, quiesce_abandoned;
+    uint64_t native_threads;
 } counters_t;
 
 static struct {
@@ -388,6 +398,22 @@ table_find(int tid)
         }
         if (t == TID_EMPTY) {
             return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* GIL held (the only writer). The first free slot (empty or tomb) on tid's probe
+   chain, or NULL if the table is full. */
+static thread_entry *
+table_free_slot(int tid, unsigned *slot)
+{
+    unsigned h = tid_hash(tid);
+    for (unsigned i = 0; i < TABLE_SIZE; i++) {
+        *slot = (h + i) & (TABLE_SIZE - 1);
+        int t = LOAD(&table[*slot].tid);
+        if (t == TID_EMPTY || t == TID_TOMB) {
+            return &table[*slot];
         }
     }
     return NULL;
@@ -1679,6 +1705,9 @@ unregister_slot(unsigned slot, uint32_t gen, uint32_t epoch)
     thread_timer_delete(e);
     if (e->profiled && e->cpu_start_ns >= 0) {
         long long now = thread_cpu_of(tid);
+        if (now < 0) {
+            now = e->cpu_last_ns;   /* exited: its CPU as of the last scan */
+        }
         if (now >= e->cpu_start_ns) {
             g.cpu_done_ns += now - e->cpu_start_ns;
         }
@@ -1893,17 +1922,8 @@ register_tstate(PyThreadState *ts, int tid, int profiled, int own)
            by ours), or the tid's previous thread state is gone */
         unregister_slot((unsigned)(old - table), old->gen, g.epoch);
     }
-    unsigned h = tid_hash(tid);
-    thread_entry *e = NULL;
     unsigned slot = 0;
-    for (unsigned i = 0; i < TABLE_SIZE; i++) {
-        slot = (h + i) & (TABLE_SIZE - 1);
-        int t = LOAD(&table[slot].tid);
-        if (t == TID_EMPTY || t == TID_TOMB) {
-            e = &table[slot];
-            break;
-        }
-    }
+    thread_entry *e = table_free_slot(tid, &slot);
     if (e == NULL) {
         INC(&g.c.table_full, 1);
         Py_DECREF(s);
@@ -1916,6 +1936,9 @@ register_tstate(PyThreadState *ts, int tid, int profiled, int own)
     e->has_timer = 0;
     e->perf_fd = -1;
     e->cpu_start_ns = thread_cpu_of(tid);
+    e->cpu_last_ns = e->cpu_start_ns;
+    e->native = 0;
+    e->comm[0] = 0;
     s->epoch = epoch;
     s->gen = e->gen;
     s->slot = slot;
@@ -1938,6 +1961,99 @@ register_tstate(PyThreadState *ts, int tid, int profiled, int own)
  * happens after, and checks each candidate again under the lock (register_tstate).
  */
 #define SCAN_BATCH 256
+
+/*
+ * Threads the interpreter did not create (an OpenBLAS pool, a C library's workers) have
+ * no thread state, so neither start(), the thread hook nor the scan above registers
+ * them, and without an entry they get no per-thread timer: their CPU went unsampled and
+ * uncounted. Every scan (GIL held, never in the handler) lists /proc/self/task and
+ * registers each unknown tid as a native entry: no thread state, c_thread (so the
+ * handler looks for an attached thread state through the GIL's last holder, and a later
+ * PyGILState_Ensure on it attaches its thread state to the same entry and timer, see
+ * register_tstate), profiled (its CPU counts, and it gets its own timer: a per-thread
+ * CPU clock or perf event can target any thread of the process, MAKE_THREAD_CPUCLOCK
+ * and perf_event_open(pid = tid)). Its samples have no Python stack (F_NO_TSTATE); the
+ * reader labels them with the thread's name, read here from /proc/self/task/TID/comm.
+ * An exited one is unregistered by the backstop in scan_threads_impl (tgkill(tid, 0)
+ * says ESRCH), deleting its timer; its CPU counts up to the last scan that saw it alive
+ * (cpu_last_ns), so up to one reader period of a dying thread's CPU is not counted.
+ * With the process timer, the entry stops "both" from accepting SI_KERNEL samples on a
+ * thread that has its own timer, and puts the thread's CPU in cpu_ns: before, those
+ * samples counted with no CPU behind them (capture above 100%).
+ */
+static void
+read_comm(int tid, char *out, size_t size)
+{
+    char path[64];
+    PyOS_snprintf(path, sizeof(path), "/proc/self/task/%d/comm", tid);
+    out[0] = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return;
+    }
+    ssize_t n = read(fd, out, size - 1);
+    close(fd);
+    if (n < 0) {
+        n = 0;
+    }
+    out[n] = 0;
+    if (n > 0 && out[n - 1] == '\n') {
+        out[n - 1] = 0;
+    }
+}
+
+static void
+scan_native_threads(void)
+{
+    if (LOAD(&g.mode) != MODE_SAMPLE) {
+        return;
+    }
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL) {
+        return;
+    }
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        char *end = NULL;
+        long v = strtol(de->d_name, &end, 10);
+        if (end == de->d_name || *end != 0 || v <= 0 || v > INT32_MAX) {
+            continue;
+        }
+        int tid = (int)v;
+        if (table_find(tid) != NULL) {
+            continue;
+        }
+        unsigned slot = 0;
+        thread_entry *e = table_free_slot(tid, &slot);
+        if (e == NULL) {
+            INC(&g.c.table_full, 1);
+            break;
+        }
+        e->gen++;
+        e->tstate = NULL;
+        e->c_thread = 1;
+        e->native = 1;
+        e->profiled = 1;
+        e->has_timer = 0;
+        e->perf_fd = -1;
+        e->cpu_start_ns = thread_cpu_of(tid);
+        e->cpu_last_ns = e->cpu_start_ns;
+        if (e->cpu_start_ns < 0) {
+            continue;   /* exited since the listing: slot left unpublished */
+        }
+        read_comm(tid, e->comm, sizeof(e->comm));
+        STORE(&e->tid, tid); /* publish */
+        INC(&g.c.threads_registered, 1);
+        INC(&g.c.native_threads, 1);
+        if (g.timer_kinds & TIMER_THREAD) {
+            thread_timer_create(e, slot);
+        }
+        else if (g.timer_kinds & TIMER_PERF) {
+            thread_perf_create(e);
+        }
+    }
+    closedir(d);
+}
 
 static int
 scan_threads_impl(void)
@@ -1979,6 +2095,12 @@ scan_threads_impl(void)
     /* Backstop: entries whose thread state left the list without clearing its dict. */
     for (unsigned i = 0; i < TABLE_SIZE; i++) {
         int tid = LOAD(&table[i].tid);
+        if (tid > 0 && table[i].profiled) {
+            long long now = thread_cpu_of(tid);
+            if (now >= 0) {
+                table[i].cpu_last_ns = now;
+            }
+        }
         if (tid <= 0 || listed[i]) {
             continue;
         }
@@ -2006,6 +2128,7 @@ scan_threads_impl(void)
         }
         added += rc;
     }
+    scan_native_threads();
     return added;
 }
 
@@ -2386,6 +2509,9 @@ py_stop(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
             thread_timer_delete(e);
             if (e->profiled && e->cpu_start_ns >= 0) {
                 long long now = thread_cpu_of(tid);
+                if (now < 0) {
+                    now = e->cpu_last_ns;
+                }
                 if (now >= e->cpu_start_ns) {
                     g.cpu_done_ns += now - e->cpu_start_ns;
                 }
@@ -2627,6 +2753,34 @@ py_register_thread(PyObject *Py_UNUSED(self), PyObject *args, PyObject *kw)
     return PyBool_FromLong(rc);
 }
 
+/* {tid: comm} of the native entries registered now (see scan_native_threads). */
+static PyObject *
+py_native_threads(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
+{
+    PyObject *out = PyDict_New();
+    if (out == NULL) {
+        return NULL;
+    }
+    for (unsigned i = 0; i < TABLE_SIZE; i++) {
+        thread_entry *e = &table[i];
+        int tid = LOAD(&e->tid);
+        if (tid <= 0 || !e->native) {
+            continue;
+        }
+        PyObject *k = PyLong_FromLong(tid);
+        PyObject *v = PyUnicode_DecodeFSDefault(e->comm);
+        if (k == NULL || v == NULL || PyDict_SetItem(out, k, v) < 0) {
+            Py_XDECREF(k);
+            Py_XDECREF(v);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(k);
+        Py_DECREF(v);
+    }
+    return out;
+}
+
 static PyObject *
 py_scan_threads(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 {
@@ -2740,6 +2894,7 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
     c.perf_events_closed = LOAD(&g.c.perf_events_closed);
     c.gilstate_lookups = LOAD(&g.c.gilstate_lookups);
     c.quiesce_abandoned = LOAD(&g.c.quiesce_abandoned);
+    c.native_threads = LOAD(&g.c.native_threads);
     long long cpu = g.cpu_done_ns;
     if (LOAD(&g.mode) == MODE_SAMPLE) {
         for (unsigned i = 0; i < TABLE_SIZE; i++) {
@@ -2754,7 +2909,7 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
         }
     }
     return Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsisLsKsKsKsKsKsKsKsKsi}",
+        "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsisLsKsKsKsKsKsKsKsKsKsi}",
         "handler_entries", (unsigned long long)c.handler_entries,
         "recorded", (unsigned long long)c.recorded,
         "lost_overflow", (unsigned long long)c.lost_overflow,
@@ -2790,6 +2945,7 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
         "perf_events_closed", (unsigned long long)c.perf_events_closed,
         "gilstate_lookups", (unsigned long long)c.gilstate_lookups,
         "quiesce_abandoned", (unsigned long long)c.quiesce_abandoned,
+        "native_threads", (unsigned long long)c.native_threads,
         "sigprof_taken_over", g.taken_over);
 }
 
@@ -3017,6 +3173,8 @@ static PyMethodDef methods[] = {
     {"register_thread", (PyCFunction)(void (*)(void))py_register_thread,
      METH_VARARGS | METH_KEYWORDS,
      "register_thread(profiled=True): register the calling thread (and its timer)."},
+    {"native_threads", py_native_threads, METH_NOARGS,
+     "{tid: name} of the threads without a thread state registered now (native threads)."},
     {"scan_threads", py_scan_threads, METH_NOARGS,
      "Register thread states not yet known; drop entries whose state is gone."},
     {"drain", py_drain, METH_NOARGS,

@@ -366,20 +366,15 @@ class Follower:
 
 
 def children_lines(follower: Follower | None, profile: Profile, merged: Profile) -> list[str]:
-    """The summary's line about children: followed, or how much CPU went unprofiled."""
-    if follower is not None:
-        n = len(follower.processes)
-        children = merged.total_samples - profile.total_samples
-        return [
-            f"  children: {n} Python child process{'es' if n != 1 else ''} followed, "
-            f"{children:,} samples (not in the capture above)"
-        ]
-    cpu = unfollowed_children_cpu()
-    if cpu <= 0:
+    """The summary's line about followed children (children not followed are one of the
+    record hints, `realprof.sampler_notes.record_hints`, fed by `unfollowed_children_cpu`)."""
+    if follower is None:
         return []
+    n = len(follower.processes)
+    children = merged.total_samples - profile.total_samples
     return [
-        f"  note: child processes ran unprofiled ({cpu:.2f} s CPU not in this profile); "
-        "--follow-children profiles Python children"
+        f"  children: {n} Python child process{'es' if n != 1 else ''} followed, "
+        f"{children:,} samples (not in the capture above)"
     ]
 
 

@@ -454,7 +454,13 @@ def _record(
     timer: str,
 ) -> int:
 
-    from realprof.sampler import Sampler, c_handler_available, integrity_notes
+    from realprof.sampler import (
+        Sampler,
+        c_handler_available,
+        integrity_notes,
+        record_hints,
+        run_delay_seconds,
+    )
 
     if handler == "c":
         ok, why = c_handler_available()
@@ -475,6 +481,8 @@ def _record(
         raise UsageError(str(exc)) from None
     wall0 = time.perf_counter()
     cpu0 = time.process_time()
+    # for the hints: CPU waited for (a busy machine) and spent in reaped children
+    delay0 = run_delay_seconds()
 
     def write_before_exec(running: Any) -> None:
         # exec replaces this process: what was sampled so far is the whole profile.
@@ -500,6 +508,7 @@ def _record(
     def finish() -> None:
         profile = _without_runner_frames(sampler.stop())
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        finished["run_delay"] = run_delay_seconds() - delay0
         merged = follower.merge(profile, shown, _without_runner_frames) if follower else profile
         finished.update(profile=profile, merged=merged, cpu=cpu, wall=wall, written=None)
         try:
@@ -532,6 +541,7 @@ def _record(
                 follower.cleanup()
         profile, merged = finished["profile"], finished["merged"]
         cpu, wall, written = finished["cpu"], finished["wall"], finished["written"]
+        run_delay = finished["run_delay"]
     if once.early:
         how += f" (profiled its first {args.duration:g} s: --duration)"
     stats = sampler.stats
@@ -558,9 +568,23 @@ def _record(
     if extra:
         lines.append("  (" + ", ".join(extra) + ")")
     lines += [f"  warning: {note}" for note in integrity_notes(stats)]
-    from realprof.children import children_lines  # loaded after the target has run
+    from realprof.children import children_lines, unfollowed_children_cpu  # after the run
 
     lines += children_lines(follower, profile, merged)
+    if handler == "c":
+        lines += [
+            f"  hint: {hint}"
+            for hint in record_hints(
+                stats,
+                hz=args.hz,
+                timer=timer,
+                samples=in_profile,
+                process_cpu=cpu,
+                run_delay=run_delay,
+                children_cpu=0.0 if follower else unfollowed_children_cpu(),
+                followed_children=follower is not None,
+            )
+        ]
     lines.append("  top functions:")
     lines += top_lines(merged, 10, indent="    ")
     if written is None:

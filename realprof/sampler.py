@@ -51,8 +51,11 @@ The funnel (``stats`` after :meth:`Sampler.stop`), each count taken where it hap
 frame could not be resolved; normally zero). Overflow losses go to
 ``profile.add_lost("overflow", n)``, Go's ``lostProfileEvent``.
 
-Synthetic frames: ``[external code]`` for a signal on a thread with no registered
-Python thread state (Go: ``runtime._ExternalCode``), ``[no Python frame]`` for a
+Synthetic frames: ``[native code: NAME]`` for a thread the interpreter did not create
+(an OpenBLAS pool, a C library's worker: the C side finds them in ``/proc/self/task``,
+gives each its own timer and counts its CPU; NAME is its kernel name, and the sample's
+thread label is ``NAME (tid N)``), ``[external code]`` for a signal on a thread not
+registered (yet) (Go: ``runtime._ExternalCode``), ``[no Python frame]`` for a
 registered thread with no complete frame, ``[unknown code]`` for an unresolvable
 non-leaf frame. Native (GIL-free) samples carry the Python caller of the native code
 as leaf, like Go's profile of a cgo call without a C traceback; they are counted in
@@ -101,7 +104,13 @@ from contract.profile import Frame, Profile
 from contract.profile_files import write_profile
 from realprof.frame_names import module_of
 from realprof.python_handler import PythonHandlerMixin
-from realprof.sampler_notes import integrity_notes, perf_refusal_message, taken_over_reasons
+from realprof.sampler_notes import (
+    integrity_notes,
+    perf_refusal_message,
+    record_hints,
+    run_delay_seconds,
+    taken_over_reasons,
+)
 
 try:  # the C core; absent on unsupported versions (setup.py builds it optionally)
     import realprof._sampler as _sampler
@@ -124,6 +133,8 @@ __all__ = [
     "integrity_notes",
     "perf_refusal_message",
     "profile",
+    "record_hints",
+    "run_delay_seconds",
 ]
 
 TIMERS = ("process", "per-thread", "both", "perf")
@@ -262,6 +273,11 @@ class Sampler(PythonHandlerMixin):
         self._reader: threading.Thread | None = None
         self._stop_event = threading.Event()
         self._names: dict[int, str] = {}
+        # Threads without a thread state that the C side registered from /proc (BLAS
+        # pools, C libraries' workers): tid -> the kernel's name for it (comm).
+        self._native_names: dict[int, str] = {}
+        self._native_thread_samples = 0
+        self._reader_cpu = 0.0
         # si_overrun summed by thread name: expiries the kernel folded into a delivered
         # signal (kernel/time/posix-timers.c). Not weights: a sample counts once, as in Go.
         self.overruns_by_thread: dict[str, int] = {}
@@ -367,6 +383,7 @@ class Sampler(PythonHandlerMixin):
         except BaseException:
             process_hooks.uninstall_hooks()
             raise
+        self._note_native_threads()
         self._stop_event.clear()
         reader = threading.Thread(target=self._reader_loop, name="realprof-reader", daemon=True)
         reader._realprof_reader = True  # type: ignore[attr-defined]  # not profiled
@@ -414,6 +431,9 @@ class Sampler(PythonHandlerMixin):
             "native_samples": self._native_samples,
             # details
             "external_samples": self._external_samples,
+            "native_threads": c.get("native_threads", 0),
+            "native_thread_samples": self._native_thread_samples,
+            "reader_cpu_seconds": self._reader_cpu,
             "unknown_leaf_samples": self._unknown_leaf,
             "signals_discarded_duplicate": c["discarded_duplicate"],
             "signals_discarded_stale_timer": c["discarded_stale_timer"],
@@ -449,9 +469,12 @@ class Sampler(PythonHandlerMixin):
         while not self._stop_event.wait(period):
             try:
                 self._ext.scan_threads()
+                self._note_native_threads()
                 self._drain()
             except Exception as error:  # keep sampling; report at stop
                 self._reader_errors.append(repr(error))
+        # Not sampled nor in cpu_seconds; the hints tell it from CPU no timer covered.
+        self._reader_cpu = time.thread_time()
 
     def _on_thread_start(self, thread: threading.Thread) -> None:
         """Runs in a new threading.Thread before run(): register it and its name."""
@@ -460,6 +483,12 @@ class Sampler(PythonHandlerMixin):
         except Exception:
             self._hook_errors += 1
         self._names[threading.get_native_id()] = thread.name
+
+    def _note_native_threads(self) -> None:
+        """Names of the native threads registered now (kept: drained after they exit)."""
+        native_threads = getattr(self._ext, "native_threads", None)
+        if native_threads is not None:
+            self._native_names.update(native_threads())
 
     def _refresh_names(self) -> None:
         for thread in threading.enumerate():
@@ -514,9 +543,16 @@ class Sampler(PythonHandlerMixin):
                 self._python_samples += 1
             elif flags & f_native:
                 self._native_samples += 1
-            if flags & f_none:
+            if flags & f_none and tid in self._native_names:
+                # a thread the interpreter did not create: its kernel name, no Python
+                comm = self._native_names[tid] or "?"
+                self._native_thread_samples += 1
+                if tid not in self._names:
+                    name = f"{comm} (tid {tid})"
+                stack: tuple[Frame, ...] = (Frame(f"[native code: {comm}]"),)
+            elif flags & f_none:
                 self._external_samples += 1
-                stack: tuple[Frame, ...] = (EXTERNAL_FRAME,)
+                stack = (EXTERNAL_FRAME,)
             elif flags & f_untrusted:
                 # Caught mid-push with a stale frame pointer: no stack to attribute.
                 self._unknown_leaf += 1

@@ -4,7 +4,10 @@ wrong with a run's sampling.
 `realprof.sampler` raises `PerfEventUnavailable` with `perf_refusal_message`, and puts
 `taken_over_reasons` in ``stats["sigprof_taken_over"]``; `integrity_notes` turns a
 run's ``stats`` into the warnings `realprof record` prints and a real-world report
-keeps. Pure functions of their arguments (and of ``/proc/sys/kernel/perf_event_paranoid``).
+keeps; `record_hints` says, one line each with the option that helps, why a run's
+profile holds less than the program did (rate above the tick, threads never timed, a
+busy machine, child processes). Pure functions of their arguments (and of
+``/proc/sys/kernel/perf_event_paranoid``); `run_delay_seconds` reads ``/proc``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["integrity_notes", "perf_refusal_message", "taken_over_reasons"]
+__all__ = [
+    "integrity_notes",
+    "perf_refusal_message",
+    "record_hints",
+    "run_delay_seconds",
+    "taken_over_reasons",
+]
 
 
 def perf_refusal_message(err: int, exclude_kernel: bool) -> str:
@@ -99,3 +108,69 @@ def integrity_notes(stats: dict[str, Any]) -> list[str]:
     """What went wrong with the sampling itself, one sentence each (empty when nothing):
     losses a user must hear about, for `record`'s summary and a report's notes."""
     return [sentence(stats) for key, sentence in _INTEGRITY_NOTES if stats.get(key)]
+
+
+def run_delay_seconds() -> float:
+    """Time this process's live threads spent runnable but waiting for a CPU (the
+    scheduler's run_delay, second field of ``/proc/self/task/*/schedstat``); 0.0 where
+    the kernel keeps no schedstats."""
+    total = 0
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return 0.0
+    for tid in tasks:
+        try:
+            fields = Path(f"/proc/self/task/{tid}/schedstat").read_text().split()
+            total += int(fields[1])
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / 1e9
+
+
+def record_hints(
+    stats: dict[str, Any],
+    *,
+    hz: float,
+    timer: str,
+    samples: int,
+    process_cpu: float,
+    run_delay: float = 0.0,
+    children_cpu: float = 0.0,
+    followed_children: bool = False,
+) -> list[str]:
+    """Why the profile may hold less than the program did, one line each with the option
+    that helps. ``process_cpu`` is the run's process CPU (all threads), ``run_delay`` the
+    seconds its threads waited for a CPU, ``children_cpu`` the CPU of reaped children."""
+    hints = []
+    expected = process_cpu * hz
+    capture = samples / expected if expected else 1.0
+    overruns = stats.get("timer_overruns") or 0
+    if timer != "perf" and expected >= 20 and capture < 0.9 and (overruns or hz > 250):
+        hints.append(
+            f"asked {hz:g} Hz, got {capture:.0%} of the samples ({overruns:,} timer "
+            "overruns): per-thread and process timers fire on the kernel's tick (CONFIG_HZ, "
+            "often 250 Hz), and the profile's CPU total is short by as much; use --timer perf "
+            "(an hrtimer, above the tick) or a lower --hz"
+        )
+    reader = stats.get("reader_cpu_seconds") or 0.0
+    untimed = process_cpu - (stats.get("cpu_seconds") or 0.0) - reader
+    if timer in ("per-thread", "perf") and untimed > max(0.1 * process_cpu, 0.05):
+        hints.append(
+            f"{untimed:.2f} s of the process's CPU ({untimed / process_cpu:.0%}) ran on "
+            "threads no timer covered (threads too short-lived for the reader's scan to find, "
+            "every 100 ms): use --timer both (the process timer samples any thread)"
+        )
+    if run_delay > max(0.2 * process_cpu, 0.1):
+        hints.append(
+            f"the machine was busy: the program's threads waited {run_delay:.2f} s for a CPU "
+            f"(run queue) besides the {process_cpu:.2f} s they ran; samples still follow CPU "
+            "time, but wall times stretch and tick timers overrun: profile on a quieter "
+            "machine, or give the program its own CPUs (taskset -c)"
+        )
+    if children_cpu > 0.01 and not followed_children:
+        hints.append(
+            f"child processes ran unprofiled ({children_cpu:.2f} s of CPU not in this "
+            "profile): --follow-children profiles Python children"
+        )
+    return hints
