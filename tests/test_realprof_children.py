@@ -71,11 +71,12 @@ CHILD = textwrap.dedent(
 
 
 def samples_by_process(path: Path, function: str) -> Counter[str]:
-    """Samples whose stack holds `function`, by the pprof label `process` ("" if none)."""
+    """Samples whose stack holds `function` (its bare name: pprof's system_name; the
+    name is module-qualified), by the pprof label `process` ("" if none)."""
     message = PprofProfile()
     message.ParseFromString(gzip.decompress(path.read_bytes()))
     strings = list(message.string_table)
-    names = {f.id: strings[f.name] for f in message.function}
+    names = {f.id: strings[f.system_name] for f in message.function}
     holds = {
         loc.id
         for loc in message.location
