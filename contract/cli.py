@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import sys
 import tempfile
 from collections.abc import Callable
@@ -117,3 +118,20 @@ def add_scenario_options(
     parser.add_argument("--out", type=Path, help=out_help)
     if json_output:
         parser.add_argument("--json", action="store_true", help="print report.json to stdout")
+
+
+def rate_in(high_hz: float) -> Callable[[str], float]:
+    """An argparse type: a finite number of samples per CPU-second in (0, high_hz]."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and 0 < value <= high_hz):
+            raise argparse.ArgumentTypeError(
+                f"expected a number of samples per CPU-second in (0, {high_hz:.0f}], got {text!r}"
+            )
+        return value
+
+    return parse

@@ -51,6 +51,7 @@ from contract.cli import (
     check_writable_dir,
     err,
     int_in,
+    rate_in,
 )
 from contract.profile import Frame, Profile
 from contract.profile_files import FORMATS, format_for_path, write_profile
@@ -64,18 +65,6 @@ DEFAULT_OUTPUT = {
 }
 TIMERS = ("process", "per-thread", "both", "perf")
 HANDLERS = ("c", "python")
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 < value <= 1_000_000):
-        raise argparse.ArgumentTypeError(
-            f"expected a number of samples per CPU-second in (0, 1000000], got {text!r}"
-        )
-    return value
 
 
 _RECORD_VALUE_OPTIONS = (
@@ -114,7 +103,7 @@ def _record_parser() -> argparse.ArgumentParser:
         ".pb.gz/.pprof pprof, .folded/.txt folded, .speedscope.json/.json speedscope)",
     )
     parser.add_argument(
-        "--hz", type=_rate, default=100.0, help="samples per CPU-second (default 100)"
+        "--hz", type=rate_in(1_000_000), default=100.0, help="samples per CPU-second (default 100)"
     )
     parser.add_argument(
         "--timer",

@@ -23,13 +23,12 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import json
-import math
 import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from contract.cli import CommandParser, UsageError, int_in
+from contract.cli import CommandParser, UsageError, int_in, rate_in
 from contract.profile import LOST_FUNCTIONS, Frame, Profile, ProfileFormatError
 from contract.profile_files import profile_from_bytes
 
@@ -243,18 +242,6 @@ def _show_profile(path: Path, data: bytes, args: argparse.Namespace) -> None:
     sys.stdout.write("\n".join(lines) + "\n")
 
 
-def rate_option(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 < value <= 1e9):
-        raise argparse.ArgumentTypeError(
-            f"expected samples per CPU-second in (0, 1e9], got {text!r}"
-        )
-    return value
-
-
 def add_view_options(parser: argparse.ArgumentParser) -> None:
     """--thread, --process and --rate-hz, shared with `flame`."""
     parser.add_argument(
@@ -270,7 +257,7 @@ def add_view_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--rate-hz",
-        type=rate_option,
+        type=rate_in(1e9),
         metavar="HZ",
         help="the sampling rate of a file that carries none (folded files; default: "
         "assume 100 Hz and say so)",

@@ -303,9 +303,9 @@ def test_record_duration_stops_sampling_on_time_and_the_program_runs_on(tmp_path
     assert result.stdout.splitlines() == ["WRITTEN_BEFORE_B=True", "DONE"]
     assert "--duration 0.6 s reached: sampling stopped, wrote d.pb.gz" in result.stderr
     assert "(profiled its first 0.6 s: --duration)" in result.stderr
-    assert "phase_b" not in cum
-    assert cum.get("phase_a", 0) > 0
-    assert profile.total_samples - cum["phase_a"] <= 2  # the runner's start, if sampled
+    assert "phases.phase_b" not in cum
+    assert cum.get("phases.phase_a", 0) > 0
+    assert profile.total_samples - cum["phases.phase_a"] <= 2  # the runner's start, if sampled
     # One spinning thread has at most 0.6 s of CPU in 0.6 s of wall: at most 60 samples
     # at 100 Hz (+2 for the timer's phase); and the window recorded is the one asked.
     assert profile.total_samples <= 62, flat
@@ -333,7 +333,7 @@ def test_record_duration_longer_than_the_program_profiles_all_of_it(tmp_path: Pa
     assert result.stdout.splitlines() == ["WRITTEN_BEFORE_B=False", "DONE"]
     assert "reached" not in result.stderr
     assert "--duration" not in result.stderr
-    assert cum.get("phase_a", 0) > 0 and cum.get("phase_b", 0) > 0
+    assert cum.get("phases.phase_a", 0) > 0 and cum.get("phases.phase_b", 0) > 0
 
 
 # ---------------------------------------------------------------------------------------

@@ -113,7 +113,10 @@ def test_c_library_threads_are_timed_named_and_counted(spin_threads, timer):
     finally:
         s.stop()
     assert sorted(found.values()).count("spinner") == 2, found
-    assert not set(found) & set(left), (found, left)  # cleaned up on exit
+    # Cleaned up on exit. (Other native threads of this process, e.g. an OpenBLAS pool
+    # that an earlier test's import started, are found too and stay.)
+    spinners = {tid for tid, name in found.items() if name == "spinner"}
+    assert not spinners & set(left), (found, left)
     threads = {f"spinner (tid {tid})" for tid, name in found.items() if name == "spinner"}
     by_thread = s.profile.by_thread()
     captured = sum(by_thread.get(t, 0) for t in threads)
@@ -140,7 +143,7 @@ def test_native_threads_are_registered_with_the_process_timer_too(spin_threads):
         found = dict(s._ext.native_threads())
         lib.go_spinners()
         lib.join_spinners()
-    assert list(found.values()) == ["spinner"], found
+    assert [name for name in found.values() if name == "spinner"] == ["spinner"], found
     assert s.stats["timers_created"] == 0  # the process timer only
 
 
@@ -213,7 +216,12 @@ def test_numpy_openblas_threads_are_sampled(tmp_path, timer):
     assert result.returncode == 0, result.stderr
     in_profile, expected = capture_of(result.stderr)
     assert in_profile <= expected + 2, result.stderr
-    assert within_three_se_of_one(in_profile, expected), result.stderr
+    # Per-thread timers only: a native thread has no timer until the reader's scan (every
+    # 100 ms) finds it, so each of the pool's 2 threads may burn up to one reader period
+    # unsampled when the multiply starts: 2 x 0.1 s x 100 Hz = 20 samples, known and
+    # allowed. With `both` the process timer covers that window.
+    window = 2 * 0.1 * 100 if timer == "per-thread" else 0
+    assert within_three_se_of_one(in_profile + window, expected), result.stderr
     folded = (tmp_path / "out.folded").read_text()
     assert "[native code: " in folded, folded[:2000]
 
