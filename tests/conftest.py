@@ -33,3 +33,25 @@ def require_tool() -> Callable[[str, str], str]:
         pytest.skip(message)
 
     return require
+
+
+@pytest.fixture
+def tiny_real_report():
+    """A small real-world report (100 samples of one function on one thread), for the
+    commands that read report.json."""
+    from contract.report import build_report
+
+    return build_report(
+        world="real",
+        scenario="tiny",
+        runtime="realprof",
+        timer="per-thread",
+        machine={"cpus": 2, "kernel_hz": 250},
+        rate_hz=100,
+        wall_seconds=1.0,
+        cpu_seconds=1.0,
+        counts={"signals_delivered": 100, "samples_recorded": 100},
+        function_samples={"main.compute": 100},
+        thread_samples={"main": 100},
+        true_function_cpu_s={"main.compute": 1.0},
+    )

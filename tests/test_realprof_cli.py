@@ -21,7 +21,6 @@ import pytest
 
 from contract.profile import Profile
 from contract.profile_files import read_profile
-from contract.report import build_report
 
 REPO = Path(__file__).resolve().parent.parent
 HOT = "realprof_test_hot"
@@ -399,21 +398,8 @@ def test_show_profile(recorded, workdir: Path) -> None:
     assert "lost: 0" in result.stdout
 
 
-def test_show_report(tmp_path: Path) -> None:
-    report = build_report(
-        world="real",
-        scenario="tiny",
-        runtime="realprof",
-        timer="per-thread",
-        machine={"cpus": 2, "kernel_hz": 250},
-        rate_hz=100,
-        wall_seconds=1.0,
-        cpu_seconds=1.0,
-        counts={"signals_delivered": 100, "samples_recorded": 100},
-        function_samples={"main.compute": 100},
-        thread_samples={"main": 100},
-        true_function_cpu_s={"main.compute": 1.0},
-    )
+def test_show_report(tmp_path: Path, tiny_real_report) -> None:
+    report = tiny_real_report
     path = tmp_path / "report.json"
     report.write_json(path)
     result = run_realprof("show", str(path), cwd=tmp_path)

@@ -336,24 +336,9 @@ def test_flame_says_the_rate_of_a_folded_file_was_assumed(
 
 
 def test_show_refuses_profile_options_for_a_report(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_real_report
 ) -> None:
-    from contract.report import build_report
-
-    report = build_report(
-        world="real",
-        scenario="tiny",
-        runtime="realprof",
-        timer="per-thread",
-        machine={"cpus": 2, "kernel_hz": 250},
-        rate_hz=100,
-        wall_seconds=1.0,
-        cpu_seconds=1.0,
-        counts={"signals_delivered": 100, "samples_recorded": 100},
-        function_samples={"main.compute": 100},
-        thread_samples={"main": 100},
-        true_function_cpu_s={"main.compute": 1.0},
-    )
+    report = tiny_real_report
     report.write_json(tmp_path / "report.json")
 
     status, out, err = run("show", str(tmp_path / "report.json"), "--sort", "cum", capsys=capsys)
