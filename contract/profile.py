@@ -126,6 +126,20 @@ class Profile:
             f"lost={self.total_lost}, stacks={len(self.samples)})"
         )
 
+    def empty_copy(self, rate_hz: float | None = None) -> Profile:
+        """A profile with this one's rate (or `rate_hz`), times and comments, no samples:
+        what a filter or a rewrite of the samples starts from. The period is kept exactly
+        (a profile read from a file may carry one that `1e9 // rate_hz` would not give)."""
+        copy = Profile(
+            self.rate_hz if rate_hz is None else rate_hz,
+            start_time_ns=self.start_time_ns,
+            duration_ns=self.duration_ns,
+            comments=self.comments,
+        )
+        if rate_hz is None:
+            copy.period_ns = self.period_ns
+        return copy
+
     # ----- filling -----------------------------------------------------------------
 
     def add(self, stack: Sequence[Frame], thread: str, count: int = 1) -> None:

@@ -53,7 +53,7 @@ from contract.cli import (
     int_in,
     rate_in,
 )
-from contract.profile import Frame, Profile
+from contract.profile import Frame
 from contract.profile_files import FORMATS, format_for_path, write_profile
 from realprof.deadline import StopOnce
 from realprof.show import top_lines
@@ -366,13 +366,7 @@ def _without_runner_frames(profile: Any) -> Any:
     wants to see their program's stacks, as under `python script.py`. A sample with
     nothing but runner frames (taken in the runner itself) keeps its stack.
     """
-    clean = Profile(
-        profile.rate_hz,
-        start_time_ns=profile.start_time_ns,
-        duration_ns=profile.duration_ns,
-        comments=profile.comments,
-    )
-    clean.period_ns = profile.period_ns
+    clean = profile.empty_copy()
     printing = Frame("[realprof: printing the target's traceback]")
     for (stack, thread), count in profile.samples.items():
         if any(f.function == "_print_target_exception" and _is_runner_file(f.file) for f in stack):

@@ -101,12 +101,7 @@ def rate_is_recorded(data: bytes, profile_format: str) -> bool:
 
 def at_rate(profile: Profile, rate_hz: float) -> Profile:
     """The same samples at another rate (for a file that carries none)."""
-    rated = Profile(
-        rate_hz,
-        start_time_ns=profile.start_time_ns,
-        duration_ns=profile.duration_ns,
-        comments=profile.comments,
-    )
+    rated = profile.empty_copy(rate_hz)
     rated.samples = dict(profile.samples)
     rated.lost = dict(profile.lost)
     return rated
@@ -115,13 +110,7 @@ def at_rate(profile: Profile, rate_hz: float) -> Profile:
 def _kept(profile: Profile, keep: Callable[[tuple[Frame, ...], str], bool]) -> Profile:
     """The samples `keep(stack, thread)` accepts; lost samples belong to no thread or
     process and are left out."""
-    kept = Profile(
-        profile.rate_hz,
-        start_time_ns=profile.start_time_ns,
-        duration_ns=profile.duration_ns,
-        comments=profile.comments,
-    )
-    kept.period_ns = profile.period_ns
+    kept = profile.empty_copy()
     for (stack, thread), count in profile.samples.items():
         if keep(stack, thread):
             kept.samples[(stack, thread)] = count

@@ -678,3 +678,19 @@ def test_require_tool_skips_or_fails(require_tool, monkeypatch):
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="apt-get install nothing"):
         require_tool("no-such-tool-for-sigprof-lab", "apt-get install nothing")
+
+
+def test_an_empty_copy_keeps_times_comments_and_the_exact_period() -> None:
+    profile = Profile(97, start_time_ns=5, duration_ns=7, comments=["c"])
+    profile.period_ns = 10_309_000  # as read from a file, not 1e9 // 97
+    profile.add([Frame("f", "f.py", 1, 1)], "main", 3)
+    copy = profile.empty_copy()
+    assert (copy.rate_hz, copy.period_ns, copy.start_time_ns, copy.duration_ns) == (
+        97,
+        10_309_000,
+        5,
+        7,
+    )
+    assert (copy.comments, copy.samples, copy.lost) == (["c"], {}, {})
+    rated = profile.empty_copy(250)
+    assert (rated.rate_hz, rated.period_ns) == (250, 4_000_000)
