@@ -22,8 +22,8 @@ Each program runs twice, one run at a time and never beside another of ours: und
 ``python -m realprof record`` (the perf_event timer at 1000 Hz when the kernel allows
 it, else the per-thread CPU timer at 250 Hz with inputs four times larger, for as many
 samples: ``--timer auto``, the default) writing pprof, and under ``py-spy record
---format raw --function --full-filenames`` (py-spy 0.4, a sampler in another process
-that stops the target and reads its memory; ``--rate``, default 1000 Hz). At the
+--format raw --function --full-filenames --nonblocking`` (py-spy 0.4, a sampler in
+another process that reads the target's memory; ``--rate``, default 1000 Hz). At the
 default sizes each program takes about 10 s of CPU. A profile with fewer than
 ``--min-samples`` (default 5,000) samples fails.
 
@@ -54,6 +54,16 @@ stack; py-spy sees the whole process, from the interpreter's start-up (``site``,
 reads the environment's ``.pth`` files) to its shutdown. So py-spy's samples are cut the
 same way: the runpy frames at the root are removed, and samples without them (start-up,
 shutdown, no Python frame) are left out of the shares and reported as "outside".
+
+Why ``--nonblocking`` (``--pyspy-mode``, default ``nonblocking``): by default py-spy
+stops the target for every sample (ptrace) and reads its stack while it stands still.
+At 1000 Hz the stops took half the run here: on an idle machine the programs took
+1.5-2.1 s of wall time per CPU-second under py-spy, against 1.0 under realprof. py-spy
+counts a stopped thread as active, and a stop lasts as long as the read, which grows
+with the stack it reads; so its shares are shares of wall time stretched by its own
+reads, unevenly. Non-blocking, it reads the running target (a read that races the
+program is dropped and counted in py-spy's "Errors"), and both tools see the same
+run at full speed. ``--pyspy-mode blocking`` measures py-spy's default.
 
 Output: a table per program, and a JSON file (``--out``, default
 ``benchmarks/vs-pyspy-DATE.json`` in UTC) with every number, the machine, the Python
@@ -316,9 +326,16 @@ class Counts:
 def realprof_counts(path: Path, cwd: Path) -> tuple[Counts, dict[str, Any]]:
     profile = read_profile(path)
     counts = Counts()
+    gc_samples = 0
     for (stack, _thread), count in profile.samples.items():
         frames = []
+        if any(f.function == GC_FRAME for f in stack):
+            gc_samples += count
         for f in stack:
+            if f.function == GC_FRAME:
+                # py-spy has no such frame: it charges a collection to the frame that
+                # started it, the [garbage collection] frame's caller here.
+                continue
             file = real_file(f.file, cwd)
             key = (file, f.start_line) if f.start_line else (file, "name:" + short_name(f.function))
             frames.append((key, f.function))
@@ -328,10 +345,12 @@ def realprof_counts(path: Path, cwd: Path) -> tuple[Counts, dict[str, Any]]:
         "lost": dict(profile.lost),
         "rate_hz": profile.rate_hz,
         "threads": profile.by_thread(),
+        "gc_samples": gc_samples,
     }
     return counts, info
 
 
+GC_FRAME = "[garbage collection]"  # realprof's frame for the cyclic GC (realprof/sampler.py)
 PYSPY_FRAME = re.compile(r"^(?P<name>.*?) \((?P<file>.*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -551,6 +570,7 @@ def profile_program(
         "--full-filenames",
         "--rate",
         str(args.rate),
+        *(["--nonblocking"] if args.pyspy_mode == "nonblocking" else []),
         "-o",
         str(spy_out),
         "--",
@@ -578,6 +598,7 @@ def profile_program(
     result["realprof"] = {"timer": timer, "hz": hz, **rp_info}
     result["pyspy"] = {
         "rate_hz": args.rate,
+        "mode": args.pyspy_mode,
         "samples": spy.total,
         "outside": outside,
         "reported_samples": int(m[1]) if m else None,
@@ -623,6 +644,11 @@ def table(result: dict[str, Any]) -> str:
         f"(lost {sum(rp['lost'].values())}, capture {rp['capture_percent']}%), "
         f"{rr['wall_s']:.1f} s wall, exit {rr['exit']}; load {rr['loadavg_before']}"
     )
+    if rp.get("gc_samples"):
+        lines.append(
+            f"   realprof: {rp['gc_samples'] / rp['samples']:.1%} of the samples in garbage "
+            "collection (compared as py-spy counts them: in the frame that started it)"
+        )
     lines.append(
         f"   py-spy:   {spy['rate_hz']} Hz, {spy['samples']:,} samples (outside the program "
         f"{spy['outside']}, errors {spy['errors']}), "
@@ -696,6 +722,13 @@ def main(argv: Iterable[str] | None = None) -> int:
         help="input size factor (1; 4 with the per-thread timer)",
     )
     parser.add_argument("--rate", type=int, default=1000, help="py-spy's rate in Hz (1000)")
+    parser.add_argument(
+        "--pyspy-mode",
+        choices=("nonblocking", "blocking"),
+        default="nonblocking",
+        help="py-spy reads the running target (nonblocking, the default) or stops it for "
+        "each sample (blocking, py-spy's own default)",
+    )
     parser.add_argument("--timer", choices=("auto", "perf", "per-thread"), default="auto")
     parser.add_argument("--min-samples", type=int, default=5000)
     parser.add_argument("--timeout", type=float, default=600.0, help="per run, seconds")
@@ -747,6 +780,7 @@ def main(argv: Iterable[str] | None = None) -> int:
             "timer": timer,
             "hz": hz,
             "pyspy_rate": args.rate,
+            "pyspy_mode": args.pyspy_mode,
             "scale": args.scale,
             "min_samples": args.min_samples,
             "top_n": TOP_N,

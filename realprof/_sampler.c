@@ -65,7 +65,9 @@
  *   3.13  tstate->current_frame, f_executable (type-checked, may be None), instr_ptr
  * (Include/internal/pycore_frame.h of each version; compiled against each version's
  * own headers, never hard-coded offsets). Incomplete frames (before RESUME, see
- * _PyFrame_IsIncomplete) are skipped. Depth is cut at max_depth keeping the leaf
+ * _PyFrame_IsIncomplete) are kept, at their RESUME instruction: their prologue can run
+ * the cyclic GC, and that time belongs to the called function (py-spy charges it there
+ * too), not to its caller. Depth is cut at max_depth keeping the leaf
  * end, like Go's 64-frame cut; the walk reads nothing deeper, so its cost is bounded
  * by max_depth whatever the real depth. "Running Python" means the thread's state is
  * attached (it holds the GIL):
@@ -310,7 +312,7 @@ static int stall_tid;
 static long long stall_ns;
 
 /* staging area between the ring and Python objects (GIL held, see the header) */
-enum { SF_UNKNOWN = 0, SF_LIVE = 1, SF_DEAD = 2 };
+enum { SF_UNKNOWN = 0, SF_LIVE = 1, SF_DEAD = 2, SF_GC = 3 };
 typedef struct {
     PyObject *code;          /* SF_LIVE: strong ref */
     PyObject *name, *file;   /* SF_DEAD: strong refs copied from the dying code */
@@ -634,6 +636,45 @@ newest_frame(PyThreadState *ts)
 }
 
 /*
+ * Garbage collection. The cyclic GC runs on the thread whose allocation (3.11) or eval
+ * breaker (3.12+, gh-97922) started it, inside whatever Python frame was current then,
+ * and finalizers it calls push their frames above that one. Its time belongs to the
+ * collection, not to that frame's function, and the frame that started it is whichever
+ * allocation crossed the threshold: pyflakes' 15-20 % of collection time landed on a
+ * different function from run to run. So `gc_phase`, appended to gc.callbacks while
+ * sampling (Modules/gcmodule.c invoke_gc_callback, on the collecting thread, before and
+ * after each collection), notes the collecting thread and its newest frame; the walk
+ * then inserts GC_MARK just below the frames pushed since (the finalizers), where the
+ * reader names it [garbage collection]: the collection shows as its own leaf with the
+ * trigger as its caller, as in CPython 3.15's sampling profiler (<GC>, gh-140643). The
+ * frame is written before the tid and the tid is cleared first, so a handler that
+ * interrupts the callback sees no collection or a complete one.
+ */
+#define GC_MARK ((uint64_t)1)   /* never a code object's address: those are aligned */
+#define GC_FRAME_NAME "[garbage collection]"
+static struct {
+    int tid;                        /* the collecting thread, 0 if none */
+    _PyInterpreterFrame *frame;     /* its newest frame when the collection started */
+} gc_now;
+
+static PyObject *
+py_gc_phase(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    PyObject *phase, *info;
+    if (!PyArg_ParseTuple(args, "UO", &phase, &info)) {
+        return NULL;
+    }
+    if (PyUnicode_CompareWithASCIIString(phase, "start") == 0) {
+        STORE(&gc_now.frame, newest_frame(PyThreadState_Get()));
+        STORE(&gc_now.tid, gettid_());
+    }
+    else {
+        STORE(&gc_now.tid, 0);
+    }
+    Py_RETURN_NONE;
+}
+
+/*
  * Trusting the frame chain.
  *
  * The handler reads only the interrupted thread's own frames, which nothing else changes
@@ -848,7 +889,8 @@ offstack_frame_trusted(_PyInterpreterFrame *f)
  * the thread this handler interrupted.
  */
 static int
-walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int limit, int *truncated)
+walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int limit, int *truncated,
+            int gc_on, _PyInterpreterFrame *gc_frame)
 {
     _PyInterpreterFrame *f = newest_frame(ts);
     stack_cursor cur = {ts->datastack_chunk, (uintptr_t)ts->datastack_top};
@@ -876,6 +918,17 @@ walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int limit, int *trun
         else if (!offstack_frame_trusted(f)) {
             return -1;
         }
+        if (gc_on && f == gc_frame) {
+            gc_on = 0;   /* the collection sits just above the frame that started it */
+            if (out != NULL) {
+                out[(pos + 2 * (uint64_t)n) % g.cap] = GC_MARK;
+                out[(pos + 2 * (uint64_t)n + 1) % g.cap] = 0;
+            }
+            if (++n >= limit) {
+                *truncated = 1;   /* no room left for f */
+                return n;
+            }
+        }
 #if PY312
         if (f->owner == FRAME_OWNED_BY_CSTACK) {
             continue;
@@ -892,12 +945,17 @@ walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int limit, int *trun
         if (exe != NULL && Py_TYPE(exe) == &PyCode_Type) {
             PyCodeObject *co = (PyCodeObject *)exe;
             _Py_CODEUNIT *base = _PyCode_CODE(co);
-            if (f->owner != FRAME_OWNED_BY_GENERATOR &&
-                ip < base + co->_co_firsttraceable) {
-                continue;   /* incomplete: not yet at RESUME */
-            }
             code_word = (uint64_t)(uintptr_t)co;
             off = (int64_t)(ip - base);
+            if (off < (int64_t)co->_co_firsttraceable) {
+                /* Not yet at RESUME. The prologue (MAKE_CELL, COPY_FREE_VARS,
+                   RETURN_GENERATOR) allocates, and in 3.11 an allocation can run the
+                   whole cyclic GC, finalizers included (Modules/gcmodule.c
+                   _PyObject_GC_Link; 3.12+ only schedules it for the eval breaker,
+                   gh-97922). The function has been called, so the time is its own:
+                   charged to its RESUME, i.e. its first line. */
+                off = (int64_t)co->_co_firsttraceable;
+            }
         }
 #if PY313
         else if (exe == Py_None) {
@@ -918,6 +976,14 @@ walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int limit, int *trun
     if (cur.chunk != NULL
         && (cur.chunk->previous != NULL || cur.end > (uintptr_t)&cur.chunk->data[1])) {
         return -1;
+    }
+    if (gc_on && gc_frame == NULL && n < limit) {
+        /* started with no Python frame (from C): the collection is the root */
+        if (out != NULL) {
+            out[(pos + 2 * (uint64_t)n) % g.cap] = GC_MARK;
+            out[(pos + 2 * (uint64_t)n + 1) % g.cap] = 0;
+        }
+        n++;
     }
     return n;
 }
@@ -1230,7 +1296,9 @@ guarded_walk(thread_entry *e, int tid, PyThreadState **ts, uint64_t *out, uint64
             return -3;
         }
     }
-    int n = walk_frames(*ts, out, pos, limit, truncated);
+    int gc_on = LOAD(&gc_now.tid) == tid;
+    int n = walk_frames(*ts, out, pos, limit, truncated, gc_on,
+                        gc_on ? LOAD(&gc_now.frame) : NULL);
     STORE(&e->walk_tid, 0);
     return n;
 }
@@ -1572,9 +1640,13 @@ ring_collect(PyCodeObject *dying)
             memset(sf, 0, sizeof(*sf));
             sf->off = (int32_t)off;
             PyObject *co = (PyObject *)(uintptr_t)cw;
-            const grave_t *gr = co != NULL && yard.n > 0 ? grave_of(co, p) : NULL;
+            const grave_t *gr =
+                co != NULL && cw != GC_MARK && yard.n > 0 ? grave_of(co, p) : NULL;
             if (co == NULL) {
                 sf->kind = SF_UNKNOWN; /* already counted by the handler */
+            }
+            else if (cw == GC_MARK) {
+                sf->kind = SF_GC;
             }
             else if (gr != NULL) {
                 /* freed while this record waited behind a stalled one */
@@ -2831,6 +2903,9 @@ py_drain(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
             else if (f.kind == SF_DEAD) {
                 item = Py_BuildValue("(OOii)", f.name, f.file, f.line, f.firstline);
             }
+            else if (f.kind == SF_GC) {
+                item = Py_BuildValue("(ssii)", GC_FRAME_NAME, "", 0, 0);
+            }
             else {
                 item = Py_NewRef(Py_None);
             }
@@ -3168,6 +3243,9 @@ static PyMethodDef methods[] = {
     {"start", (PyCFunction)(void (*)(void))py_start, METH_VARARGS | METH_KEYWORDS,
      "start(timer_kinds, period_ns, buffer_words, max_depth): install the handler, "
      "register threads, arm timers (kinds: 1 process, 2 per-thread, 3 both)."},
+    {"gc_phase", py_gc_phase, METH_VARARGS,
+     "gc_phase(phase, info): a gc.callbacks entry; marks the collecting thread's samples "
+     "with a [garbage collection] frame above the frame that started the collection."},
     {"stop", py_stop, METH_NOARGS,
      "Disarm and delete every timer, wait for handlers in flight; handler stays, inactive."},
     {"register_thread", (PyCFunction)(void (*)(void))py_register_thread,
@@ -3266,6 +3344,7 @@ PyInit__sampler(void)
         PyModule_AddIntConstant(m, "F_TRUNCATED", F_TRUNCATED) < 0 ||
         PyModule_AddIntConstant(m, "F_OWN_TIMER", F_OWN_TIMER) < 0 ||
         PyModule_AddIntConstant(m, "F_UNTRUSTED", F_UNTRUSTED) < 0 ||
+        PyModule_AddStringConstant(m, "GC_FRAME_NAME", GC_FRAME_NAME) < 0 ||
         PyModule_AddIntConstant(m, "TIMER_PROCESS", TIMER_PROCESS) < 0 ||
         PyModule_AddIntConstant(m, "TIMER_THREAD", TIMER_THREAD) < 0 ||
         PyModule_AddIntConstant(m, "TIMER_PERF", TIMER_PERF) < 0 ||

@@ -125,8 +125,9 @@ def _record_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--buffer-words",
         type=int_in(16, None),
-        default=131072,
-        help="ring buffer capacity in 8-byte words (default 131072, Go's profBufWordCount)",
+        default=None,
+        help="ring buffer capacity in 8-byte words (default 131072 x ceil(hz/100): Go's "
+        "profBufWordCount at its 100 Hz, as many seconds at any rate)",
     )
     parser.add_argument(
         "--max-depth",
@@ -441,6 +442,7 @@ def _record(
         Sampler,
         c_handler_available,
         integrity_notes,
+        mean_depth,
         record_hints,
         run_delay_seconds,
     )
@@ -483,7 +485,7 @@ def _record(
     if args.follow_children:  # realprof/children.py
         from realprof.children import Follower
 
-        follower = Follower.for_sampler(sampler, args.buffer_words)
+        follower = Follower.for_sampler(sampler, sampler.buffer_words)
     shown = f"-m {target}" if kind == "module" else target
     # Stopped and written once: at the target's end, or at --duration (realprof.deadline).
     finished: dict[str, Any] = {}
@@ -530,13 +532,23 @@ def _record(
     stats = sampler.stats
     expected = cpu * args.hz
     in_profile = profile.total_samples
-    lost = stats.get("samples_lost_overflow", 0) + profile.lost.get("unknown_code", 0)
+    lost_full, lost_unread = (
+        stats.get("samples_lost_overflow", 0),
+        profile.lost.get("unknown_code", 0),
+    )
+    lost = lost_full + lost_unread
+    why_lost = ", ".join(
+        f"{n:,} {why}"
+        for n, why in ((lost_full, "ring buffer full"), (lost_unread, "stack unreadable"))
+        if n
+    )
     capture = f"{in_profile / expected:.1%}" if expected else "—"
     lines = [
         f"realprof: {shown} {how}; profiled {wall:.3f} s wall, {cpu:.3f} s process CPU "
         f"(handler {handler}, timer {timer}, {args.hz:g} Hz)",
         f"  samples: expected {expected:,.1f}, delivered {stats.get('signals_delivered', 0):,}"
-        f", recorded {stats.get('samples_recorded', 0):,}, lost {lost:,}, in profile "
+        f", recorded {stats.get('samples_recorded', 0):,}, lost {lost:,}"
+        f"{f' ({why_lost})' if why_lost else ''}, in profile "
         f"{in_profile:,}; capture {capture}",
     ]
     extra = [
@@ -566,6 +578,8 @@ def _record(
                 run_delay=run_delay,
                 children_cpu=0.0 if follower else unfollowed_children_cpu(),
                 followed_children=follower is not None,
+                buffer_words=sampler.buffer_words,
+                mean_depth=mean_depth(profile),
             )
         ]
     lines.append("  top functions:")

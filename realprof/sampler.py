@@ -56,9 +56,13 @@ Synthetic frames: ``[native code: NAME]`` for a thread the interpreter did not c
 gives each its own timer and counts its CPU; NAME is its kernel name, and the sample's
 thread label is ``NAME (tid N)``), ``[external code]`` for a signal on a thread not
 registered (yet) (Go: ``runtime._ExternalCode``), ``[no Python frame]`` for a
-registered thread with no complete frame, ``[unknown code]`` for an unresolvable
-non-leaf frame. Native (GIL-free) samples carry the Python caller of the native code
-as leaf, like Go's profile of a cgo call without a C traceback; they are counted in
+registered thread with no Python frame, ``[unknown code]`` for an unresolvable
+non-leaf frame, and ``[garbage collection]`` for the cyclic GC: the C side puts an
+entry in ``gc.callbacks`` while sampling (removed at stop), and a sample taken during a
+collection carries that frame just above the frame that started it, with the
+finalizers the collection runs above it (see "Garbage collection" in _sampler.c).
+Native (GIL-free) samples carry the Python caller of the native code as leaf, like
+Go's profile of a cgo call without a C traceback; they are counted in
 ``native_samples``. "Native" means the thread state was detached when the signal
 came, which also covers a thread waiting for the GIL (a few samples per handoff).
 
@@ -89,6 +93,7 @@ Sources: Go ``src/runtime/{os_linux.go,signal_unix.go,cpuprof.go,profbuf.go}``,
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import os
 import signal
@@ -106,6 +111,7 @@ from realprof.frame_names import module_of
 from realprof.python_handler import PythonHandlerMixin
 from realprof.sampler_notes import (
     integrity_notes,
+    mean_depth,
     perf_refusal_message,
     record_hints,
     run_delay_seconds,
@@ -130,7 +136,9 @@ __all__ = [
     "PerfEventUnavailable",
     "Sampler",
     "c_handler_available",
+    "default_buffer_words",
     "integrity_notes",
+    "mean_depth",
     "perf_refusal_message",
     "profile",
     "record_hints",
@@ -141,6 +149,24 @@ TIMERS = ("process", "per-thread", "both", "perf")
 # kernel/events/core.c, perf_swevent_init_hrtimer: a task-clock period is at least 10 us.
 PERF_MAX_RATE_HZ = 100_000
 _HEADER_WORDS = 4  # a ring record: 4 header words + 2 per frame (see _sampler.c)
+# Go's profBufWordCount (src/runtime/cpuprof.go), sized for Go's 100 Hz.
+GO_BUFFER_WORDS = 1 << 17
+GO_RATE_HZ = 100
+
+
+def default_buffer_words(rate_hz: float) -> int:
+    """The ring's default capacity at ``rate_hz``: Go's 131,072 words, times the rate
+    over Go's 100 Hz, so the ring holds as many seconds of samples at any rate.
+
+    The reader is a Python thread: it drains only when it gets the GIL, and C code that
+    holds the GIL (``ast.parse`` of a large file, a long regular-expression search, an
+    extension call) keeps it waiting for as long as the call lasts. Go's reader never
+    waits like that. With Go's size, pyflakes at 1000 Hz lost 13 % of its samples to a
+    full ring during one ``ast.parse`` call of about 5 s (benchmarks/vs_pyspy.py).
+    """
+    return GO_BUFFER_WORDS * max(1, math.ceil(rate_hz / GO_RATE_HZ))
+
+
 HANDLERS = ("c", "python")
 _TIMER_KINDS = {"process": 1, "per-thread": 2, "both": 3, "perf": 4}
 
@@ -183,7 +209,7 @@ class Sampler(PythonHandlerMixin):
         rate_hz: float = 100,
         timer: str = "per-thread",
         handler: str = "c",
-        buffer_words: int = 131072,
+        buffer_words: int | None = None,
         max_depth: int = 64,
         reader_period_ms: float = 100,
         keep_times: bool = False,
@@ -199,6 +225,8 @@ class Sampler(PythonHandlerMixin):
             and 0 < rate_hz <= 1_000_000
         ):
             raise ValueError(f"rate_hz must be a number in (0, 1e6], got {rate_hz!r}")
+        if buffer_words is None and isinstance(rate_hz, int | float) and math.isfinite(rate_hz):
+            buffer_words = default_buffer_words(rate_hz)
         if not isinstance(buffer_words, int) or isinstance(buffer_words, bool) or buffer_words < 16:
             raise ValueError(f"buffer_words must be an integer >= 16, got {buffer_words!r}")
         if (
@@ -384,6 +412,9 @@ class Sampler(PythonHandlerMixin):
             process_hooks.uninstall_hooks()
             raise
         self._note_native_threads()
+        gc_phase = getattr(self._ext, "gc_phase", None)
+        if gc_phase is not None and gc_phase not in gc.callbacks:
+            gc.callbacks.append(gc_phase)  # the [garbage collection] frame
         self._stop_event.clear()
         reader = threading.Thread(target=self._reader_loop, name="realprof-reader", daemon=True)
         reader._realprof_reader = True  # type: ignore[attr-defined]  # not profiled
@@ -393,6 +424,10 @@ class Sampler(PythonHandlerMixin):
     def _stop_c(self) -> None:
         assert self._ext is not None
         self._ext.stop()  # disarm and delete timers, wait for handlers in flight
+        gc_phase = getattr(self._ext, "gc_phase", None)
+        with contextlib.suppress(ValueError):  # the program may have emptied the list
+            while gc_phase in gc.callbacks:
+                gc.callbacks.remove(gc_phase)
         wall = time.perf_counter_ns() - self._wall0
         self._stop_event.set()
         if self._reader is not None and self._reader is not threading.current_thread():

@@ -6,7 +6,7 @@ wrong with a run's sampling.
 run's ``stats`` into the warnings `realprof record` prints and a real-world report
 keeps; `record_hints` says, one line each with the option that helps, why a run's
 profile holds less than the program did (rate above the tick, threads never timed, a
-busy machine, child processes). Pure functions of their arguments (and of
+full ring buffer, a busy machine, child processes). Pure functions of their arguments (and of
 ``/proc/sys/kernel/perf_event_paranoid``); `run_delay_seconds` reads ``/proc``.
 """
 
@@ -20,6 +20,7 @@ from typing import Any
 
 __all__ = [
     "integrity_notes",
+    "mean_depth",
     "perf_refusal_message",
     "record_hints",
     "run_delay_seconds",
@@ -128,6 +129,14 @@ def run_delay_seconds() -> float:
     return total / 1e9
 
 
+def mean_depth(profile: Any) -> float:
+    """Frames per sample in ``profile`` (a ``contract.profile.Profile``), 0.0 if empty."""
+    total = profile.total_samples
+    if not total:
+        return 0.0
+    return sum(len(stack) * count for (stack, _), count in profile.samples.items()) / total
+
+
 def record_hints(
     stats: dict[str, Any],
     *,
@@ -138,11 +147,29 @@ def record_hints(
     run_delay: float = 0.0,
     children_cpu: float = 0.0,
     followed_children: bool = False,
+    buffer_words: int = 0,
+    mean_depth: float = 0.0,
 ) -> list[str]:
     """Why the profile may hold less than the program did, one line each with the option
     that helps. ``process_cpu`` is the run's process CPU (all threads), ``run_delay`` the
-    seconds its threads waited for a CPU, ``children_cpu`` the CPU of reaped children."""
+    seconds its threads waited for a CPU, ``children_cpu`` the CPU of reaped children,
+    ``buffer_words`` the ring's capacity and ``mean_depth`` the profile's mean stack
+    depth (for the size to suggest)."""
     hints = []
+    lost_overflow = stats.get("samples_lost_overflow") or 0
+    if lost_overflow and buffer_words:
+        # A record is 4 header words and 2 per frame (realprof/_sampler.c). The ring
+        # overflows while the reader waits for the GIL, so it needs room for the samples
+        # of the longest wait: the ones it held plus the ones lost, rounded up.
+        record_words = 4 + 2 * max(mean_depth, 1.0)
+        suggested = buffer_words + int(lost_overflow * record_words)
+        suggested = -(-suggested // 65536) * 65536
+        hints.append(
+            f"{lost_overflow:,} samples lost to a full ring buffer ({buffer_words:,} words): "
+            "the reader thread drains it only when it gets the GIL, and C code that holds "
+            "the GIL (a long parse, regex or extension call) kept it waiting; use "
+            f"--buffer-words {suggested} (or a lower --hz)"
+        )
     expected = process_cpu * hz
     capture = samples / expected if expected else 1.0
     overruns = stats.get("timer_overruns") or 0

@@ -255,6 +255,93 @@ def test_record_hints_each_on_made_up_numbers():
     children = record_hints(stats, **quiet, children_cpu=1.5)
     assert len(children) == 1 and "--follow-children" in children[0], children
     assert record_hints(stats, **quiet, children_cpu=1.5, followed_children=True) == []
+    full = record_hints(
+        {**stats, "samples_lost_overflow": 500}, **quiet, buffer_words=4096, mean_depth=10.0
+    )
+    assert len(full) == 1 and "--buffer-words 65536" in full[0], full
+    # 4096 words + 500 lost records of 24 words = 16,096 words: one 64 Ki-word step.
+    bigger = record_hints(
+        {**stats, "samples_lost_overflow": 5000}, **quiet, buffer_words=131072, mean_depth=30.0
+    )
+    assert len(bigger) == 1 and "--buffer-words 458752" in bigger[0], bigger
+    assert record_hints(stats, **quiet, buffer_words=4096, mean_depth=10.0) == []
+
+
+# A C call that holds the GIL (builtin sum over a range never checks the eval breaker)
+# under `depth` Python frames: the reader thread cannot drain the ring meanwhile.
+GIL_HOLD_TARGET = textwrap.dedent(
+    """
+    import sys
+    def down(n, count):
+        if n == 0:
+            return sum(range(count))
+        return down(n - 1, count)
+    down(int(sys.argv[1]), int(sys.argv[2]))
+    """
+)
+
+
+def lost_overflow_of(stderr: str) -> int:
+    """Samples the record summary says a full ring lost (its `lost N (...)` part)."""
+    assert re.search(r", lost [\d,]+(?: \([^)]*\))?, in profile", stderr), stderr
+    m = re.search(r"([\d,]+) ring buffer full", stderr)
+    return int(m.group(1).replace(",", "")) if m else 0
+
+
+@needs_c
+@pytest.mark.real
+def test_a_full_ring_is_named_and_the_size_it_suggests_is_enough(tmp_path):
+    (tmp_path / "target.py").write_text(GIL_HOLD_TARGET)
+    # 1,024 words hold 18 records of 26 frames: 0.07 s at 250 Hz, against ~0.4 s held.
+    args = ("--hz", "250", "--timer", "per-thread", "target.py", "24", str(2 * 10**7))
+    small = run_realprof("record", "--buffer-words", "1024", *args, cwd=tmp_path)
+    assert small.returncode == 0, small.stderr
+    assert lost_overflow_of(small.stderr) > 0, small.stderr
+    hint = [h for h in hints_of(small.stderr) if "full ring buffer" in h]
+    assert len(hint) == 1, small.stderr
+    suggested = re.search(r"--buffer-words (\d+)", hint[0])
+    assert suggested, hint
+    again = run_realprof("record", "--buffer-words", suggested.group(1), *args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert lost_overflow_of(again.stderr) == 0, again.stderr
+    assert not any("full ring buffer" in h for h in hints_of(again.stderr)), again.stderr
+
+
+def perf_refused() -> str:
+    if not C_OK:
+        return C_WHY
+    from realprof import sampler as sampler_mod
+
+    err, _ = sampler_mod._sampler.perf_probe(1_000_000)
+    return sampler_mod.perf_refusal_message(err, False) if err else ""
+
+
+@needs_c
+@pytest.mark.real
+def test_the_default_ring_outlasts_a_long_gil_hold_at_1000_hz(tmp_path):
+    # 60 frames make 128-word records: Go's 131,072 words hold 1,024 of them, 1 s at
+    # 1000 Hz, and this call holds the GIL for about 3 s (lost ~2,000 samples before the
+    # default grew with the rate). The rate-scaled default holds 10 s.
+    why = perf_refused()
+    if why:
+        pytest.skip(f"perf events refused here: {why}")
+    (tmp_path / "target.py").write_text(GIL_HOLD_TARGET)
+    result = run_realprof(
+        "record",
+        "--hz",
+        "1000",
+        "--timer",
+        "perf",
+        "target.py",
+        "58",
+        str(15 * 10**7),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    in_profile, expected = capture_of(result.stderr)
+    assert expected >= 1500, result.stderr  # the hold outlasted Go's ring
+    assert lost_overflow_of(result.stderr) == 0, result.stderr
+    assert in_profile >= 1500, result.stderr  # Go's ring held at most 1,024 of them
 
 
 HOT_TARGET = textwrap.dedent(

@@ -776,13 +776,13 @@ STOP_IN_REGISTRATION_TARGET = target(
 def test_a_stop_during_a_threads_registration_leaves_no_armed_timer():
     r = target_result(run_target(STOP_IN_REGISTRATION_TARGET, timeout=60))
     print(f"finalizer stops inside a registration: {r['hits']} of 12 trials")
-    if sys.version_info < (3, 12):
-        # 3.11 collects inside the allocation that crosses the threshold, so the
-        # finalizer runs inside register_thread's own allocations (the thread-state
-        # dict). 3.12+ only schedule the collection for the next eval-breaker check,
-        # in Python code: there the window cannot be entered this way, and the test
-        # checks only that whatever ran left no timer behind.
-        assert r["hits"] >= 1, r
+    # Whether a collection lands in the window is luck: 3.11 collects inside the
+    # allocation that crosses the threshold, and the registration makes at most one
+    # GC-tracked allocation, in the first trial only, so any change in the allocations
+    # around it moves the collection out (realprof's own gc.callbacks entry did: 1 hit in
+    # 12 trials before it, 0 after). 3.12+ collect at the eval breaker, never there. The
+    # window itself is tested deterministically by the twin below; this test holds the
+    # realistic path to the promise that whatever ran left no timer behind.
     assert r["timers_armed"] == 0, r
     assert r["posix_timers"] == 0, r
     assert r["itimer_prof"] == [0.0, 0.0], r
