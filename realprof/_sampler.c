@@ -2092,7 +2092,13 @@ scan_native_threads(void)
             continue;
         }
         int tid = (int)v;
-        if (table_find(tid) != NULL) {
+        thread_entry *known = table_find(tid);
+        if (known != NULL) {
+            if (known->native) {
+                /* read again: a thread names itself after it starts, and the watch
+                   (py_watch_threads) may have had it registered before that */
+                read_comm(tid, known->comm, sizeof(known->comm));
+            }
             continue;
         }
         unsigned slot = 0;
@@ -2853,6 +2859,91 @@ py_native_threads(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
     return out;
 }
 
+/*
+ * Watching for new threads between scans. A C library's thread burns CPU unsampled
+ * until a scan registers it and gives it a timer, and the reader scans once a period
+ * (100 ms): an OpenBLAS pool created at `import numpy` and put to work at once lost up
+ * to a period per thread, 2-3 % of a short numpy run. Registration needs the GIL (see
+ * register_tstate: the table has one writer), so the watch does not register: with the
+ * GIL released, it lists /proc/self/task every `every` seconds and returns as soon as
+ * a tid has no entry, and the reader (GIL taken again) scans at once. A tid it reported
+ * is not reported again (a full table must not make the reader spin). Returns True
+ * (an unknown thread), False (the time is up) or None (not sampling: the reader then
+ * waits as before). Reads only: lock-free table lookups, no Python.
+ */
+#define WATCH_REPORTED 64
+static int watch_reported[WATCH_REPORTED];
+static unsigned watch_reported_next;
+
+static int
+watch_unknown_tid(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL) {
+        return 0;
+    }
+    int found = 0;
+    struct dirent *de;
+    while (!found && (de = readdir(d)) != NULL) {
+        char *end = NULL;
+        long v = strtol(de->d_name, &end, 10);
+        if (end == de->d_name || *end != 0 || v <= 0 || v > INT32_MAX
+            || table_find((int)v) != NULL) {
+            continue;
+        }
+        found = 1;
+        for (unsigned k = 0; k < WATCH_REPORTED; k++) {
+            found &= watch_reported[k] != (int)v;
+        }
+        if (found) {
+            watch_reported[watch_reported_next++ % WATCH_REPORTED] = (int)v;
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+static PyObject *
+py_watch_threads(PyObject *Py_UNUSED(self), PyObject *args)
+{
+    double timeout_s, every_s;
+    if (!PyArg_ParseTuple(args, "dd", &timeout_s, &every_s)) {
+        return NULL;
+    }
+    if (!(every_s > 0) || !(timeout_s >= 0)) {
+        PyErr_SetString(PyExc_ValueError, "watch_threads: timeout >= 0 and every > 0");
+        return NULL;
+    }
+    int result = 0;
+    Py_BEGIN_ALLOW_THREADS
+    long long deadline = clock_ns(CLOCK_MONOTONIC) + (long long)(timeout_s * 1e9);
+    for (;;) {
+        if (LOAD(&g.mode) != MODE_SAMPLE) {
+            result = -1;
+            break;
+        }
+        if (watch_unknown_tid()) {
+            result = 1;
+            break;
+        }
+        long long left = deadline - clock_ns(CLOCK_MONOTONIC);
+        if (left <= 0) {
+            break;
+        }
+        long long nap_ns = (long long)(every_s * 1e9);
+        if (nap_ns > left) {
+            nap_ns = left;
+        }
+        struct timespec nap = {nap_ns / 1000000000LL, nap_ns % 1000000000LL};
+        nanosleep(&nap, NULL);   /* an EINTR only shortens one nap */
+    }
+    Py_END_ALLOW_THREADS
+    if (result < 0) {
+        Py_RETURN_NONE;
+    }
+    return PyBool_FromLong(result);
+}
+
 static PyObject *
 py_scan_threads(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
 {
@@ -3243,6 +3334,10 @@ static PyMethodDef methods[] = {
     {"start", (PyCFunction)(void (*)(void))py_start, METH_VARARGS | METH_KEYWORDS,
      "start(timer_kinds, period_ns, buffer_words, max_depth): install the handler, "
      "register threads, arm timers (kinds: 1 process, 2 per-thread, 3 both)."},
+    {"watch_threads", py_watch_threads, METH_VARARGS,
+     "watch_threads(timeout, every): GIL released, poll /proc/self/task every `every` s "
+     "for a thread with no entry; True when one appears, False at the timeout, None if "
+     "not sampling."},
     {"gc_phase", py_gc_phase, METH_VARARGS,
      "gc_phase(phase, info): a gc.callbacks entry; marks the collecting thread's samples "
      "with a [garbage collection] frame above the frame that started the collection."},

@@ -34,7 +34,9 @@ Threads are registered at :meth:`Sampler.start` (every existing Python thread), 
 a ``threading.Thread`` starts (``Thread._bootstrap_inner`` is wrapped while
 profiling, so the thread registers itself before ``run()``; ``realprof/process_hooks.py``
 holds that hook and the exec, fork and exit ones), and by the reader's scan
-of the interpreter's thread states each period (threads created from C). Exiting
+of the interpreter's thread states and of ``/proc/self/task`` each period (threads
+created from C); between scans the reader watches ``/proc/self/task`` every
+``WATCH_PERIOD_S`` without the GIL and scans as soon as an unknown thread appears. Exiting
 threads unregister themselves and delete their timers (see ``_sampler.c``).
 
 ``handler="python"`` is the naive port, kept on purpose to show what it loses: a
@@ -149,6 +151,8 @@ TIMERS = ("process", "per-thread", "both", "perf")
 # kernel/events/core.c, perf_swevent_init_hrtimer: a task-clock period is at least 10 us.
 PERF_MAX_RATE_HZ = 100_000
 _HEADER_WORDS = 4  # a ring record: 4 header words + 2 per frame (see _sampler.c)
+# How often the reader, between drains, looks for threads it has no entry for.
+WATCH_PERIOD_S = 0.01
 # Go's profBufWordCount (src/runtime/cpuprof.go), sized for Go's 100 Hz.
 GO_BUFFER_WORDS = 1 << 17
 GO_RATE_HZ = 100
@@ -501,13 +505,31 @@ class Sampler(PythonHandlerMixin):
         # on a forking thread, see "fork() with profiling on" in _sampler.c).
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})
         period = self.reader_period_ms / 1000.0
-        while not self._stop_event.wait(period):
+        # Between drains the reader waits in C without the GIL, watching for threads it
+        # has no entry for (a C library's pool), and scans as soon as one appears: a
+        # native thread's CPU is unsampled until its timer exists (see "Watching for
+        # new threads between scans" in _sampler.c).
+        watch = getattr(self._ext, "watch_threads", None)
+        next_drain = time.monotonic() + period
+        while not self._stop_event.is_set():
+            left = next_drain - time.monotonic()
             try:
+                if left > 0:
+                    found = watch(left, WATCH_PERIOD_S) if watch is not None else None
+                    if found is None:  # not sampling (or no watch): wait as before
+                        self._stop_event.wait(left)
+                        continue
+                    if found:
+                        self._ext.scan_threads()
+                        self._note_native_threads()
+                    continue
+                next_drain = max(next_drain + period, time.monotonic())
                 self._ext.scan_threads()
                 self._note_native_threads()
                 self._drain()
             except Exception as error:  # keep sampling; report at stop
                 self._reader_errors.append(repr(error))
+                self._stop_event.wait(period)
         # Not sampled nor in cpu_seconds; the hints tell it from CPU no timer covered.
         self._reader_cpu = time.thread_time()
 

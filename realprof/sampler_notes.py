@@ -185,8 +185,8 @@ def record_hints(
     if timer in ("per-thread", "perf") and untimed > max(0.1 * process_cpu, 0.05):
         hints.append(
             f"{untimed:.2f} s of the process's CPU ({untimed / process_cpu:.0%}) ran on "
-            "threads no timer covered (threads too short-lived for the reader's scan to find, "
-            "every 100 ms): use --timer both (the process timer samples any thread)"
+            "threads no timer covered (threads too short-lived for the reader to find: it "
+            "looks every 10 ms): use --timer both (the process timer samples any thread)"
         )
     if run_delay > max(0.2 * process_cpu, 0.1):
         hints.append(
