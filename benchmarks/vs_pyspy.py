@@ -9,7 +9,7 @@ Each program is a real third-party command-line tool run on a generated input (m
 here, from a fixed seed, so every run profiles the same work):
 
 * ``json.tool``: ``python -m json.tool`` (the standard library) pretty-printing a
-  generated JSON document of about 100 MB. Parsing is C (``_json``); writing with an
+  generated JSON document (100 MB per unit of ``--scale``). Parsing is C (``_json``); writing with an
   indent is pure Python (the ``_iterencode`` generators of ``json.encoder``).
 * ``pygments``: ``python -m pygments -l python -f html`` highlighting a generated
   Python source file (regular expressions and generators).
@@ -17,15 +17,29 @@ here, from a fixed seed, so every run profiles the same work):
   (``ast`` parsing, then a pure-Python tree walk).
 * ``docutils``: ``python -m docutils`` turning a generated reStructuredText document
   into HTML (pure Python).
+* ``pycodestyle``: ``python -m pycodestyle`` checking the same kind of generated
+  source line by line (regular expressions and ``tokenize``; it keeps little alive).
 
 Each program runs twice, one run at a time and never beside another of ours: under
 ``python -m realprof record`` (the perf_event timer at 1000 Hz when the kernel allows
-it, else the per-thread CPU timer at 250 Hz with inputs four times larger, for as many
-samples: ``--timer auto``, the default) writing pprof, and under ``py-spy record
---format raw --function --full-filenames --nonblocking`` (py-spy 0.4, a sampler in
-another process that reads the target's memory; ``--rate``, default 1000 Hz). At the
-default sizes each program takes about 10 s of CPU. A profile with fewer than
-``--min-samples`` (default 5,000) samples fails.
+it, else the per-thread CPU timer at 250 Hz: ``--timer auto``, the default) writing
+pprof, and under ``py-spy record --format raw --function --full-filenames`` (py-spy
+0.4, a sampler in another process that stops the target and reads its memory) at
+200 Hz (``--rate``). At the default size (``--scale 3.2``) each program takes about
+30 s of CPU, so py-spy's profile too holds more than ``--min-samples`` (default 5,000)
+samples; fewer fails the program.
+
+Why py-spy at 200 Hz, stopping the target (``--pyspy-mode blocking``, py-spy's
+default). py-spy stops the target for each sample and reads its stack while it stands
+still; the stops are wall time, and py-spy counts a stopped thread as active. At
+1000 Hz they doubled the run: on an idle machine the programs took 1.5-2.1 s of wall
+time per CPU-second under py-spy (1.0 under realprof), and a stop lasts as long as its
+read, which grows with the stack it reads, so the shares were shares of a run stretched
+unevenly by py-spy itself. At 200 Hz the stops take a few per cent (0.92-1.04 s per
+CPU-second measured) and the stretch is under the sampling noise. Without stopping the
+target (``--pyspy-mode nonblocking``) py-spy reads a moving stack: on json.tool it lost
+a third of its samples to read errors and put 12 % (against 31 %) in the encoder's
+generators, whose frames it failed to follow.
 
 What is compared. A function is identified by (file, first line): realprof's pprof
 file is read with ``contract.profile_files.read_profile``, whose frames carry
@@ -55,23 +69,13 @@ reads the environment's ``.pth`` files) to its shutdown. So py-spy's samples are
 same way: the runpy frames at the root are removed, and samples without them (start-up,
 shutdown, no Python frame) are left out of the shares and reported as "outside".
 
-Why ``--nonblocking`` (``--pyspy-mode``, default ``nonblocking``): by default py-spy
-stops the target for every sample (ptrace) and reads its stack while it stands still.
-At 1000 Hz the stops took half the run here: on an idle machine the programs took
-1.5-2.1 s of wall time per CPU-second under py-spy, against 1.0 under realprof. py-spy
-counts a stopped thread as active, and a stop lasts as long as the read, which grows
-with the stack it reads; so its shares are shares of wall time stretched by its own
-reads, unevenly. Non-blocking, it reads the running target (a read that races the
-program is dropped and counted in py-spy's "Errors"), and both tools see the same
-run at full speed. ``--pyspy-mode blocking`` measures py-spy's default.
-
 Output: a table per program, and a JSON file (``--out``, default
 ``benchmarks/vs-pyspy-DATE.json`` in UTC) with every number, the machine, the Python
 and tool versions, and the load average before and after each run (the machine may be
 shared: a busy machine changes timing, which both tools see alike, but is reported).
 This is a script, not a test. Needs py-spy (``pip install py-spy``; it uses ptrace, so
 run as root or with ptrace allowed) and the programs' packages (pygments, pyflakes,
-docutils), in the environment of the Python that runs this script.
+docutils, pycodestyle), in the environment of the Python that runs this script.
 """
 
 from __future__ import annotations
@@ -265,6 +269,12 @@ def _pyflakes(work: Path, scale: float) -> tuple[list[str], str]:
     return ["-m", "pyflakes", str(path)], make_python(path, max(1, int(4500 * scale)))
 
 
+def _pycodestyle(work: Path, scale: float) -> tuple[list[str], str]:
+    path = work / "input_pycodestyle.py"
+    what = make_python(path, max(1, int(3000 * scale)))
+    return ["-m", "pycodestyle", "--max-line-length=200", "-qq", str(path)], what
+
+
 def _docutils(work: Path, scale: float) -> tuple[list[str], str]:
     path = work / "input.rst"
     what = make_rst(path, max(1, int(1500 * scale)))
@@ -278,6 +288,7 @@ PROGRAMS = {
         Program("pygments", "pygments", _pygments),
         Program("pyflakes", "pyflakes", _pyflakes),
         Program("docutils", "docutils", _docutils),
+        Program("pycodestyle", "pycodestyle", _pycodestyle),
     )
 }
 
@@ -719,15 +730,15 @@ def main(argv: Iterable[str] | None = None) -> int:
         "--scale",
         type=float,
         default=None,
-        help="input size factor (1; 4 with the per-thread timer)",
+        help="input size factor (3.2: about 30 s of CPU per program)",
     )
-    parser.add_argument("--rate", type=int, default=1000, help="py-spy's rate in Hz (1000)")
+    parser.add_argument("--rate", type=int, default=200, help="py-spy's rate in Hz (200)")
     parser.add_argument(
         "--pyspy-mode",
-        choices=("nonblocking", "blocking"),
-        default="nonblocking",
-        help="py-spy reads the running target (nonblocking, the default) or stops it for "
-        "each sample (blocking, py-spy's own default)",
+        choices=("blocking", "nonblocking"),
+        default="blocking",
+        help="py-spy stops the target for each sample (blocking, its default and ours) or "
+        "reads it running (nonblocking)",
     )
     parser.add_argument("--timer", choices=("auto", "perf", "per-thread"), default="auto")
     parser.add_argument("--min-samples", type=int, default=5000)
@@ -771,8 +782,8 @@ def main(argv: Iterable[str] | None = None) -> int:
         timer, hz = choose_timer(work)
     else:
         timer, hz = args.timer, 1000 if args.timer == "perf" else 250
-    if args.scale is None:  # about 10 s of CPU per program at 1000 Hz, 40 s at 250 Hz
-        args.scale = 1.0 if hz >= 1000 else 4.0
+    if args.scale is None:  # about 30 s of CPU per program: 6,000 py-spy samples at 200 Hz
+        args.scale = 3.2
     report: dict[str, Any] = {
         "date": now.strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_info(pyspy),
