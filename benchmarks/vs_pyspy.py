@@ -9,8 +9,9 @@ Each program is a real third-party command-line tool run on a generated input (m
 here, from a fixed seed, so every run profiles the same work):
 
 * ``json.tool``: ``python -m json.tool`` (the standard library) pretty-printing a
-  generated JSON document (100 MB per unit of ``--scale``). Parsing is C (``_json``); writing with an
-  indent is pure Python (the ``_iterencode`` generators of ``json.encoder``).
+  generated JSON document (100 MB per unit of ``--scale``). Parsing is C (``_json``);
+  writing with an indent is pure Python (the ``_iterencode`` generators of
+  ``json.encoder``).
 * ``pygments``: ``python -m pygments -l python -f html`` highlighting a generated
   Python source file (regular expressions and generators).
 * ``pyflakes``: ``python -m pyflakes`` checking the same kind of generated source
