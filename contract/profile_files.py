@@ -8,6 +8,15 @@ gzip magic or protobuf is pprof, a JSON document is speedscope, ``stack COUNT`` 
 are folded. Every writer is deterministic: the same ``Profile`` gives the same bytes,
 so written profiles can be compared and committed as test data.
 
+contract.pprof (and with it protobuf) is imported when a pprof file is written or read,
+not with this module: realprof imports this module before the program it profiles
+starts, and protobuf's import puts some 3,500 objects on that program's heap. CPython
+runs a full collection when the objects that survived since the last one reach a quarter
+of those it kept (Modules/gcmodule.c, long_lived_pending), so the heap a program starts
+with moves where its collections fall: pyflakes on a 576,000-line file, run plainly,
+did a 4.6 s collection in its checking phase; with 10,000 more objects on the heap at
+the start, none there (benchmarks/gc_schedule.py).
+
 A file that is not a profile raises ``contract.profile.ProfileFormatError`` with one
 line that starts with the file's name, whatever went wrong inside the reader.
 """
@@ -23,7 +32,6 @@ import zlib
 from pathlib import Path
 
 from contract.folded import as_folded_text, parse_folded, to_folded
-from contract.pprof import parse_pprof, to_pprof_bytes
 from contract.profile import Profile, ProfileFormatError
 from contract.speedscope import parse_speedscope, to_speedscope_bytes
 
@@ -66,6 +74,8 @@ def format_for_path(path: str | os.PathLike[str]) -> str:
 def profile_to_bytes(profile: Profile, format: str) -> bytes:
     """The file ``format`` makes of ``profile``; the same profile always gives the same bytes."""
     if format == "pprof":
+        from contract.pprof import to_pprof_bytes  # imported here: see the module docstring
+
         return to_pprof_bytes(profile)
     if format == "folded":
         return to_folded(profile).encode("utf-8")
@@ -162,4 +172,6 @@ def _parse(data: bytes, path: object) -> Profile:
         return parse_speedscope(document, fail)
     if text is not None:
         return parse_folded(text, fail)
+    from contract.pprof import parse_pprof  # imported here: see the module docstring
+
     return parse_pprof(data, fail)

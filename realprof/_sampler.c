@@ -41,7 +41,8 @@
  *     - the sampler wraps threading.Thread._bootstrap_inner (process_hooks.py) so
  *       each new Python thread registers itself before run() (prompt, so short
  *       threads get a timer and a chance to be sampled, #40435);
- *     - the reader calls scan_threads() every period for threads created by C code,
+ *     - the reader calls scan_threads() every period, and as soon as its watch sees a
+ *       new thread (py_watch_threads), for threads created by C code,
  *       and for threads with no thread state at all (BLAS pools, C libraries' workers),
  *       found in /proc/self/task (see scan_native_threads): their samples carry no
  *       Python stack (F_NO_TSTATE), the reader labels them with the thread's name.
@@ -67,7 +68,8 @@
  * own headers, never hard-coded offsets). Incomplete frames (before RESUME, see
  * _PyFrame_IsIncomplete) are kept, at their RESUME instruction: their prologue can run
  * the cyclic GC, and that time belongs to the called function (py-spy charges it there
- * too), not to its caller. Depth is cut at max_depth keeping the leaf
+ * too), not to its caller. Code with no RESUME at all (3.13's _Py_InitCleanup shim,
+ * under a specialized __init__ call) is skipped, as before. Depth is cut at max_depth keeping the leaf
  * end, like Go's 64-frame cut; the walk reads nothing deeper, so its cost is bounded
  * by max_depth whatever the real depth. "Running Python" means the thread's state is
  * attached (it holds the GIL):
@@ -257,7 +259,7 @@ typedef struct {
     int native;              /* found in /proc/self/task with no thread state (BLAS pools,
                                 C libraries' threads): see scan_native_threads */
     long long cpu_last_ns;   /* its CPU clock at the last scan (it may exit unseen) */
-    char comm[16];           /* native: /proc/self/task/TID/comm at registration */
+    char comm[16];           /* native: /proc/self/task/TID/comm, read at each scan */
 } thread_entry;
 
 typedef struct {
@@ -657,6 +659,11 @@ static struct {
     _PyInterpreterFrame *frame;     /* its newest frame when the collection started */
 } gc_now;
 
+/* tids py_watch_threads has reported (see "Watching for new threads between scans") */
+#define WATCH_REPORTED 64
+static int watch_reported[WATCH_REPORTED];
+static unsigned watch_reported_next;
+
 static PyObject *
 py_gc_phase(PyObject *Py_UNUSED(self), PyObject *args)
 {
@@ -716,7 +723,7 @@ py_gc_phase(PyObject *Py_UNUSED(self), PyObject *args)
  *
  * The checks are local (each frame against its neighbour), so the walk stops as soon as
  * max_depth frames are recorded: its cost is bounded by max_depth (at most HOP_FACTOR
- * hops per recorded frame, for C-stack entry frames and frames not yet at RESUME),
+ * hops per recorded frame, for C-stack entry frames and frames that run no code),
  * whatever the real depth. (Until this design the newest C-level segment had to reach
  * the previous cframe's current_frame, which for deep pure-Python recursion meant
  * walking the whole stack, and live ranges covered 64 chunks only: a 9000-deep stack
@@ -945,6 +952,9 @@ walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int limit, int *trun
         if (exe != NULL && Py_TYPE(exe) == &PyCode_Type) {
             PyCodeObject *co = (PyCodeObject *)exe;
             _Py_CODEUNIT *base = _PyCode_CODE(co);
+            if ((Py_ssize_t)co->_co_firsttraceable >= Py_SIZE(co)) {
+                continue;   /* no RESUME at all: 3.13's _Py_InitCleanup shim */
+            }
             code_word = (uint64_t)(uintptr_t)co;
             off = (int64_t)(ip - base);
             if (off < (int64_t)co->_co_firsttraceable) {
@@ -977,8 +987,12 @@ walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int limit, int *trun
         && (cur.chunk->previous != NULL || cur.end > (uintptr_t)&cur.chunk->data[1])) {
         return -1;
     }
-    if (gc_on && gc_frame == NULL && n < limit) {
+    if (gc_on && gc_frame == NULL) {
         /* started with no Python frame (from C): the collection is the root */
+        if (n >= limit) {
+            *truncated = 1;
+            return n;
+        }
         if (out != NULL) {
             out[(pos + 2 * (uint64_t)n) % g.cap] = GC_MARK;
             out[(pos + 2 * (uint64_t)n + 1) % g.cap] = 0;
@@ -1296,7 +1310,9 @@ guarded_walk(thread_entry *e, int tid, PyThreadState **ts, uint64_t *out, uint64
             return -3;
         }
     }
-    int gc_on = LOAD(&gc_now.tid) == tid;
+    /* Both: gc_now goes stale if the "stop" call never comes (a program that empties
+       gc.callbacks during a collection, a stop() inside one). */
+    int gc_on = LOAD(&gc_now.tid) == tid && (*ts)->interp->gc.collecting;
     int n = walk_frames(*ts, out, pos, limit, truncated, gc_on,
                         gc_on ? LOAD(&gc_now.frame) : NULL);
     STORE(&e->walk_tid, 0);
@@ -2053,25 +2069,26 @@ register_tstate(PyThreadState *ts, int tid, int profiled, int own)
  * thread that has its own timer, and puts the thread's CPU in cpu_ns: before, those
  * samples counted with no CPU behind them (capture above 100%).
  */
+/* Leaves `out` as it was if the thread is gone (a name read before stays). */
 static void
 read_comm(int tid, char *out, size_t size)
 {
-    char path[64];
+    char path[64], name[64];
     PyOS_snprintf(path, sizeof(path), "/proc/self/task/%d/comm", tid);
-    out[0] = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         return;
     }
-    ssize_t n = read(fd, out, size - 1);
+    ssize_t n = read(fd, name, sizeof(name) - 1);
     close(fd);
-    if (n < 0) {
-        n = 0;
+    if (n <= 0) {
+        return;
     }
-    out[n] = 0;
-    if (n > 0 && out[n - 1] == '\n') {
-        out[n - 1] = 0;
+    name[n] = 0;
+    if (name[n - 1] == '\n') {
+        name[n - 1] = 0;
     }
+    PyOS_snprintf(out, size, "%s", name);
 }
 
 static void
@@ -2142,6 +2159,7 @@ scan_threads_impl(void)
     int cand_tid[SCAN_BATCH];
     unsigned char listed[TABLE_SIZE];
     int ncand = 0;
+    int unbound = 0;   /* thread states not (yet) bound to their own thread */
     memset(listed, 0, sizeof(listed));
     head_lock();
     for (PyThreadState *ts = interp->threads.head; ts != NULL; ts = ts->next) {
@@ -2149,6 +2167,9 @@ scan_threads_impl(void)
         thread_entry *e = tid > 0 ? table_find(tid) : NULL;
         if (e != NULL && e->tstate == ts) {
             listed[e - table] = 1;
+        }
+        else if (tid <= 0 && !tstate_cleared(ts)) {
+            unbound++;   /* 3.12+: a new thread's state before _PyThreadState_Bind */
         }
         else if (tid > 0 && !tstate_cleared(ts) && ncand < SCAN_BATCH) {
             cand_ts[ncand] = ts;
@@ -2198,15 +2219,22 @@ scan_threads_impl(void)
             twins += j != k && cand_tid[j] == cand_tid[k];
         }
         if (twins) {
+            unbound++;
             continue;
         }
         int rc = register_tstate(cand_ts[k], cand_tid[k], 1, 0);
         if (rc < 0) {
             return -1;
         }
+        unbound += rc == 0;   /* 3.11: still carrying its creator's tid, among others */
         added += rc;
     }
-    scan_native_threads();
+    /* A new Python thread is listed in /proc/self/task before its thread state is bound
+       to it: registered now, it would pass for a native thread. The next scan (or the
+       thread's own registration) settles it. */
+    if (unbound == 0) {
+        scan_native_threads();
+    }
     return added;
 }
 
@@ -2402,6 +2430,8 @@ static void
 reset_for_start(void)
 {
     memset(table, 0, sizeof(table));
+    STORE(&gc_now.tid, 0);
+    memset(watch_reported, 0, sizeof(watch_reported));
     memset(&g.c, 0, sizeof(g.c));
     g.taken_over = 0;
     exec_saved.active = 0;
@@ -2572,6 +2602,7 @@ py_stop(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
         Py_RETURN_NONE;
     }
     __atomic_store_n(&g.mode, MODE_OFF, __ATOMIC_SEQ_CST);
+    STORE(&gc_now.tid, 0);
     if (g.itimer_armed) {
         itimer_set(0);
         g.itimer_armed = 0;
@@ -2867,13 +2898,13 @@ py_native_threads(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
  * register_tstate: the table has one writer), so the watch does not register: with the
  * GIL released, it lists /proc/self/task every `every` seconds and returns as soon as
  * a tid has no entry, and the reader (GIL taken again) scans at once. A tid it reported
- * is not reported again (a full table must not make the reader spin). Returns True
+ * is not reported again, and once the table has been full the watch only waits (a tid
+ * that cannot be registered must not make the reader spin). The scan it triggers does
+ * not register native threads while a Python thread state is still unbound (see
+ * scan_threads_impl): a new Python thread is in /proc/self/task before it binds. Returns True
  * (an unknown thread), False (the time is up) or None (not sampling: the reader then
  * waits as before). Reads only: lock-free table lookups, no Python.
  */
-#define WATCH_REPORTED 64
-static int watch_reported[WATCH_REPORTED];
-static unsigned watch_reported_next;
 
 static int
 watch_unknown_tid(void)
@@ -2922,7 +2953,9 @@ py_watch_threads(PyObject *Py_UNUSED(self), PyObject *args)
             result = -1;
             break;
         }
-        if (watch_unknown_tid()) {
+        /* A full table leaves tids unknown for good: more than WATCH_REPORTED of them
+           would make every call return at once. Then only the periodic scan looks. */
+        if (LOAD(&g.c.table_full) == 0 && watch_unknown_tid()) {
             result = 1;
             break;
         }

@@ -126,8 +126,8 @@ def _record_parser() -> argparse.ArgumentParser:
         "--buffer-words",
         type=int_in(16, None),
         default=None,
-        help="ring buffer capacity in 8-byte words (default 131072 x ceil(hz/100): Go's "
-        "profBufWordCount at its 100 Hz, as many seconds at any rate)",
+        help="ring buffer capacity in 8-byte words (default 131072 x ceil(hz/100), at most "
+        "8388608: Go's profBufWordCount at its 100 Hz, as many seconds at any rate)",
     )
     parser.add_argument(
         "--max-depth",

@@ -109,8 +109,13 @@ from typing import Any
 import realprof.process_hooks as process_hooks
 from contract.profile import Frame, Profile
 from contract.profile_files import write_profile
-from realprof.frame_names import module_of
 from realprof.python_handler import PythonHandlerMixin
+from realprof.reader import (
+    EXTERNAL_FRAME,
+    NO_PYTHON_FRAME,
+    UNKNOWN_FRAME,
+    ReaderMixin,
+)
 from realprof.sampler_notes import (
     integrity_notes,
     mean_depth,
@@ -151,16 +156,20 @@ TIMERS = ("process", "per-thread", "both", "perf")
 # kernel/events/core.c, perf_swevent_init_hrtimer: a task-clock period is at least 10 us.
 PERF_MAX_RATE_HZ = 100_000
 _HEADER_WORDS = 4  # a ring record: 4 header words + 2 per frame (see _sampler.c)
-# How often the reader, between drains, looks for threads it has no entry for.
-WATCH_PERIOD_S = 0.01
 # Go's profBufWordCount (src/runtime/cpuprof.go), sized for Go's 100 Hz.
 GO_BUFFER_WORDS = 1 << 17
 GO_RATE_HZ = 100
 
 
+# The default's ceiling: 8 Mi words, 64 MiB, as many seconds as Go's ring up to 6,400 Hz.
+MAX_DEFAULT_BUFFER_WORDS = 1 << 23
+
+
 def default_buffer_words(rate_hz: float) -> int:
     """The ring's default capacity at ``rate_hz``: Go's 131,072 words, times the rate
-    over Go's 100 Hz, so the ring holds as many seconds of samples at any rate.
+    over Go's 100 Hz, so the ring holds as many seconds of samples at any rate, up to
+    ``MAX_DEFAULT_BUFFER_WORDS`` (the ring is written round and round, so all of it is
+    soon resident; ``buffer_words`` asks for more).
 
     The reader is a Python thread: it drains only when it gets the GIL, and C code that
     holds the GIL (``ast.parse`` of a large file, a long regular-expression search, an
@@ -168,7 +177,8 @@ def default_buffer_words(rate_hz: float) -> int:
     waits like that. With Go's size, pyflakes at 1000 Hz lost 13 % of its samples to a
     full ring during one ``ast.parse`` call of about 5 s (benchmarks/vs_pyspy.py).
     """
-    return GO_BUFFER_WORDS * max(1, math.ceil(rate_hz / GO_RATE_HZ))
+    scaled = GO_BUFFER_WORDS * max(1, math.ceil(rate_hz / GO_RATE_HZ))
+    return min(scaled, MAX_DEFAULT_BUFFER_WORDS)
 
 
 HANDLERS = ("c", "python")
@@ -180,10 +190,6 @@ class PerfEventUnavailable(RuntimeError):
 
 
 SUPPORTED_VERSIONS = ((3, 11), (3, 13))  # inclusive range the C handler knows
-
-EXTERNAL_FRAME = Frame("[external code]")
-NO_PYTHON_FRAME = Frame("[no Python frame]")
-UNKNOWN_FRAME = Frame("[unknown code]")
 
 
 def c_handler_available() -> tuple[bool, str]:
@@ -205,7 +211,7 @@ def c_handler_available() -> tuple[bool, str]:
     return True, ""
 
 
-class Sampler(PythonHandlerMixin):
+class Sampler(ReaderMixin, PythonHandlerMixin):
     """Samples the CPU of this process's Python threads; see the module docstring."""
 
     def __init__(
@@ -310,6 +316,7 @@ class Sampler(PythonHandlerMixin):
         self._native_names: dict[int, str] = {}
         self._native_thread_samples = 0
         self._reader_cpu = 0.0
+        self._gc_callbacks: list[Any] | None = None  # the list gc_phase was put in
         # si_overrun summed by thread name: expiries the kernel folded into a delivered
         # signal (kernel/time/posix-timers.c). Not weights: a sample counts once, as in Go.
         self.overruns_by_thread: dict[str, int] = {}
@@ -408,30 +415,39 @@ class Sampler(PythonHandlerMixin):
             if err:
                 process_hooks.uninstall_hooks()
                 raise PerfEventUnavailable(perf_refusal_message(err, bool(exclude_kernel)))
+        # The [garbage collection] frame: in place before the first signal. The list
+        # object is kept, so stop() takes the entry out of the list the interpreter
+        # calls even if the program rebinds gc.callbacks meanwhile.
+        gc_phase = getattr(self._ext, "gc_phase", None)
+        self._gc_callbacks = gc.callbacks
+        if gc_phase is not None and gc_phase not in self._gc_callbacks:
+            self._gc_callbacks.append(gc_phase)
         try:
             self._ext.start(
                 _TIMER_KINDS[self.timer], self.period_ns, self.buffer_words, self.max_depth
             )
         except BaseException:
+            self._remove_gc_callback()
             process_hooks.uninstall_hooks()
             raise
         self._note_native_threads()
-        gc_phase = getattr(self._ext, "gc_phase", None)
-        if gc_phase is not None and gc_phase not in gc.callbacks:
-            gc.callbacks.append(gc_phase)  # the [garbage collection] frame
         self._stop_event.clear()
         reader = threading.Thread(target=self._reader_loop, name="realprof-reader", daemon=True)
         reader._realprof_reader = True  # type: ignore[attr-defined]  # not profiled
         self._reader = reader
         reader.start()
 
+    def _remove_gc_callback(self) -> None:
+        gc_phase = getattr(self._ext, "gc_phase", None)
+        callbacks = getattr(self, "_gc_callbacks", None)
+        with contextlib.suppress(ValueError):  # the program may have emptied the list
+            while callbacks is not None and gc_phase in callbacks:
+                callbacks.remove(gc_phase)
+
     def _stop_c(self) -> None:
         assert self._ext is not None
         self._ext.stop()  # disarm and delete timers, wait for handlers in flight
-        gc_phase = getattr(self._ext, "gc_phase", None)
-        with contextlib.suppress(ValueError):  # the program may have emptied the list
-            while gc_phase in gc.callbacks:
-                gc.callbacks.remove(gc_phase)
+        self._remove_gc_callback()
         wall = time.perf_counter_ns() - self._wall0
         self._stop_event.set()
         if self._reader is not None and self._reader is not threading.current_thread():
@@ -493,46 +509,6 @@ class Sampler(PythonHandlerMixin):
             "frame_layout": self._ext.FRAME_LAYOUT,
         }
 
-    def _reader_loop(self) -> None:
-        # Registered (for its stack) but not profiled: no timer, not in cpu_seconds.
-        # The thread hook did this already; a scan may have raced it, so say it again.
-        with contextlib.suppress(Exception):
-            self._ext.register_thread(profiled=False)
-        # The process timer's SIGPROF goes to any thread that does not block it
-        # (kernel/signal.c, complete_signal): the reader would drop it as not profiled.
-        # Blocked here, the kernel hands it to a thread of the program instead; that
-        # matters most while the program's only other thread forks (SIGPROF is blocked
-        # on a forking thread, see "fork() with profiling on" in _sampler.c).
-        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})
-        period = self.reader_period_ms / 1000.0
-        # Between drains the reader waits in C without the GIL, watching for threads it
-        # has no entry for (a C library's pool), and scans as soon as one appears: a
-        # native thread's CPU is unsampled until its timer exists (see "Watching for
-        # new threads between scans" in _sampler.c).
-        watch = getattr(self._ext, "watch_threads", None)
-        next_drain = time.monotonic() + period
-        while not self._stop_event.is_set():
-            left = next_drain - time.monotonic()
-            try:
-                if left > 0:
-                    found = watch(left, WATCH_PERIOD_S) if watch is not None else None
-                    if found is None:  # not sampling (or no watch): wait as before
-                        self._stop_event.wait(left)
-                        continue
-                    if found:
-                        self._ext.scan_threads()
-                        self._note_native_threads()
-                    continue
-                next_drain = max(next_drain + period, time.monotonic())
-                self._ext.scan_threads()
-                self._note_native_threads()
-                self._drain()
-            except Exception as error:  # keep sampling; report at stop
-                self._reader_errors.append(repr(error))
-                self._stop_event.wait(period)
-        # Not sampled nor in cpu_seconds; the hints tell it from CPU no timer covered.
-        self._reader_cpu = time.thread_time()
-
     def _on_thread_start(self, thread: threading.Thread) -> None:
         """Runs in a new threading.Thread before run(): register it and its name."""
         try:
@@ -540,29 +516,6 @@ class Sampler(PythonHandlerMixin):
         except Exception:
             self._hook_errors += 1
         self._names[threading.get_native_id()] = thread.name
-
-    def _note_native_threads(self) -> None:
-        """Names of the native threads registered now (kept: drained after they exit)."""
-        native_threads = getattr(self._ext, "native_threads", None)
-        if native_threads is not None:
-            self._native_names.update(native_threads())
-
-    def _refresh_names(self) -> None:
-        for thread in threading.enumerate():
-            native_id = getattr(thread, "native_id", None)
-            if native_id is not None:
-                self._names[native_id] = thread.name
-
-    def _frame(self, key: tuple) -> Frame:
-        frame = self._frames.get(key)
-        if frame is None:
-            qualname, filename, line, first = key
-            filename = str(filename)
-            frame = Frame(
-                str(qualname), filename, max(int(line), 0), max(int(first), 0), module_of(filename)
-            )
-            self._frames[key] = frame
-        return frame
 
     def collect(self) -> Profile:
         """Everything sampled so far into ``self.profile`` (which it returns), while
@@ -574,61 +527,6 @@ class Sampler(PythonHandlerMixin):
             for stack in stacks:
                 self.profile.add(stack or (NO_PYTHON_FRAME,), self._py_main_name)
         return self.profile
-
-    def _drain(self) -> None:
-        """Move records from the C side into the profile (GIL held throughout)."""
-        with self._drain_lock:
-            self._drain_locked()
-
-    def _drain_locked(self) -> None:
-        assert self._ext is not None
-        records = self._ext.drain()
-        if records:
-            self._refresh_names()
-        f_python, f_native, f_none = self._ext.F_PYTHON, self._ext.F_NATIVE, self._ext.F_NO_TSTATE
-        f_untrusted = getattr(self._ext, "F_UNTRUSTED", 0)
-        overruns = self.overruns_by_thread
-        times = self.sample_times_ns
-        for tid, t_ns, _si_code, overrun, flags, frames in records:
-            self._reader_records += 1
-            if times is not None:
-                times.append(t_ns)
-            name = self._names.get(tid) or f"tid {tid}"
-            if overrun > 0:
-                overruns[name] = overruns.get(name, 0) + overrun
-            if flags & f_python:
-                self._python_samples += 1
-            elif flags & f_native:
-                self._native_samples += 1
-            if flags & f_none and tid in self._native_names:
-                # a thread the interpreter did not create: its kernel name, no Python
-                comm = self._native_names[tid] or "?"
-                self._native_thread_samples += 1
-                if tid not in self._names:
-                    name = f"{comm} (tid {tid})"
-                stack: tuple[Frame, ...] = (Frame(f"[native code: {comm}]"),)
-            elif flags & f_none:
-                self._external_samples += 1
-                stack = (EXTERNAL_FRAME,)
-            elif flags & f_untrusted:
-                # Caught mid-push with a stale frame pointer: no stack to attribute.
-                self._unknown_leaf += 1
-                self.profile.add_lost("unknown_code", 1)
-                continue
-            elif not frames:
-                stack = (NO_PYTHON_FRAME,)
-            elif frames[0] is None:
-                # Profile.add refuses a synthetic lost frame as leaf: it is a loss.
-                self._unknown_leaf += 1
-                self.profile.add_lost("unknown_code", 1)
-                continue
-            else:
-                stack = tuple(UNKNOWN_FRAME if f is None else self._frame(f) for f in frames)
-            self.profile.add(stack, name)
-        lost = self._ext.stats()["lost_overflow"]
-        if lost > self._lost_reported:
-            self.profile.add_lost("overflow", lost - self._lost_reported)
-            self._lost_reported = lost
 
 
 @contextlib.contextmanager

@@ -453,3 +453,15 @@ def test_samples_taken_while_printing_the_targets_traceback_are_the_runners():
         ((Frame("work", "target.py", 3, 1),), "MainThread"): 2,
     }
     assert expected == dict(clean.samples)
+
+
+def test_realprof_starts_without_protobuf_on_the_programs_heap():
+    # An in-process profiler's imports join the profiled program's heap, and CPython's
+    # full collections fall where they do relative to that heap's size; protobuf (3,500
+    # objects) is needed only to write or read pprof, after the program ran.
+    code = (
+        "import sys, realprof.record, realprof.sampler, realprof.children; "
+        "print(sorted(m for m in sys.modules if m.startswith('google')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
