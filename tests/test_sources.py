@@ -149,8 +149,8 @@ def issue_problems(page: str, text: str) -> list[str]:
     mentions += [(m, "python/cpython") for m in CPYTHON_ISSUE.finditer(text)]
     for match, repo in sorted(mentions, key=lambda item: item[0].start()):
         before = text[max(0, match.start() - 40) : match.start()]
-        named_go = match["prefix"].startswith("golang/go")
-        if repo == "golang/go" and not named_go and OTHER_PROJECT.search(before):
+        bare = repo == "golang/go" and not match["prefix"].startswith("golang/go")
+        if bare and OTHER_PROJECT.search(before):
             continue  # another project's issue or pull request
         if _inside_url(links, match.start()):
             continue
