@@ -27,7 +27,8 @@ Three rules, each checked on the docs and, on small strings, on known good and b
     variable (`runtime.X`, `pprof.X`, `mp.X`, `prof.X`, `cpuprof.X`, `sched.X`), a
     snake_case word (`complete_signal`) or a C field access (`signal->curr_target`).
 
-Fenced code blocks are not prose and are skipped. Every failure names the page, the
+Fenced code blocks, headings, admonition titles and images are not prose and are skipped
+by (c): a link belongs in the first sentence that uses the name. Every failure names the page, the
 token and what to do.
 """
 
@@ -65,6 +66,7 @@ OTHER_PINNED = re.compile(
 FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.S | re.M)
 LINK = re.compile(r"(?<!!)\[(?P<text>(?:[^\[\]]|\[[^\[\]]*\])*)\]\((?P<url>[^)\s]+)\)")
 INLINE_CODE = re.compile(r"`([^`\n]+)`")
+TITLE_LINE = re.compile(r"[ \t]*(?:#|!!!|\?\?\?|!\[)")
 
 # (b) issue references: the project is named by what precedes the number.
 GO_ISSUE = re.compile(r"(?<![\w/#-])(?P<prefix>golang/go\s?#|#|[Ii]ssues? )(?P<number>\d{3,6})\b")
@@ -91,8 +93,9 @@ def load_registry(path: Path = REGISTRY) -> tuple[dict[str, str], set[str]]:
 
 
 def without_fences(text: str) -> str:
-    """The text with fenced code blocks blanked (newlines kept, so offsets keep lines)."""
-    return FENCE.sub(lambda m: "\n" * m.group().count("\n"), text)
+    """The text with fenced code blocks blanked: each character but a newline becomes a
+    space, so offsets and line numbers stay those of the page."""
+    return FENCE.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)
 
 
 def _line(text: str, offset: int) -> int:
@@ -187,6 +190,8 @@ def identifier_problems(
     seen: set[str] = set()
     problems = []
     for match in INLINE_CODE.finditer(text):
+        if TITLE_LINE.match(text, text.rfind("\n", 0, match.start()) + 1):
+            continue  # a heading, an admonition's title or an image: not prose
         token = _normalize(match.group(1))
         where = f"{page}:{_line(text, match.start())}"
         if token in registered:
@@ -311,7 +316,7 @@ def test_identifier_rule_wants_the_first_use_linked_and_everything_classified() 
     unlinked = f"`sigprof()` first, then [`sigprof`]({GO_FILE})."
     branch = "[`sigprof`](https://github.com/golang/go/blob/master/src/runtime/proc.go#L1)"
     unknown = "`complete_signal` and `validSIGPROF` and `runtime.SetCgoTraceback`, `SIGPROF`."
-    fenced = "```\n`complete_signal`\n```\n"
+    fenced = "```\n`complete_signal`\n```\n## What `sigprof` does\n"
 
     assert identifier_problems("a.md", linked, registered, allowed) == []
     assert "first use of `sigprof`" in identifier_problems("a.md", unlinked, registered, allowed)[0]
