@@ -30,6 +30,7 @@ BUILD_ENV = {"NO_MKDOCS_2_WARNING": "1", "DISABLE_MKDOCS_2_WARNING": "true"}
 
 IMAGE = re.compile(r"!\[(?P<alt>(?:[^\[\]]|\[[^\[\]]*\])*)\]\((?P<target>[^)\s]+)\)")
 LINK = re.compile(r"(?<!!)\[(?:[^\[\]]|\[[^\[\]]*\])*\]\((?P<target>[^)\s]+)\)")
+LINK_TEXT = re.compile(r"(?<!!)\[((?:[^\[\]]|\[[^\[\]]*\])*)\]\([^)\s]+\)")
 
 
 def _need(module: str, how: str) -> None:
@@ -290,8 +291,9 @@ CHECKLIST: dict[str, list[tuple[str, str]]] = {
 
 
 def _words(text: str) -> str:
-    """Whitespace-insensitive text, so rewrapping a paragraph does not break a phrase."""
-    return " ".join(text.split())
+    """Whitespace-insensitive text as a reader sees it, so rewrapping a paragraph or
+    linking a name to its source does not break a phrase."""
+    return " ".join(LINK_TEXT.sub(r"\1", text).split())
 
 
 def test_checklist_has_all_eleven_items() -> None:
