@@ -25,6 +25,7 @@ from docsgen.pipeline import draw_pipeline
 from figures.funnel import plot_funnel
 from figures.sweep import plot_sweep
 from figures.timeline import plot_timeline
+from lab.go_samples_figure import plot_go_cgo_phases, plot_go_labels, plot_go_trace_samples
 from lab.grid_figure import plot_validation_grid
 
 
@@ -33,7 +34,7 @@ class FigureSpec:
     """One figure: which plot, of which scenario, with which overrides."""
 
     name: str  # file stem in docs/figures
-    kind: str  # "timeline", "funnel", "sweep", "diagram" or "grid" (measured data)
+    kind: str  # "timeline", "funnel", "sweep", "diagram", "grid" or "go-samples" (measured)
     scenario: str = ""  # stem of scenarios/<scenario>.yaml
     overrides: tuple[str, ...] = ()
     window_ms: tuple[float, float] = (0.0, 40.0)  # timelines
@@ -48,6 +49,9 @@ class FigureSpec:
         if self.kind == "grid":
             # Measured on a real machine: the data are committed, the figure is redrawn.
             return "python -m realprof grid --repeat 2 --out docs/data"
+        if self.kind == "go-samples":
+            # A real Go run, committed as docs/data/go-samples.json; the figure is redrawn.
+            return "python -m realprof go-samples --out docs/data"
         sets = " ".join(f"--set {shlex.quote(o)}" for o in self.overrides)
         path = f"scenarios/{self.scenario}.yaml"
         if self.kind == "sweep":
@@ -75,6 +79,9 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("pipeline", "diagram"),
     FigureSpec("layer-map", "diagram"),  # docsgen/layer_map.py
     FigureSpec("validation-grid", "grid"),
+    FigureSpec("go-labels", "go-samples"),  # docs/data/go-samples.json, lab.go_samples
+    FigureSpec("go-trace-samples", "go-samples"),
+    FigureSpec("go-cgo-phases", "go-samples"),
     # Timelines: a 40 ms window in the middle of a short run.
     FigureSpec(
         "go117-timeline",
@@ -205,6 +212,14 @@ def draw_figure(spec: FigureSpec, out_dir: Path, reports: dict[str, Report]) -> 
     if spec.kind == "grid":
         data = json.loads((ROOT / "docs" / "data" / "grid.json").read_text(encoding="utf-8"))
         return plot_validation_grid(data, path)
+    if spec.kind == "go-samples":
+        data = json.loads((ROOT / "docs" / "data" / "go-samples.json").read_text(encoding="utf-8"))
+        plot = {
+            "go-labels": plot_go_labels,
+            "go-trace-samples": plot_go_trace_samples,
+            "go-cgo-phases": plot_go_cgo_phases,
+        }[spec.name]
+        return plot(data, path)
     scenario = _scenario(spec)
     if spec.kind == "timeline":
         result = simulate(scenario, trace_window_ms=spec.window_ms)

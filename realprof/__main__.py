@@ -50,6 +50,8 @@ commands:
                        measure this machine's kernel parameters, write a machine profile
   grid [--out DIR] [--quick] [--worlds sim,real,go] ...
                        the validation grid: the model against every real world
+  go-samples [--out DIR] [--scale MS]
+                       real Go samples for the walkthrough: labels, trace, cgo threads
 
 `python -m realprof COMMAND --help` explains each command.
 """
@@ -71,6 +73,8 @@ def _command(name: str) -> Callable[[list[str]], int] | None:
         from lab.calibrate import main
     elif name == "grid":
         from lab.grid import main
+    elif name == "go-samples":
+        from lab.go_samples import main
     else:
         return None
     return main
