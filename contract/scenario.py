@@ -52,6 +52,7 @@ __all__ = [
     "ScenarioError",
     "SleepStep",
     "StepWork",
+    "SyscallStep",
     "ThreadGroup",
     "Workload",
     "apply_override",
@@ -212,6 +213,19 @@ class Profiler:
     reader_period_ms: float = Spec(
         "float", 100, gt=0, description="Reader sleep between drains (runtime/pprof profileWriter)."
     )
+    suspend_timer_resolution_ms: float | None = Spec(
+        "float",
+        None,
+        nullable=True,
+        gt=0,
+        le=1000,
+        description=(
+            "go-windows: resolution of the waitable timer that wakes profileLoop. null: a "
+            "high-resolution timer, which current Go creates where Windows has one. 15.625: "
+            "Windows' default clock, which Go 1.16 up to the fix of golang/go #61665 used, "
+            "so 100 Hz became about 64 Hz (golang/go #44343)."
+        ),
+    )
     reader_cost_us_per_sample: float = Spec(
         "float", 0.5, ge=0, description="CPU the reader spends per record it drains."
     )
@@ -281,8 +295,21 @@ class SleepStep:
     sleep_ms: float = Spec("float", ge=0.001, description="Time off the CPU (at least 1 µs).")
 
 
-Step = RunStep | NativeStep | SleepStep
-STEP_KINDS = ("run", "native", "sleep_ms")
+@record
+class SyscallStep:
+    syscall_ms: float = Spec(
+        "float",
+        ge=0.001,
+        description=(
+            "Time off the CPU blocked in a system call or a cgo call that waits (at least "
+            "1 µs). Go: the M keeps the goroutine and gives up its P; unlike a sleep the M "
+            "is not parked, so Windows' profileLoop still samples it."
+        ),
+    )
+
+
+Step = RunStep | NativeStep | SleepStep | SyscallStep
+STEP_KINDS = ("run", "native", "sleep_ms", "syscall_ms")
 
 
 def _steps_are_mappings(steps: list[Any]) -> str | None:
@@ -308,7 +335,7 @@ class ThreadGroup:
     )
     program: list[Step] = Spec(
         "list",
-        item=Spec("step", variants=(RunStep, NativeStep, SleepStep)),
+        item=Spec("step", variants=(RunStep, NativeStep, SleepStep, SyscallStep)),
         min_length=1,
         list_check=_steps_are_mappings,
         description="Steps repeated until the run ends.",
@@ -319,6 +346,19 @@ class ThreadGroup:
 class Workload:
     duration_s: float = Spec("float", gt=0, le=3600, description="Length of the profiled interval.")
     threads: list[ThreadGroup] = Spec("list", item=Spec("record", record=ThreadGroup), min_length=1)
+    gomaxprocs: int | None = Spec(
+        "int",
+        None,
+        nullable=True,
+        ge=1,
+        le=4096,
+        description=(
+            "Go runtimes: Ps, so at most this many goroutines run Go code at once; the others "
+            "wait in Go's run queue, off the CPU and not on an M (a goroutine in a cgo call, a "
+            "system call or a sleep holds no P). null: no cap, every goroutine is a thread the "
+            "kernel time-slices (a simplification; Go's own default is the CPU count)."
+        ),
+    )
 
     def check_rules(self) -> str | None:
         names = [group.name for group in self.threads]
@@ -341,6 +381,16 @@ class Scenario:
 
     def check_rules(self) -> str | None:
         runtime = RUNTIMES[self.profiler.runtime]
+        if self.workload.gomaxprocs is not None and not runtime.go:
+            return (
+                f"workload.gomaxprocs applies to Go runtimes only, not {runtime.name}; "
+                "leave it null"
+            )
+        if self.profiler.suspend_timer_resolution_ms is not None and not runtime.suspend_sampler:
+            return (
+                "profiler.suspend_timer_resolution_ms applies to runtime go-windows only, "
+                f"not {runtime.name}; leave it null"
+            )
         if not runtime.external_threads:
             externals = [g.name for g in self.workload.threads if g.kind == "external"]
             if externals:

@@ -121,7 +121,7 @@ FIGURES: tuple[FigureSpec, ...] = (
         "windows-suspend",
         ("workload.duration_s=0.2",),
         (100.0, 140.0),
-        "Go on Windows: six busy threads on two CPUs, every one sampled each period",
+        "Go on Windows, GOMAXPROCS=2: Ms in cgo calls and system calls are sampled too",
     ),
     # Funnels: full scenario runs, the numbers the pages quote.
     FigureSpec("quickstart-funnel", "funnel", "quickstart"),

@@ -98,8 +98,10 @@ _SECTIONS = (
         "…run. / …native.",
         "A step is one mapping with exactly one key: `run` (CPU time in a named function; "
         "Python code in the Python runtimes, so it needs the GIL), `native` (CPU time in "
-        "native code: C without the GIL, a cgo call in Go) or `sleep_ms` (time off the "
-        "CPU, a number of milliseconds). `run` and `native` take these fields.",
+        "native code: C without the GIL, a cgo call in Go), `sleep_ms` (time off the "
+        "CPU, a number of milliseconds) or `syscall_ms` (time off the CPU in a blocking "
+        "call: only Windows' profileLoop tells it from a sleep). `run` and `native` take "
+        "these fields.",
     ),
 )
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from contract.scenario import NativeStep, RunStep, Scenario, SleepStep
+from contract.scenario import NativeStep, RunStep, Scenario, SleepStep, SyscallStep
 from sim.workload import thread_names
 
 # Go keywords, predeclared identifiers, the packages the program imports, and names
@@ -132,7 +132,7 @@ def make_plan(scenario: Scenario) -> Plan:
     # Leaves first: their names are what the learner looks for in the profile.
     for group in scenario.workload.threads:
         for step in group.program:
-            if isinstance(step, SleepStep):
+            if isinstance(step, SleepStep | SyscallStep):
                 continue
             work = step.run if isinstance(step, RunStep) else step.native
             fids.setdefault(work.function, len(functions))
@@ -154,8 +154,11 @@ def make_plan(scenario: Scenario) -> Plan:
         g = Group(group.name, group.kind, threads, len(pool), [])
         pool.extend(threads)
         for step in group.program:
-            if isinstance(step, SleepStep):
-                g.steps.append(Step("sleep", max(1, round(step.sleep_ms * 1e6))))
+            if isinstance(step, SleepStep | SyscallStep):
+                # On Linux a blocking call and a sleep are alike to the profiler: no
+                # timer counts a thread off the CPU. Only Windows tells them apart.
+                off_ms = step.sleep_ms if isinstance(step, SleepStep) else step.syscall_ms
+                g.steps.append(Step("sleep", max(1, round(off_ms * 1e6))))
                 continue
             work = step.run if isinstance(step, RunStep) else step.native
             kind = "native" if isinstance(step, NativeStep) else "run"

@@ -27,7 +27,8 @@ build serves every rate and duration of the same workload. What the program does
 * A `native` step is a cgo call into a C function that spins the same way in C. Without
   `runtime.SetCgoTraceback` Go cannot unwind C frames, so its samples show the Go
   stack that made the call, with leaf `runtime.cgocall` (`sigprof`'s cgo branch starts
-  at the goroutine's `syscallpc`). `sleep_ms` is `time.Sleep`.
+  at the goroutine's `syscallpc`). `sleep_ms` is `time.Sleep`, and so is `syscall_ms`
+  (on Linux no timer counts a thread off the CPU either way).
 * An `external` group is made of threads C creates with `pthread_create`: Go has no M
   for them. They run each step in C (`run` steps too, as in the simulator, where an
   external thread's stack is always C), in one spin function per thread and step, so

@@ -33,7 +33,8 @@ How a scenario becomes real threads
   which would change the workload: see `_leaf_native`). Samples of GIL-free code carry
   the Python caller as leaf (like a Go profile of a cgo call without a C traceback), so
   they land on the step's name.
-- `sleep_ms` is `time.sleep`, cut short at the deadline.
+- `sleep_ms` is `time.sleep`, cut short at the deadline, and so is `syscall_ms` (a
+  blocking call: no timer counts a thread off the CPU on Linux).
 - Every thread waits at one barrier; the barrier's last arrival sets the deadline
   (`workload.duration_s` from then), so all threads start together, and the sampler is
   started before the barrier and stopped after the last thread is joined, so the profiled
@@ -70,7 +71,7 @@ from typing import Any
 
 from contract.profile import Profile
 from contract.report import Report
-from contract.scenario import NativeStep, RunStep, Scenario
+from contract.scenario import NativeStep, RunStep, Scenario, SleepStep
 from lab.real_report import real_report
 from lab.real_settings import RealWorldError, real_settings
 from realprof.sampler import Sampler, c_handler_available
@@ -257,7 +258,8 @@ def _build_threads(scenario: Scenario) -> list[_ThreadRun]:
                     )
                 )
             else:
-                ops.append(_Op("", max(1, round(step.sleep_ms * 1e6)), None))
+                off_ms = step.sleep_ms if isinstance(step, SleepStep) else step.syscall_ms
+                ops.append(_Op("", max(1, round(off_ms * 1e6)), None))
         root = named(_thread_loop, group.name)
         for name in thread_names(group.name, group.count):
             runs.append(_ThreadRun(name, group.name, tuple(ops), root))

@@ -95,7 +95,8 @@ class Handler:
     def sample(self, thread: Thread) -> None:
         """Unwind `thread` and store the sample (the extra buffer for non-Go threads)."""
         op = thread.op
-        stack = op.stack if op is not None and op.kind == "cpu" else IDLE_STACK
+        # A blocked M shows its call's stack (Windows samples Ms in system calls).
+        stack = op.stack if op is not None and op.kind in ("cpu", "syscall") else IDLE_STACK
         if thread.kind == "external" and self.ctx.spec.extra_words is not None:
             # sigprofNonGo -> cpuprof.addNonGo: [1+n, pcs...] into the extra buffer.
             words = 1 + len(stack)

@@ -56,6 +56,7 @@ RUNNING = "running"
 RUNNABLE = "runnable"
 SLEEPING = "sleeping"
 GIL_WAIT = "gil-wait"
+P_WAIT = "p-wait"  # a goroutine waiting for a Go P (sim.gosched): off the CPU, on no M
 
 
 class Thread:
@@ -68,6 +69,8 @@ class Thread:
         "group",
         "handler_debt_ns",
         "holds_gil",
+        "holds_p",
+        "in_syscall",
         "is_main",
         "kind",
         "last_cpu",
@@ -75,6 +78,7 @@ class Thread:
         "needs_gil_now",
         "on_work_done",
         "op",
+        "p_since_ns",
         "perf",
         "private_pending",
         "program",
@@ -118,6 +122,9 @@ class Thread:
         self.holds_gil = False
         self.gil_drop_request = False
         self.needs_gil_now = False
+        self.holds_p = False  # Go: holds a P (sim.gosched); since when, in wall time
+        self.p_since_ns = 0
+        self.in_syscall = False  # Go: blocked in a system call or cgo call, not parked
         self.on_work_done: Callable[[Thread], None] | None = None
         self.truth = True  # counted in the workload's ground truth
 

@@ -8,6 +8,10 @@ tick rounds, the timer checks and the signal deliveries, and stops.
    on the machine (`sim.machine`, with the GIL for Python steps) or a sleep. From Go
    1.18 an M's per-thread timer is armed lazily, at its next `execute()`: a step's end,
    or sysmon's preemption of a goroutine that ran 10 ms, seen at a tick (`sim.runtimes`).
+   With `workload.gomaxprocs`, a goroutine's Go code also needs one of Go's Ps
+   (`sim.gosched`): the goroutines beyond GOMAXPROCS wait off the CPU, and sysmon's
+   10 ms preemption, seen at a tick, hands a P on; without it the kernel time-slices
+   every goroutine as a thread.
 2. **Tick round.** At each tick instant the CPUs that tick together do, in a random order
    weighted by `cpu_check_bias`: account the tick to the current thread (the process clock
    gains a whole tick, `sim.cputimers`), run the timer *fast path* (flag the thread when
@@ -54,6 +58,7 @@ from contract.scenario import PYTHON_RUNTIMES, Scenario
 from sim.context import RunContext
 from sim.cputimers import ProcessTimer, ThreadTimer, itimer_interval_ns, thread_timer_interval_ns
 from sim.events import after
+from sim.gosched import Processors
 from sim.handler import Handler
 from sim.machine import RUNNING, SLEEPING, Machine, Thread
 from sim.perfevents import perf_hrtimer_period_ns
@@ -145,6 +150,13 @@ class Simulation:
         self.handler = Handler(self.ctx, self.profbuf, self.reader, self.main_thread)
         self.perf = PerfSignals(self.ctx, self.perf_period_ns, self.perf_delivery_ns, self._deliver)
         self.sampler: SuspendSampler | None = None
+        # Go's Ps, when the scenario caps them (workload.gomaxprocs); else no cap.
+        self.procs: Processors | None = None
+        gomaxprocs = scenario.workload.gomaxprocs
+        if gomaxprocs is not None:
+            self.procs = Processors(self.machine, gomaxprocs, self._p_granted)
+            self.reader.acquire_p = lambda t: self.procs.acquire(t, front=True)  # type: ignore[union-attr]
+            self.reader.release_p = self.procs.release
 
         self.trace: Trace | None = None
         if trace_window_ms is not None:
@@ -206,20 +218,33 @@ class Simulation:
         ):
             self._arm_thread_timer(thread)
 
+    def _p_granted(self, thread: Thread) -> None:
+        """A waiting goroutine got a P: its M runs execute() and is woken."""
+        if thread.truth:
+            self._execute(thread)
+        self.machine.wake(thread)
+
     def _begin_op(self, thread: Thread) -> None:
         op = thread.program[thread.step_index]
         thread.op = op
         machine = self.machine
-        if op.kind == "sleep":
+        procs = self.procs
+        if procs is not None and not op.needs_p:
+            procs.release(thread)  # entersyscall, a cgo call, a park: the P goes on
+        if op.kind in ("sleep", "syscall"):
             machine.gil_release(thread)
             machine.block(thread, SLEEPING)
+            thread.in_syscall = op.kind == "syscall"
             after(self.env, op.duration_ns, self._next_op, thread)
             return
+        thread.in_syscall = False
         if not op.needs_gil:
             machine.gil_release(thread)
         machine.start_work(thread, op.duration_ns)
         if op.needs_gil and not machine.gil_acquire(thread):
             return  # waiting for the GIL; woken by the hand-over
+        if procs is not None and op.needs_p and not procs.acquire(thread):
+            return  # waiting for a P; woken by _p_granted
         if thread.state != RUNNING:
             machine.wake(thread)
         elif thread.is_main and self.handler.tripped:
@@ -300,6 +325,8 @@ class Simulation:
                     or (pt is not None and pt.due())
                 ):
                     current.work_scheduled = True
+                if self.procs is not None and self.procs.maybe_preempt(current):
+                    continue  # sysmon took its P: another goroutine runs instead
             machine.preempt(cpu)
         self.in_round = False
         # Phase 2a: every flagged thread now current runs its check (threads dispatched

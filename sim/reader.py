@@ -4,7 +4,9 @@ Go's reader is `runtime/pprof`'s profileWriter goroutine, which calls
 `runtime_cpuProfile_read` (`readProfile`, src/runtime/cpuprof.go) and adds each record to
 the profile builder; this project's realprof has a Python reader thread. Either way the
 reader is a thread like any other: it needs a CPU (and, under realprof, the GIL) to run,
-so a saturated machine delays it and profBuf fills meanwhile.
+so a saturated machine delays it and profBuf fills meanwhile. In Go with a GOMAXPROCS
+cap (`workload.gomaxprocs`, `sim.gosched`) it is a goroutine: it also needs a P, and
+waits for one when every P runs a busy goroutine.
 
 When it wakes, by the runtime's policy (`RuntimeSpec.reader`):
 
@@ -29,7 +31,7 @@ Invariants:
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import simpy
@@ -63,6 +65,11 @@ class Reader:
         self.stopped = False
         self.reads = 0
         self.records = 0  # samples that reached the profile
+        # Go with a GOMAXPROCS cap (sim.gosched): the reader is a goroutine that needs a
+        # P to run. acquire_p(thread) takes one or queues the thread at the front (a woken
+        # goroutine goes to its P's runnext) and wakes it when granted.
+        self.acquire_p: Callable[[Thread], bool] | None = None
+        self.release_p: Callable[[Thread], None] | None = None
 
     def start(self) -> None:
         if self.ctx.spec.reader == "periodic":
@@ -90,6 +97,8 @@ class Reader:
         self.wake_pending = True
         if self.ctx.spec.reader_needs_gil and not self.ctx.machine.gil_acquire(self.thread):
             return
+        if self.acquire_p is not None and not self.acquire_p(self.thread):
+            return  # woken when a P is free
         self.ctx.machine.wake(self.thread)
 
     def run(self) -> None:
@@ -107,6 +116,8 @@ class Reader:
 
     def _done(self, thread: Thread) -> None:
         self.ctx.machine.gil_release(thread)
+        if self.release_p is not None:
+            self.release_p(thread)
         self.ctx.machine.block(thread, SLEEPING)
         if self.ctx.spec.reader == "half-full":
             self.maybe_wake()

@@ -27,7 +27,8 @@ overflow) instead of sleeping 100 ms between reads (121bc3e464, golang/go #63043
 
 `go-windows` (src/runtime/os_windows.go `profileLoop`): no signals. A highest-priority
 thread wakes on a wall-clock timer of `1000/hz` ms (at least 1 ms) and suspends, samples
-and resumes every M that is not blocked, on a CPU or merely runnable.
+and resumes every M that is not parked on a note: on a CPU, merely runnable, or blocked
+in a system call or a cgo call (`sim.suspend`).
 
 `cpython` (Modules/signalmodule.c): the naive port with `signal.setitimer`. The C-level
 handler only marks the signal as tripped; the Python handler runs on the main thread the
@@ -80,6 +81,8 @@ class RuntimeSpec:
     python_handler: bool  # CPython: deferred handler on the main thread
     suspend_sampler: bool  # Windows
     suspend_period_ns: int
+    # Resolution of the waitable timer that wakes profileLoop; None: high resolution.
+    suspend_timer_resolution_ns: int | None = None
 
     def accepts(self, si_code: int, has_own_timer: bool, go_thread: bool) -> bool:
         """validSIGPROF (src/runtime/os_linux.go) or "accept everything"."""
@@ -115,4 +118,9 @@ def runtime_spec(profiler: Profiler) -> RuntimeSpec:
         python_handler=row.python_handler,
         suspend_sampler=row.suspend_sampler,
         suspend_period_ns=max(1, int(1000 // profiler.rate_hz)) * 1_000_000,
+        suspend_timer_resolution_ns=(
+            None
+            if profiler.suspend_timer_resolution_ms is None
+            else round(profiler.suspend_timer_resolution_ms * 1e6)
+        ),
     )

@@ -2,9 +2,19 @@
 
 Go on Windows has no SIGPROF (src/runtime/os_windows.go `profileLoop`): a thread at the
 highest priority wakes on a wall-clock timer every `1000/hz` ms (at least 1 ms,
-`RuntimeSpec.suspend_period_ns`) and, for every M that is not blocked, whether on a CPU
-or merely runnable, suspends it, reads its context, records a sample of its stack and
-resumes it.
+`RuntimeSpec.suspend_period_ns`) and, for every M whose `profilehz` is set and that is
+not `blocked`, suspends it, reads its context, records a sample of its stack and resumes
+it. `blocked` is set only while an M sleeps on a note (`notesleep`, src/runtime/
+lock_sema.go), as an idle M does; an M in a system call or a cgo call is not blocked, so
+it is sampled on a CPU, waiting for one, or waiting in the kernel (`sigprof` unwinds the
+goroutine from the call's saved pc and sp). In the model an M is sampled when it is
+running, runnable, or in a `syscall_ms` step; a goroutine waiting for a P
+(`sim.gosched`) or in a `sleep_ms` step is on no M, or on a parked one, and is not.
+
+The timer is a waitable timer. With a resolution (`suspend_timer_resolution_ns`, Go
+1.16 up to golang/go #61665 on Windows' default 15.625 ms clock) it fires at the first
+clock interrupt at or after each due time, and once per interrupt at most: 10 ms
+periods become 15.625 ms ones, about 64 Hz.
 
 In the model each visit is a generated and delivered "signal" with `si_code`
 `SI_SUSPEND`, so the funnel reads as for the other runtimes, and the sample goes through
@@ -44,16 +54,35 @@ class SuspendSampler:
     def start(self) -> None:
         self.ctx.env.process(self._loop())
 
+    def _wake_times(self) -> Generator[int, None, None]:
+        """When the waitable timer wakes profileLoop: each due time, rounded up to the
+        timer's resolution, at most once per clock interrupt."""
+        period_ns = self.ctx.spec.suspend_period_ns
+        resolution_ns = self.ctx.spec.suspend_timer_resolution_ns
+        due_ns = last_ns = 0
+        while True:
+            due_ns += period_ns
+            if resolution_ns is None:
+                yield due_ns
+                continue
+            fire_ns = -(-due_ns // resolution_ns) * resolution_ns
+            if fire_ns > last_ns:
+                last_ns = fire_ns
+                yield fire_ns
+
     def _loop(self) -> Generator[simpy.Event, Any, None]:
         ctx = self.ctx
         sampler = self.thread
-        period_ns = ctx.spec.suspend_period_ns
-        while True:
-            yield ctx.env.timeout(period_ns)
+        for wake_ns in self._wake_times():
+            yield ctx.env.timeout(wake_ns - ctx.env.now)
             if self.stopped:
                 return
-            # profileLoop: suspend, sample and resume every M that is not blocked.
-            targets = [t for t in self.threads if t.state in (RUNNING, RUNNABLE)]
+            # profileLoop: suspend, sample and resume every M that is not parked.
+            targets = [
+                t
+                for t in self.threads
+                if t.state in (RUNNING, RUNNABLE) or (t.state == SLEEPING and t.in_syscall)
+            ]
             for thread in targets:
                 ctx.counters.generated += 1
                 ctx.counters.delivered += 1

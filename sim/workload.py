@@ -2,13 +2,17 @@
 
 Each thread group becomes `count` threads that repeat the group's program until the run
 ends. A `run` or `native` step burns CPU in a named function with `depth` frames on the
-stack; a `sleep_ms` step leaves the CPU. The stack a sample captures is synthetic but
-shaped like a real one: the leaf is the step's function, the root is the group's entry
-function, and the frames between are numbered callers, so truncation at the runtime's
-maximum depth (Go: 64 frames, `maxCPUProfStack` in src/runtime/cpuprof.go) keeps the
-leaf end exactly as a real unwinder does.
+stack; a `sleep_ms` step leaves the CPU, and so does a `syscall_ms` step, a blocking
+system call or a cgo call that waits (Go's M stays in it, not parked: `sim.suspend`).
+The stack a sample captures is synthetic but shaped like a real one: the leaf is the
+step's function, the root is the group's entry function, and the frames between are
+numbered callers, so truncation at the runtime's maximum depth (Go: 64 frames,
+`maxCPUProfStack` in src/runtime/cpuprof.go) keeps the leaf end exactly as a real
+unwinder does.
 
-In Go runtimes every `go` thread is an M running one busy goroutine; `external` threads
+In Go runtimes every `go` thread is an M running one goroutine, which its `run` steps
+need a P for when `workload.gomaxprocs` caps the Ps (`sim.gosched`; without a cap the
+kernel time-slices the goroutines as threads, which Go does not); `external` threads
 are threads Go did not create (cgo-created), which Go samples through its extra buffer.
 Go records such a sample as two PCs, the interrupted C function and `_ExternalCode`
 (src/runtime/proc.go `sigprofNonGoPC`), so their stacks have two frames.
@@ -23,21 +27,27 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from contract.profile import Frame
-from contract.scenario import PYTHON_RUNTIMES, NativeStep, RunStep, Scenario
+from contract.runtimes import RUNTIMES
+from contract.scenario import PYTHON_RUNTIMES, NativeStep, RunStep, Scenario, SleepStep
 
 EXTERNAL_CODE_FRAME = Frame("runtime._ExternalCode")
+# The leaf a sample of an M blocked in a system call shows (Windows only: elsewhere no
+# timer fires for a thread off the CPU). Go 1.19 on Windows makes its calls through
+# syscall.SyscallN, and sigprof unwinds from the call's saved pc and sp.
+SYSCALL_FUNCTION = "syscall.SyscallN"
 
 
 @dataclass(frozen=True, slots=True)
 class Op:
     """One step of a thread program, in simulator units."""
 
-    kind: str  # "cpu" or "sleep"
+    kind: str  # "cpu", "sleep" or "syscall" (off the CPU, the M not parked)
     duration_ns: int
     function: str = ""
     stack: tuple[Frame, ...] = ()  # leaf first, already truncated
     needs_gil: bool = False
     native: bool = False
+    needs_p: bool = False  # Go code of a goroutine: needs a P (sim.gosched)
 
 
 def make_stack(group: str, function: str, depth: int, max_depth: int) -> tuple[Frame, ...]:
@@ -66,6 +76,7 @@ class ThreadSpec:
 def build_threads(scenario: Scenario) -> list[ThreadSpec]:
     runtime = scenario.profiler.runtime
     python = runtime in PYTHON_RUNTIMES
+    go = RUNTIMES[runtime].go
     max_depth = scenario.profiler.max_depth
     specs: list[ThreadSpec] = []
     for group_index, group in enumerate(scenario.workload.threads):
@@ -88,10 +99,16 @@ def build_threads(scenario: Scenario) -> list[ThreadSpec]:
                         stack,
                         needs_gil=python and not native,
                         native=native,
+                        needs_p=go and group.kind == "go" and not native,
                     )
                 )
-            else:
+            elif isinstance(step, SleepStep):
                 ops.append(Op("sleep", max(1, round(step.sleep_ms * 1e6))))
+            else:
+                stack = make_stack(group.name, SYSCALL_FUNCTION, 2, max_depth)
+                ops.append(
+                    Op("syscall", max(1, round(step.syscall_ms * 1e6)), SYSCALL_FUNCTION, stack)
+                )
         for index, name in enumerate(thread_names(group.name, group.count)):
             specs.append(
                 ThreadSpec(

@@ -5,7 +5,10 @@ set to each of 21 values, deleted, or given an unknown key; every runtime with e
 timer), the one-line error or a hash of the validated scenario, as the contract gave them
 at commit efb350b, when it validated with pydantic. The pure-Python validation must give
 the same line for each: the browser build (Pyodide, no compiled packages) prints the
-command line's messages.
+command line's messages. A new field changes two things only, and the file is written
+again for them: the hash of every valid scenario (the field's default is in it) and the
+lists of allowed keys or step kinds (as for `gomaxprocs`, `syscall_ms` and
+`suspend_timer_resolution_ms`, issue 13).
 """
 
 from __future__ import annotations
