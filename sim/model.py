@@ -53,7 +53,6 @@ from contract.profile import Profile
 from contract.scenario import PYTHON_RUNTIMES, Scenario
 from sim.context import RunContext
 from sim.cputimers import ProcessTimer, ThreadTimer, itimer_interval_ns, thread_timer_interval_ns
-from sim.events import after
 from sim.handler import Handler
 from sim.machine import RUNNING, SLEEPING, Machine, Thread
 from sim.perfevents import perf_hrtimer_period_ns
@@ -63,6 +62,7 @@ from sim.reader import Reader
 from sim.results import SimResult, sim_report
 from sim.runtimes import GO_FORCE_PREEMPT_NS, RuntimeSpec, runtime_spec
 from sim.signals import SI_KERNEL, SI_POLL_IN, SI_TIMER, ProcessSignals
+from sim.sleeps import Sleeps
 from sim.suspend import SuspendSampler
 from sim.trace import Trace
 from sim.workload import build_threads
@@ -135,12 +135,14 @@ class Simulation:
         self.timer_switch_times_ns: list[int] = []
 
         self.ctx = RunContext(self.env, self.machine, self.spec, self.counters, self._event)
+        self.sleeps = Sleeps(self.env, scenario.seed)
         self.reader = Reader(
             self.ctx,
             self.profbuf,
             self.profile,
             round(scenario.profiler.reader_period_ms * 1e6),
             scenario.profiler.reader_cost_us_per_sample,
+            self.sleeps,
         )
         self.handler = Handler(self.ctx, self.profbuf, self.reader, self.main_thread)
         self.perf = PerfSignals(self.ctx, self.perf_period_ns, self.perf_delivery_ns, self._deliver)
@@ -213,7 +215,8 @@ class Simulation:
         if op.kind == "sleep":
             machine.gil_release(thread)
             machine.block(thread, SLEEPING)
-            after(self.env, op.duration_ns, self._next_op, thread)
+            # An hrtimer ends the sleep, between ticks (sim.sleeps).
+            self.sleeps.sleep(op.duration_ns, self._next_op, thread)
             return
         if not op.needs_gil:
             machine.gil_release(thread)
