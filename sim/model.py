@@ -5,7 +5,8 @@ nanoseconds, SimPy): it builds them from a scenario, runs the threads' programs,
 tick rounds, the timer checks and the signal deliveries, and stops.
 
 1. **Thread programs.** Each workload thread (`sim.workload`) repeats its steps: CPU work
-   on the machine (`sim.machine`, with the GIL for Python steps) or a sleep. From Go
+   on the machine (`sim.machine`, with the GIL for Python steps) or a sleep, which ends
+   on a high-resolution timer between ticks, never on a tick instant (`sim.sleeps`). From Go
    1.18 an M's per-thread timer is armed lazily, at its next `execute()`: a step's end,
    or sysmon's preemption of a goroutine that ran 10 ms, seen at a tick (`sim.runtimes`).
 2. **Tick round.** At each tick instant the CPUs that tick together do, in a random order
