@@ -5,7 +5,8 @@ nanoseconds, SimPy): it builds them from a scenario, runs the threads' programs,
 tick rounds, the timer checks and the signal deliveries, and stops.
 
 1. **Thread programs.** Each workload thread (`sim.workload`) repeats its steps: CPU work
-   on the machine (`sim.machine`, with the GIL for Python steps) or a sleep. From Go
+   on the machine (`sim.machine`, with the GIL for Python steps) or a sleep, which ends
+   on a high-resolution timer between ticks, never on a tick instant (`sim.sleeps`). From Go
    1.18 an M's per-thread timer is armed lazily, at its next `execute()`: a step's end,
    or sysmon's preemption of a goroutine that ran 10 ms, seen at a tick (`sim.runtimes`).
    With `workload.gomaxprocs`, a goroutine's Go code also needs one of Go's Ps
@@ -57,7 +58,6 @@ from contract.profile import Profile
 from contract.scenario import PYTHON_RUNTIMES, Scenario
 from sim.context import RunContext
 from sim.cputimers import ProcessTimer, ThreadTimer, itimer_interval_ns, thread_timer_interval_ns
-from sim.events import after
 from sim.gosched import Processors
 from sim.handler import Handler
 from sim.machine import RUNNING, SLEEPING, Machine, Thread
@@ -68,6 +68,7 @@ from sim.reader import Reader
 from sim.results import SimResult, sim_report
 from sim.runtimes import GO_FORCE_PREEMPT_NS, RuntimeSpec, runtime_spec
 from sim.signals import SI_KERNEL, SI_POLL_IN, SI_TIMER, ProcessSignals
+from sim.sleeps import Sleeps
 from sim.suspend import SuspendSampler
 from sim.trace import Trace
 from sim.workload import build_threads
@@ -140,12 +141,14 @@ class Simulation:
         self.timer_switch_times_ns: list[int] = []
 
         self.ctx = RunContext(self.env, self.machine, self.spec, self.counters, self._event)
+        self.sleeps = Sleeps(self.env, scenario.seed)
         self.reader = Reader(
             self.ctx,
             self.profbuf,
             self.profile,
             round(scenario.profiler.reader_period_ms * 1e6),
             scenario.profiler.reader_cost_us_per_sample,
+            self.sleeps,
         )
         self.handler = Handler(self.ctx, self.profbuf, self.reader, self.main_thread)
         self.perf = PerfSignals(self.ctx, self.perf_period_ns, self.perf_delivery_ns, self._deliver)
@@ -235,7 +238,8 @@ class Simulation:
             machine.gil_release(thread)
             machine.block(thread, SLEEPING)
             thread.in_syscall = op.kind == "syscall"
-            after(self.env, op.duration_ns, self._next_op, thread)
+            # An hrtimer ends the sleep (or the blocking call), between ticks (sim.sleeps).
+            self.sleeps.sleep(op.duration_ns, self._next_op, thread)
             return
         thread.in_syscall = False
         if not op.needs_gil:

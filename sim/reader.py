@@ -10,7 +10,12 @@ waits for one when every P runs a busy goroutine.
 
 When it wakes, by the runtime's policy (`RuntimeSpec.reader`):
 
-* `periodic`: every `reader_period_ms` (Go up to 1.25 sleeps 100 ms between reads);
+* `periodic`: `reader_period_ms` after the previous read's work is done (Go up to 1.25:
+  profileWriter's loop calls `time.Sleep(100 * time.Millisecond)` before each read,
+  src/runtime/pprof/pprof.go). The sleep ends on an hrtimer, between ticks
+  (`sim.sleeps`), so the reader's runs drift across the tick grid as the real one's do;
+  a reader woken on tick instants would be charged a whole tick of process CPU at each
+  read (docs/walkthrough/02-process-timer-and-tick.md);
 * `half-full`: when a write leaves profBuf at least half full or holding an overflow,
   and again after a read if that is still so (Go 1.26, golang/go #63043);
 * `at-stop`: never while running; the naive CPython port keeps its samples in a
@@ -19,7 +24,8 @@ When it wakes, by the runtime's policy (`RuntimeSpec.reader`):
 Invariants:
 
 * One wake-up at a time: `wake_pending` is set when a wake is requested and cleared when
-  the reader, dispatched, reads; no second request is made meanwhile.
+  the reader, dispatched, reads; no second request is made meanwhile. A periodic reader
+  has at most one sleep under way, begun when its work is done.
 * The read happens at the reader's return to user mode, when it is on a CPU; its CPU
   cost, `READER_BASE_COST_NS` plus `reader_cost_us_per_sample` per record, is spent
   after the read (what it copied is already in the profile).
@@ -27,19 +33,21 @@ Invariants:
   overflow records and lostExtra counts as lost samples. `drain` reads what is left at
   stop, then once more with EOF.
 * The reader is not part of the workload's truth and never takes a SIGPROF.
+
+Left out: realprof's reader keeps a fixed-rate schedule (its next drain is due one
+period after the previous one was due, `realprof/reader.py`), where the model's sleeps
+one period after its work, as Go's does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
-from typing import Any
-
-import simpy
+from collections.abc import Callable
 
 from contract.profile import Profile
 from sim.context import RunContext
 from sim.machine import SLEEPING, Thread
 from sim.profbuf import ProfBuf, Record
+from sim.sleeps import Sleeps
 
 READER_BASE_COST_NS = 5_000
 
@@ -54,8 +62,10 @@ class Reader:
         profile: Profile,
         period_ns: int,
         cost_us_per_sample: float,
+        sleeps: Sleeps,
     ) -> None:
         self.ctx = ctx
+        self.sleeps = sleeps
         self.profbuf = profbuf
         self.profile = profile
         self.period_ns = period_ns
@@ -73,15 +83,12 @@ class Reader:
 
     def start(self) -> None:
         if self.ctx.spec.reader == "periodic":
-            self.ctx.env.process(self._loop())
+            self.sleeps.sleep(self.period_ns, self._slept)
 
-    def _loop(self) -> Generator[simpy.Event, Any, None]:
-        while True:
-            yield self.ctx.env.timeout(self.period_ns)
-            if self.stopped:
-                return
-            if self.thread.state == SLEEPING and not self.wake_pending:
-                self._wake()
+    def _slept(self) -> None:
+        """A periodic reader's sleep is over: wake it to read."""
+        if not self.stopped:
+            self._wake()
 
     def maybe_wake(self) -> None:
         """After a write: the half-full policy wakes a sleeping reader."""
@@ -121,6 +128,8 @@ class Reader:
         self.ctx.machine.block(thread, SLEEPING)
         if self.ctx.spec.reader == "half-full":
             self.maybe_wake()
+        elif self.ctx.spec.reader == "periodic" and not self.stopped:
+            self.sleeps.sleep(self.period_ns, self._slept)
 
     def drain(self) -> None:
         """At stop: what is left, then the read that reports EOF."""

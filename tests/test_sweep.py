@@ -163,9 +163,21 @@ def test_a_machine_profile_name_is_a_value_like_any_other(
 def test_capture_falls_with_rate_above_hz() -> None:
     # One busy thread, process timer only, HZ=250: the timer is checked once a tick, so
     # the profile gets at most 250 samples per CPU-second whatever the rate asked.
-    result = run_sweep(tiny(), {RATE: [100, 250, 500, 1000]}, progress=False)
+    # Below the ideal min(1, HZ/rate) only by the ends of the 0.5 s run: the first expiry
+    # is a tick late (set_cpu_itimer) and the last interval is partial, together at most
+    # (interval + tick) of the run's CPU time. The model is deterministic here: no noise.
+    rates = [100, 250, 500, 1000]
+    result = run_sweep(tiny(), {RATE: rates}, progress=False)
     captures = [row["capture_ratio"] for row in result.rows]
-    assert captures == pytest.approx([1.0, 1.0, 0.5, 0.25], abs=0.02)
+    tick_s, duration_s = 1 / 250, 0.5
+    ideals = [min(1.0, 250 / rate) for rate in rates]
+    lows = [
+        ideal * (1 - (1 / min(rate, 250) + tick_s) / duration_s)
+        for ideal, rate in zip(ideals, rates, strict=True)
+    ]
+    assert all(low <= c <= ideal for low, c, ideal in zip(lows, captures, ideals, strict=True)), (
+        captures
+    )
     assert all(row["signals_dropped_pending"] == 0 for row in result.rows)
 
 
