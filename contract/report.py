@@ -10,8 +10,13 @@ can fail rather than an identity:
     signals_generated = signals_delivered + signals_dropped_pending + signals_pending_at_stop
     signals_delivered = samples_recorded + samples_lost_overflow + signals_discarded
                         + signals_merged
+    signals_discarded = signals_discarded_duplicate + signals_discarded_unswitched
+                        + signals_discarded_after_stop
 
-(the first holds only where generations can be observed: the simulator). The expected
+(the first and the last hold only where they can be observed: the simulator). A discard
+has one named reason: a duplicate (`validSIGPROF`), a Go M that has not yet switched to
+the profiling rate (`sigprof` returns while `mp.profilehz == 0`), or a signal handled
+after profiling stopped. The expected
 number of samples is what a perfect profiler would record, `cpu_seconds × rate_hz`, so
 `capture_ratio` is the share of the workload's CPU time the profile can see. The
 attribution tables compare each function's and thread's share of the profile with its
@@ -37,6 +42,9 @@ FUNNEL_FIELDS = (
     "signals_delivered",
     "signals_merged",
     "signals_discarded",
+    "signals_discarded_duplicate",
+    "signals_discarded_unswitched",
+    "signals_discarded_after_stop",
     "samples_recorded",
     "samples_lost_overflow",
     "samples_in_profile",
@@ -54,6 +62,15 @@ CONSERVATION = (
         ("samples_recorded", "samples_lost_overflow", "signals_discarded", "signals_merged"),
         ("delivered", "recorded + lost + discarded + merged"),
     ),
+    (
+        "signals_discarded",
+        (
+            "signals_discarded_duplicate",
+            "signals_discarded_unswitched",
+            "signals_discarded_after_stop",
+        ),
+        ("discarded", "duplicate + unswitched + after stop"),
+    ),
 )
 
 # Words for each funnel row, used by the text table, compare tables and the docs.
@@ -66,6 +83,9 @@ FUNNEL_LABELS: dict[str, str] = {
     "signals_delivered": "delivered to a handler",
     "signals_merged": "merged into a later handler run",
     "signals_discarded": "discarded by the runtime (duplicate or profiling off)",
+    "signals_discarded_duplicate": "of which duplicates (validSIGPROF)",
+    "signals_discarded_unswitched": "of which to an M not yet switched (profilehz 0)",
+    "signals_discarded_after_stop": "of which after profiling stopped",
     "samples_recorded": "written into the ring buffer",
     "samples_lost_overflow": "lost: buffer full",
     "samples_in_profile": "samples in the written profile",
@@ -144,6 +164,9 @@ class Report:
     signals_delivered: int | None = _num()
     signals_merged: int | None = _num()
     signals_discarded: int | None = _num()
+    signals_discarded_duplicate: int | None = _num()
+    signals_discarded_unswitched: int | None = _num()
+    signals_discarded_after_stop: int | None = _num()
     samples_recorded: int | None = _num()
     samples_lost_overflow: int | None = _num()
     samples_in_profile: int = Spec("int")

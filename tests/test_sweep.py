@@ -162,10 +162,11 @@ def test_a_machine_profile_name_is_a_value_like_any_other(
 
 def test_capture_falls_with_rate_above_hz() -> None:
     # One busy thread, process timer only, HZ=250: the timer is checked once a tick, so
-    # the profile gets at most 250 samples per CPU-second whatever the rate asked.
+    # the profile gets at most 250 samples per CPU-second whatever the rate asked, less
+    # the ticks before Go's lazy switch (10 ms, up to 3 ticks of 125: 0.024 at 250 Hz).
     result = run_sweep(tiny(), {RATE: [100, 250, 500, 1000]}, progress=False)
     captures = [row["capture_ratio"] for row in result.rows]
-    assert captures == pytest.approx([1.0, 1.0, 0.5, 0.25], abs=0.02)
+    assert captures == pytest.approx([1.0, 1.0, 0.5, 0.25], abs=0.03)
     assert all(row["signals_dropped_pending"] == 0 for row in result.rows)
 
 
