@@ -172,6 +172,8 @@ class Report:
     samples_in_profile: int = Spec("int")
     capture_ratio: float = Spec("float", finite=False)
     profile_cpu_percent: float = Spec("float", finite=False)
+    profile_seconds: float | None = _num(kind="float")  # the profile's duration_nanos
+    pprof_cpu_percent: float | None = _num(kind="float")  # go tool pprof's "(N%)"
     functions: list[Share] = Spec("list", item=Spec("record", record=Share))
     threads: list[Share] = Spec("list", item=Spec("record", record=Share))
     attribution_error_pp: float | None = _num(kind="float")
@@ -299,8 +301,13 @@ def build_report(
     true_thread_cpu_s: Mapping[str, float] | None = None,
     seed: int | None = None,
     notes: list[str] | None = None,
+    profile_seconds: float | None = None,
 ) -> Report:
-    """Assemble a report; `counts` holds the funnel fields a world could observe."""
+    """Assemble a report; `counts` holds the funnel fields a world could observe.
+
+    `profile_seconds` is the written profile's duration (pprof's `duration_nanos`), which
+    `go tool pprof` divides by for its "Total samples = … (N%)"; in Go it is the writer's
+    wall time and runs past the profiled interval, `wall_seconds`."""
     in_profile = sum(function_samples.values())
     expected = cpu_seconds * rate_hz
     functions, function_error = shares(function_samples, true_function_cpu_s)
@@ -323,6 +330,10 @@ def build_report(
         samples_in_profile=in_profile,
         capture_ratio=in_profile / expected if expected else 0.0,
         profile_cpu_percent=in_profile / rate_hz / wall_seconds * 100 if wall_seconds else 0.0,
+        profile_seconds=profile_seconds,
+        pprof_cpu_percent=(
+            in_profile / rate_hz / profile_seconds * 100 if profile_seconds else None
+        ),
         functions=functions,
         threads=threads,
         attribution_error_pp=max(errors) if errors else None,
@@ -387,8 +398,11 @@ def render_text(report: Report, top: int = 10) -> str:
         f"  {'capture ratio (in profile / expected)':<{width}}  {report.capture_ratio:>12.3f}"
     )
     lines.append(
-        f"  {'profile CPU % (what pprof shows)':<{width}}  {report.profile_cpu_percent:>11.1f}%"
+        f"  {'profile CPU % (over the wall time)':<{width}}  {report.profile_cpu_percent:>11.1f}%"
     )
+    if report.pprof_cpu_percent is not None:
+        label = f"pprof's % (over the profile's {report.profile_seconds:.3f} s)"
+        lines.append(f"  {label:<{width}}  {report.pprof_cpu_percent:>11.1f}%")
     problems = report.conservation_errors()
     lines.append(
         "  conservation: "

@@ -90,6 +90,7 @@ def sim_report(
         true_function_cpu_s={k: v / 1e9 for k, v in machine.function_cpu_ns.items()},
         true_thread_cpu_s={t.name: machine.thread_cpu_ns.get(t.name, 0) / 1e9 for t in threads},
         notes=notes,
+        profile_seconds=profile.duration_ns / 1e9,
     )
 
 

@@ -82,6 +82,7 @@ class RuntimeSpec:
     tag_capacity: int | None
     free_on_read: bool
     reader: str  # "periodic", "half-full" or "at-stop"
+    go_writer: bool  # runtime/pprof's profileWriter: duration_nanos is its wall time
     reader_needs_gil: bool
     extra_words: int | None  # Go's buffer for non-Go threads
     python_handler: bool  # CPython: deferred handler on the main thread
@@ -118,6 +119,7 @@ def runtime_spec(profiler: Profiler) -> RuntimeSpec:
         tag_capacity=GO_TAG_CAPACITY if row.go else None,
         free_on_read=row.free_on_read,
         reader=row.reader,
+        go_writer=row.go,
         reader_needs_gil=row.reader_needs_gil,
         extra_words=profiler.extra_words if row.extra_buffer else None,
         python_handler=row.python_handler,

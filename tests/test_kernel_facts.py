@@ -255,3 +255,22 @@ def test_thread_timer_reports_skipped_intervals_as_overrun():
 def test_setitimer_interval_is_whole_microseconds_like_go():
     assert itimer_interval_ns(300) == 3_333_000
     assert itimer_interval_ns(100) == 10_000_000
+
+
+@pytest.mark.parametrize(
+    ("runtime", "profile_s"),
+    # Stop at 0.25 s. Up to Go 1.25 the writer wakes at its next 100 ms period (0.3 s),
+    # reads what is left, and reports EOF one sleep later (0.4 s): duration_nanos is
+    # its wall time (src/runtime/pprof/pprof.go profileWriter, golang/go #63043). From
+    # Go 1.26 the stop wakes the blocked reader at once.
+    [("go1.17", 0.4), ("go1.18", 0.4), ("go1.26", 0.25), ("realprof", 0.25)],
+)
+def test_profile_duration_is_the_writers_wall_time(runtime, profile_s):
+    result = simulate(busy(1, 2, 100, runtime, duration_s=0.25))
+    report = result.report
+    assert result.profile.duration_ns == round(profile_s * 1e9)
+    assert report.profile_seconds == pytest.approx(profile_s)
+    # go tool pprof divides by the duration: a short Go profile shows less CPU.
+    shown = report.samples_in_profile / 100 / profile_s * 100
+    assert report.pprof_cpu_percent == pytest.approx(shown)
+    assert report.wall_seconds == pytest.approx(0.25)
