@@ -10,8 +10,13 @@ can fail rather than an identity:
     signals_generated = signals_delivered + signals_dropped_pending + signals_pending_at_stop
     signals_delivered = samples_recorded + samples_lost_overflow + signals_discarded
                         + signals_merged
+    signals_discarded = signals_discarded_duplicate + signals_discarded_unswitched
+                        + signals_discarded_after_stop
 
-(the first holds only where generations can be observed: the simulator). The expected
+(the first and the last hold only where they can be observed: the simulator). A discard
+has one named reason: a duplicate (`validSIGPROF`), a Go M that has not yet switched to
+the profiling rate (`sigprof` returns while `mp.profilehz == 0`), or a signal handled
+after profiling stopped. The expected
 number of samples is what a perfect profiler would record, `cpu_seconds × rate_hz`, so
 `capture_ratio` is the share of the workload's CPU time the profile can see. The
 attribution tables compare each function's and thread's share of the profile with its
@@ -37,6 +42,9 @@ FUNNEL_FIELDS = (
     "signals_delivered",
     "signals_merged",
     "signals_discarded",
+    "signals_discarded_duplicate",
+    "signals_discarded_unswitched",
+    "signals_discarded_after_stop",
     "samples_recorded",
     "samples_lost_overflow",
     "samples_in_profile",
@@ -54,6 +62,15 @@ CONSERVATION = (
         ("samples_recorded", "samples_lost_overflow", "signals_discarded", "signals_merged"),
         ("delivered", "recorded + lost + discarded + merged"),
     ),
+    (
+        "signals_discarded",
+        (
+            "signals_discarded_duplicate",
+            "signals_discarded_unswitched",
+            "signals_discarded_after_stop",
+        ),
+        ("discarded", "duplicate + unswitched + after stop"),
+    ),
 )
 
 # Words for each funnel row, used by the text table, compare tables and the docs.
@@ -66,6 +83,9 @@ FUNNEL_LABELS: dict[str, str] = {
     "signals_delivered": "delivered to a handler",
     "signals_merged": "merged into a later handler run",
     "signals_discarded": "discarded by the runtime (duplicate or profiling off)",
+    "signals_discarded_duplicate": "of which duplicates (validSIGPROF)",
+    "signals_discarded_unswitched": "of which to an M not yet switched (profilehz 0)",
+    "signals_discarded_after_stop": "of which after profiling stopped",
     "samples_recorded": "written into the ring buffer",
     "samples_lost_overflow": "lost: buffer full",
     "samples_in_profile": "samples in the written profile",
@@ -144,11 +164,16 @@ class Report:
     signals_delivered: int | None = _num()
     signals_merged: int | None = _num()
     signals_discarded: int | None = _num()
+    signals_discarded_duplicate: int | None = _num()
+    signals_discarded_unswitched: int | None = _num()
+    signals_discarded_after_stop: int | None = _num()
     samples_recorded: int | None = _num()
     samples_lost_overflow: int | None = _num()
     samples_in_profile: int = Spec("int")
     capture_ratio: float = Spec("float", finite=False)
     profile_cpu_percent: float = Spec("float", finite=False)
+    profile_seconds: float | None = _num(kind="float")  # the profile's duration_nanos
+    pprof_cpu_percent: float | None = _num(kind="float")  # go tool pprof's "(N%)"
     functions: list[Share] = Spec("list", item=Spec("record", record=Share))
     threads: list[Share] = Spec("list", item=Spec("record", record=Share))
     attribution_error_pp: float | None = _num(kind="float")
@@ -276,8 +301,13 @@ def build_report(
     true_thread_cpu_s: Mapping[str, float] | None = None,
     seed: int | None = None,
     notes: list[str] | None = None,
+    profile_seconds: float | None = None,
 ) -> Report:
-    """Assemble a report; `counts` holds the funnel fields a world could observe."""
+    """Assemble a report; `counts` holds the funnel fields a world could observe.
+
+    `profile_seconds` is the written profile's duration (pprof's `duration_nanos`), which
+    `go tool pprof` divides by for its "Total samples = … (N%)"; in Go it is the writer's
+    wall time and runs past the profiled interval, `wall_seconds`."""
     in_profile = sum(function_samples.values())
     expected = cpu_seconds * rate_hz
     functions, function_error = shares(function_samples, true_function_cpu_s)
@@ -300,6 +330,10 @@ def build_report(
         samples_in_profile=in_profile,
         capture_ratio=in_profile / expected if expected else 0.0,
         profile_cpu_percent=in_profile / rate_hz / wall_seconds * 100 if wall_seconds else 0.0,
+        profile_seconds=profile_seconds,
+        pprof_cpu_percent=(
+            in_profile / rate_hz / profile_seconds * 100 if profile_seconds else None
+        ),
         functions=functions,
         threads=threads,
         attribution_error_pp=max(errors) if errors else None,
@@ -364,8 +398,11 @@ def render_text(report: Report, top: int = 10) -> str:
         f"  {'capture ratio (in profile / expected)':<{width}}  {report.capture_ratio:>12.3f}"
     )
     lines.append(
-        f"  {'profile CPU % (what pprof shows)':<{width}}  {report.profile_cpu_percent:>11.1f}%"
+        f"  {'profile CPU % (over the wall time)':<{width}}  {report.profile_cpu_percent:>11.1f}%"
     )
+    if report.pprof_cpu_percent is not None:
+        label = f"pprof's % (over the profile's {report.profile_seconds:.3f} s)"
+        lines.append(f"  {label:<{width}}  {report.pprof_cpu_percent:>11.1f}%")
     problems = report.conservation_errors()
     lines.append(
         "  conservation: "

@@ -45,7 +45,9 @@ class Runtime:
     external_threads: bool = False  # may run threads it did not create (cgo)
     go: bool = False  # a Go runtime: profBuf tags (profBufTagCount)
     extra_buffer: bool = False  # Go's cpuprof.extra for samples of threads Go did not create
-    lazy_thread_timers: bool = False  # Go 1.18+: an M arms its timer at its next execute()
+    # Go on Linux: an M takes the profiling rate (its profilehz and, from 1.18, its own
+    # timer) at its next execute(); until then sigprof drops its signals.
+    lazy_switch: bool = False
     dedup_timers: tuple[str, ...] = ()  # timers under which duplicates are dropped (validSIGPROF)
     bounded_buffer: bool = True  # False: the naive port appends to a dict
     free_on_read: bool = False  # the reader frees buffer space as soon as it copies a record
@@ -73,7 +75,7 @@ def _go_linux(
         "external_threads": True,
         "go": True,
         "extra_buffer": True,
-        "lazy_thread_timers": True,
+        "lazy_switch": True,
         "dedup_timers": ("both", "process"),
     }
     settings.update(changes)
@@ -91,7 +93,6 @@ _ROWS = (
         ((1, 0), (1, 17)),
         "setitimer only (src/runtime/signal_unix.go)",
         timers=("process",),
-        lazy_thread_timers=False,
         dedup_timers=(),
     ),
     _go_linux(

@@ -202,14 +202,26 @@ REPORT_MEANINGS: dict[str, str] = {
     "Python-level handler once for all signals since its last run).",
     "signals_discarded": "Delivered, but ignored by the runtime: a duplicate "
     "(`validSIGPROF`) or profiling already off.",
+    "signals_discarded_duplicate": "Discarded by `validSIGPROF` as a duplicate.",
+    "signals_discarded_unswitched": "Discarded because the Go M that took it has not yet "
+    "switched to the profiling rate: `sigprof` returns while `mp.profilehz == 0`, which "
+    "an M sets only at its next `execute()`.",
+    "signals_discarded_after_stop": "Discarded because profiling stopped before the "
+    "handler ran (CPython's tripped deliveries).",
     "samples_recorded": "Samples written into the ring buffer.",
     "samples_lost_overflow": "Samples dropped because the buffer was full (Go's "
     "`lostProfileEvent`), and Go's `lostExtra` for threads it did not create.",
     "samples_in_profile": "Samples in the written profile, counted from the profile itself.",
     "capture_ratio": "`samples_in_profile / expected_samples`: the share of the CPU time the "
     "profile can see, unweighted by overruns.",
-    "profile_cpu_percent": "`samples_in_profile / rate_hz / wall_seconds × 100`: the "
-    'percentage `go tool pprof` prints in "Total samples = … (N%)".',
+    "profile_cpu_percent": "`samples_in_profile / rate_hz / wall_seconds × 100`: the CPU "
+    "the profile shows over the profiled interval.",
+    "profile_seconds": "The written profile's duration (`duration_nanos`). In Go it is the "
+    "writer's wall time: up to Go 1.25 it runs 100-200 ms past the stop (golang/go #63043). "
+    "Null where the world does not know it.",
+    "pprof_cpu_percent": "`samples_in_profile / rate_hz / profile_seconds × 100`: the "
+    'percentage `go tool pprof` prints in "Total samples = … (N%)", lower than '
+    "`profile_cpu_percent` for a short Go profile.",
     "functions": "Per leaf function: samples, share of the profile and true share of CPU "
     "time (see below).",
     "threads": "The same per thread.",
@@ -253,12 +265,14 @@ def report_reference() -> str:
         "",
         "Each count is taken where it happens (the timer, the kernel model, the handler, "
         "the reader, the written profile), never derived from another, so conservation is "
-        "a check that can fail. `python -m sim` prints `conservation: OK` when both hold:",
+        "a check that can fail. `python -m sim` prints `conservation: OK` when all hold:",
         "",
         "```text",
         "signals_generated = signals_delivered + signals_dropped_pending + signals_pending_at_stop",
         "signals_delivered = samples_recorded + samples_lost_overflow + signals_discarded "
         "+ signals_merged",
+        "signals_discarded = signals_discarded_duplicate + signals_discarded_unswitched "
+        "+ signals_discarded_after_stop",
         "```",
         "",
         "`timer_overruns` is not part of either identity: an overrun is an interval the "

@@ -249,4 +249,5 @@ def go_report(
         true_function_cpu_s=function_truth,
         true_thread_cpu_s=thread_truth,
         notes=notes,
+        profile_seconds=profile.duration_ns / _NS,
     )

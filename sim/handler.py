@@ -5,8 +5,11 @@
 CPU cost is charged to that thread before its own work continues; then, by the runtime's
 policy (`sim.runtimes`), the signal becomes exactly one of:
 
-* **discarded**: `validSIGPROF` rejected it as a duplicate (Go 1.18+, `realprof` with
-  both timers);
+* **discarded**, for one named reason: *duplicate*, `validSIGPROF` rejected it (Go 1.18+,
+  `realprof` with both timers); *unswitched*, it passed `validSIGPROF` on a Go M that has
+  not yet taken the profiling rate, and `sigprof` returned because `mp.profilehz == 0`
+  (`sim.runtimes`, the lazy switch); *after stop*, CPython's handler was uninstalled
+  before it ran;
 * **merged**: CPython's C handler only trips a flag, and the Python handler, run on the
   main thread the next time it executes bytecode with the GIL, takes one sample of the
   *main thread's* stack for every delivery since its last run (`Modules/signalmodule.c`);
@@ -51,6 +54,9 @@ class Handler:
         self.lost_overflow = 0  # in profBuf or in the extra buffer
         self.lost_extra = 0  # in the extra buffer
         self.discarded = 0
+        self.discarded_duplicate = 0  # validSIGPROF
+        self.discarded_unswitched = 0  # sigprof: mp.profilehz == 0
+        self.discarded_after_stop = 0  # CPython: tripped, never handled
         self.merged = 0
         self.tripped = 0  # CPython: deliveries waiting for the main thread's handler
         self.extra: list[tuple[tuple[Frame, ...], str]] = []
@@ -67,8 +73,16 @@ class Handler:
             if self.main_thread.state == RUNNING:
                 self.run_python_handler()
             return
-        if not self.ctx.spec.accepts(si_code, thread.timer_valid, thread.kind == "go"):
+        go_thread = thread.kind == "go"
+        if not self.ctx.spec.accepts(si_code, thread.timer_valid, go_thread):
             self.discarded += 1
+            self.discarded_duplicate += 1
+            self.ctx.event("discard", thread)
+            return
+        if self.ctx.spec.lazy_switch and go_thread and not thread.profilehz_set:
+            # sigprof's first check on an M: profiling is not on for this thread yet.
+            self.discarded += 1
+            self.discarded_unswitched += 1
             self.ctx.event("discard", thread)
             return
         self.sample(thread)
@@ -141,6 +155,7 @@ class Handler:
         """Profiling stops: deliveries still tripped are discarded, extra is flushed."""
         if self.tripped:
             self.discarded += self.tripped  # the handler was uninstalled before it ran
+            self.discarded_after_stop += self.tripped
             self.tripped = 0
         if self.extra or self.lost_extra_pending:
             self._flush_extra()

@@ -81,6 +81,7 @@ class Thread:
         "p_since_ns",
         "perf",
         "private_pending",
+        "profilehz_set",
         "program",
         "run_start_ns",
         "slice_start_ns",
@@ -116,7 +117,8 @@ class Thread:
         self.work_scheduled = False  # the tick flagged a timer check (task work queued)
         self.timer: ThreadTimer | None = None
         self.timer_valid = False  # Go's profileTimerValid
-        self.exec_due_cpu_ns = 0  # Go: the lazy per-thread timer switch is due by then
+        self.exec_due_cpu_ns = 0  # Go: the lazy switch (next execute()) is due by then
+        self.profilehz_set = False  # Go: mp.profilehz != 0, the M has switched
         self.private_pending = 0  # thread-directed timer signals queued
         self.perf: PerfEvent | None = None  # perf_event task-clock event (timer perf)
         self.holds_gil = False

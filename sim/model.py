@@ -6,11 +6,12 @@ tick rounds, the timer checks and the signal deliveries, and stops.
 
 1. **Thread programs.** Each workload thread (`sim.workload`) repeats its steps: CPU work
    on the machine (`sim.machine`, with the GIL for Python steps) or a sleep, which ends
-   on a high-resolution timer between ticks, never on a tick instant (`sim.sleeps`). From Go
-   1.18 an M's per-thread timer is armed lazily, at its next `execute()`: a step's end,
-   or sysmon's preemption of a goroutine that ran 10 ms, seen at a tick (`sim.runtimes`).
-   With `workload.gomaxprocs`, a goroutine's Go code also needs one of Go's Ps
-   (`sim.gosched`): the goroutines beyond GOMAXPROCS wait off the CPU, and sysmon's
+   on a high-resolution timer between ticks, never on a tick instant (`sim.sleeps`). A
+   Go M takes the profiling rate (its profilehz and, from Go 1.18, its own timer)
+   lazily, at its next `execute()`: a step's end, or sysmon's preemption of a goroutine
+   that ran 10 ms, seen at a tick (`sim.runtimes`); until then its signals are
+   discarded. With `workload.gomaxprocs`, a goroutine's Go code also needs one of Go's
+   Ps (`sim.gosched`): the goroutines beyond GOMAXPROCS wait off the CPU, and sysmon's
    10 ms preemption, seen at a tick, hands a P on; without it the kernel time-slices
    every goroutine as a thread.
 2. **Tick round.** At each tick instant the CPUs that tick together do, in a random order
@@ -138,7 +139,7 @@ class Simulation:
         self.round_id = 0
         self.in_round = False  # returns to user mode wait for the round's check phase
         self.stopped = False
-        self.timer_switch_times_ns: list[int] = []
+        self.switch_times_ns: list[int] = []
 
         self.ctx = RunContext(self.env, self.machine, self.spec, self.counters, self._event)
         self.sleeps = Sleeps(self.env, scenario.seed)
@@ -187,15 +188,14 @@ class Simulation:
         for thread in self.threads:
             thread.state = SLEEPING  # "new": not on a CPU, not queued
             self._begin_op(thread)
-        if self.spec.thread_timers:
-            for thread in self.threads:
-                if self.spec.lazy_thread_timers:
-                    if thread.kind == "go":
-                        # Busy goroutines were running before profiling started; their
-                        # Ms switch at the next execute().
-                        thread.exec_due_cpu_ns = thread.sum_exec_ns + GO_FORCE_PREEMPT_NS
-                else:
-                    self._arm_thread_timer(thread)
+        for thread in self.threads:
+            if self.spec.lazy_switch:
+                if thread.kind == "go":
+                    # Busy goroutines were running before profiling started; their Ms
+                    # switch at the next execute().
+                    thread.exec_due_cpu_ns = thread.sum_exec_ns + GO_FORCE_PREEMPT_NS
+            elif self.spec.thread_timers:
+                self._arm_thread_timer(thread)
         self.reader.start()
         if self.spec.suspend_sampler:
             self.sampler = SuspendSampler(self.ctx, self.threads, self.handler)
@@ -208,18 +208,19 @@ class Simulation:
             self.thread_interval_ns, self.machine.current_cpu_ns(thread), self.rng
         )
         thread.timer_valid = True
-        if self.spec.lazy_thread_timers:
-            self.timer_switch_times_ns.append(self.env.now)
 
     def _execute(self, thread: Thread) -> None:
-        """Go's execute(): the M's lazy switch to its own timer."""
-        if (
-            self.spec.lazy_thread_timers
-            and self.spec.thread_timers
-            and thread.kind == "go"
-            and not thread.timer_valid
-        ):
-            self._arm_thread_timer(thread)
+        """Go's execute(): the M's lazy switch, setThreadCPUProfiler(sched.profilehz).
+
+        It sets the M's profilehz (from then on sigprof keeps its signals) and, where the
+        runtime has per-thread timers, arms the M's own timer."""
+        if self.spec.lazy_switch and thread.kind == "go" and not thread.profilehz_set:
+            if self.stopped:
+                return
+            thread.profilehz_set = True
+            self.switch_times_ns.append(self.env.now)
+            if self.spec.thread_timers:
+                self._arm_thread_timer(thread)
 
     def _p_granted(self, thread: Thread) -> None:
         """A waiting goroutine got a P: its M runs execute() and is woken."""
@@ -317,9 +318,8 @@ class Simulation:
                 continue
             if current.truth:
                 if (
-                    self.spec.lazy_thread_timers
-                    and self.spec.thread_timers
-                    and not current.timer_valid
+                    self.spec.lazy_switch
+                    and not current.profilehz_set
                     and current.kind == "go"
                     and current.sum_exec_ns >= current.exec_due_cpu_ns
                 ):
@@ -440,7 +440,7 @@ class Simulation:
             profile=self.profile,
             duration_ns=self.duration_ns,
             perf_period_ns=self.perf_period_ns,
-            timer_switch_times_ns=self.timer_switch_times_ns,
+            switch_times_ns=self.switch_times_ns,
         )
         stats = {
             "wall_time_s": elapsed,
@@ -452,8 +452,8 @@ class Simulation:
             "profbuf_max_used_words": self.profbuf.max_used_words,
             "process_timer_fires": self.process_timer.fires if self.process_timer else 0,
             "same_round_survivals": self.counters.survived_same_round,
-            "timer_switch_last_ms": (
-                max(self.timer_switch_times_ns) / 1e6 if self.timer_switch_times_ns else None
+            "lazy_switch_last_ms": (
+                max(self.switch_times_ns) / 1e6 if self.switch_times_ns else None
             ),
         }
         return SimResult(self.scenario, report, self.profile, self.trace, stats)

@@ -32,6 +32,10 @@ Invariants:
 * Every record reaches the profile exactly once: samples with their stack and thread,
   overflow records and lostExtra counts as lost samples. `drain` reads what is left at
   stop, then once more with EOF.
+* The profile's duration is the writer's wall time (Go's `duration_nanos`, from
+  `newProfileBuilder` to `build` in src/runtime/pprof): for Go up to 1.25 it runs past
+  the stop to the writer's next wake-up, and one period more if data was left
+  (golang/go #63043); otherwise it is the profiled interval.
 * The reader is not part of the workload's truth and never takes a SIGPROF.
 
 Left out: realprof's reader keeps a fixed-rate schedule (its next drain is due one
@@ -132,9 +136,26 @@ class Reader:
             self.sleeps.sleep(self.period_ns, self._slept)
 
     def drain(self) -> None:
-        """At stop: what is left, then the read that reports EOF."""
-        self._consume(self.profbuf.read())
+        """At stop: what is left, then the read that reports EOF; the profile's duration."""
+        left = self.profbuf.read()
+        self._consume(left)
         self._consume(self.profbuf.read(eof=True))
+        self.profile.duration_ns = self._writer_wall_ns(bool(left))
+
+    def _writer_wall_ns(self, data_left: bool) -> int:
+        """Go's duration_nanos: profileWriter's wall time, from its start to EOF.
+
+        Up to Go 1.25 the writer sleeps a period before each read, and a read that
+        returns data does not report EOF: after the stop it wakes at its next period,
+        reads what is left and, if that was anything, sleeps once more before the EOF
+        (0-100 ms, then 100 ms more). From Go 1.26 the reader blocks in the read, which
+        the stop wakes at once. Other runtimes' profiles span the profiled interval.
+        """
+        stop_ns = self.ctx.env.now
+        if not self.ctx.spec.go_writer or self.ctx.spec.reader != "periodic":
+            return stop_ns
+        wake_ns = -(-stop_ns // self.period_ns) * self.period_ns
+        return wake_ns + (self.period_ns if data_left else 0)
 
     def _consume(self, records: list[Record]) -> None:
         for record in records:

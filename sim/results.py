@@ -54,7 +54,7 @@ def sim_report(
     profile: Profile,
     duration_ns: int,
     perf_period_ns: int,
-    timer_switch_times_ns: list[int],
+    switch_times_ns: list[int],
 ) -> Report:
     """The report of a stopped run."""
     c = counters
@@ -67,10 +67,13 @@ def sim_report(
         "signals_delivered": c.delivered,
         "signals_merged": handler.merged,
         "signals_discarded": handler.discarded,
+        "signals_discarded_duplicate": handler.discarded_duplicate,
+        "signals_discarded_unswitched": handler.discarded_unswitched,
+        "signals_discarded_after_stop": handler.discarded_after_stop,
         "samples_recorded": handler.recorded,
         "samples_lost_overflow": handler.lost_overflow,
     }
-    notes = _notes(scenario, spec, c, handler, threads, perf_period_ns, timer_switch_times_ns)
+    notes = _notes(scenario, spec, c, handler, threads, perf_period_ns, switch_times_ns)
     return build_report(
         world="sim",
         scenario=scenario.name,
@@ -87,6 +90,7 @@ def sim_report(
         true_function_cpu_s={k: v / 1e9 for k, v in machine.function_cpu_ns.items()},
         true_thread_cpu_s={t.name: machine.thread_cpu_ns.get(t.name, 0) / 1e9 for t in threads},
         notes=notes,
+        profile_seconds=profile.duration_ns / 1e9,
     )
 
 
@@ -97,7 +101,7 @@ def _notes(
     handler: Handler,
     threads: list[Thread],
     perf_period_ns: int,
-    timer_switch_times_ns: list[int],
+    switch_times_ns: list[int],
 ) -> list[str]:
     """Why samples were lost, stage by stage, in words."""
     notes = []
@@ -117,10 +121,16 @@ def _notes(
             "dropped because "
             "a SIGPROF was already pending: one pending signal per process (golang/go #35057)"
         )
-    if handler.discarded and spec.valid_sigprof:
+    if handler.discarded_duplicate:
         notes.append(
-            f"{handler.discarded} signals were discarded as duplicates: on a thread with its "
-            "own timer the process timer's signal is ignored (validSIGPROF)"
+            f"{handler.discarded_duplicate} signals were discarded as duplicates: on a thread "
+            "with its own timer the process timer's signal is ignored (validSIGPROF)"
+        )
+    if handler.discarded_unswitched:
+        notes.append(
+            f"{handler.discarded_unswitched} process-timer signals reached an M that had not "
+            "yet switched to the profiling rate (its next execute()) and were dropped by "
+            "sigprof (mp.profilehz == 0)"
         )
     if handler.merged:
         notes.append(
@@ -137,10 +147,10 @@ def _notes(
             f"{c.timer_overruns} timer intervals were folded into other signals as overruns "
             "(unweighted, they are missing from the profile)"
         )
-    if timer_switch_times_ns:
+    if switch_times_ns:
+        what = "per-thread timers were switched on" if spec.thread_timers else "Ms took the rate"
         notes.append(
-            f"per-thread timers were switched on lazily, the last at "
-            f"{max(timer_switch_times_ns) / 1e6:.1f} ms (Go's execute())"
+            f"{what} lazily, the last at {max(switch_times_ns) / 1e6:.1f} ms (Go's execute())"
         )
     return notes
 

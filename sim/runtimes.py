@@ -9,14 +9,21 @@ runtime table, `contract.runtimes.RUNTIMES`; `runtime_spec` joins a row with the
 scenario's settings.
 
 `go1.17` (src/runtime/signal_unix.go, proc.go `sigprof`, Go ≤ 1.17): only the process
-timer. Every delivered signal is a sample of the interrupted thread.
+timer. A delivered signal is a sample of the interrupted thread once its M has switched.
+
+The lazy switch (every Go-on-Linux line): `setcpuprofilerate` sets `sched.profilehz`, and
+an M copies it into its own `mp.profilehz` by `setThreadCPUProfiler` only when it next runs
+`execute()` (or `cgocallbackg1`, for a C thread entering Go). `sigprof` returns at once
+while `mp.profilehz == 0` (src/runtime/proc.go), so a process-timer signal that reaches an
+M not yet switched passes `validSIGPROF` and is then dropped: discarded, reason
+*unswitched*. Threads Go did not create have no M and no such check (`sigprofNonGo`).
 
 `go1.18` (Go 1.18–1.25 on Linux, src/runtime/os_linux.go): a per-thread timer on every M
 *beside* the still-armed process timer, and `validSIGPROF` to avoid double counting: on an
 M with its own timer a process signal (SI_KERNEL) is discarded; on an M without one yet a
 timer signal (SI_TIMER) is discarded; threads Go did not create keep process signals. An
-M gets its timer lazily, at its next `execute()`: for a busy goroutine that is its next
-scheduling point or sysmon's async preemption after 10 ms of running
+M gets its timer at the lazy switch, its next `execute()`: for a busy goroutine that is
+its next scheduling point or sysmon's async preemption after 10 ms of running
 (`forcePreemptNS`, src/runtime/proc.go). Samples of non-Go threads go through the
 1000-word `cpuprof.extra` buffer; what does not fit is counted in `lostExtra` and
 reported on `_LostExternalCode`. The extra buffer is flushed into profBuf by the next Go
@@ -69,13 +76,14 @@ class RuntimeSpec:
     process_timer: bool
     thread_timers: bool
     perf_events: bool  # a perf_event task-clock event per thread (sim.perfevents)
-    lazy_thread_timers: bool  # Go: armed at the M's next execute()
+    lazy_switch: bool  # Go: an M takes profilehz (and its timer) at its next execute()
     valid_sigprof: bool  # Go 1.18+ duplicate filter
     handler_cost_ns: int
     buffer_words: int | None  # None: unbounded (the naive port appends to a dict)
     tag_capacity: int | None
     free_on_read: bool
     reader: str  # "periodic", "half-full" or "at-stop"
+    go_writer: bool  # runtime/pprof's profileWriter: duration_nanos is its wall time
     reader_needs_gil: bool
     extra_words: int | None  # Go's buffer for non-Go threads
     python_handler: bool  # CPython: deferred handler on the main thread
@@ -105,7 +113,8 @@ def runtime_spec(profiler: Profiler) -> RuntimeSpec:
         process_timer=timer in ("process", "both"),
         thread_timers=timer in ("per-thread", "both"),
         perf_events=timer == "perf",
-        lazy_thread_timers=row.lazy_thread_timers,
+        # With timer perf (a hypothetical for Go) every thread's event is armed at start.
+        lazy_switch=row.lazy_switch and timer != "perf",
         # Only perf signals are armed with timer perf: nothing to filter.
         valid_sigprof=timer in row.dedup_timers,
         handler_cost_ns=round(profiler.effective_handler_cost_us * 1000),
@@ -113,6 +122,7 @@ def runtime_spec(profiler: Profiler) -> RuntimeSpec:
         tag_capacity=GO_TAG_CAPACITY if row.go else None,
         free_on_read=row.free_on_read,
         reader=row.reader,
+        go_writer=row.go,
         reader_needs_gil=row.reader_needs_gil,
         extra_words=profiler.extra_words if row.extra_buffer else None,
         python_handler=row.python_handler,

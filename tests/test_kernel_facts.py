@@ -62,7 +62,11 @@ def test_one_busy_thread_caps_at_kernel_hz(kernel_hz, rate_hz, runtime, timer):
     rounds = tick_rounds(2, kernel_hz)
     # At most one signal per tick at which the thread is current, whatever the rate.
     assert report.samples_in_profile <= rounds
-    assert report.samples_in_profile >= rounds - 2  # the first expiry comes a tick late
+    # The first expiry comes a tick late; Go's M drops what it takes before its lazy
+    # switch (sysmon's preemption at 10 ms), counted as discarded.
+    delivered = report.samples_in_profile + report.signals_discarded_unswitched
+    assert delivered >= rounds - 2
+    assert report.signals_discarded_unswitched <= math.ceil(10 * kernel_hz / 1000)
     assert report.samples_in_profile / report.wall_seconds <= kernel_hz
 
 
@@ -89,8 +93,11 @@ def test_go117_many_threads_hit_the_250_percent_ceiling():
     """golang/go #35057: 16 busy threads on 16 CPUs, aligned ticks, p = 0."""
     report = simulate(busy(16, 16, 100, "go1.17", same_round_survival=0.0)).report
     assert report.capture_ratio <= 0.25
-    # Exactly one delivered signal per tick round, for the whole process.
-    assert report.samples_in_profile == tick_rounds(5, 250)
+    # Exactly one delivered signal per tick round, for the whole process; the two
+    # before the Ms' lazy switch at 12 ms (ticks at 4 and 8 ms) are dropped by sigprof.
+    assert report.signals_delivered == tick_rounds(5, 250)
+    assert report.signals_discarded_unswitched == 2
+    assert report.samples_in_profile == tick_rounds(5, 250) - 2
     assert report.profile_cpu_percent == pytest.approx(250, abs=1)
     assert report.signals_dropped_pending == report.signals_generated - report.signals_delivered
 
@@ -187,9 +194,29 @@ def test_go118_switches_per_thread_timers_lazily():
     result = simulate(busy(2, 2, 100, "go1.18", duration_s=1))
     # Busy goroutines reach execute() when sysmon preempts them after 10 ms of running;
     # the switch is seen at the next tick.
-    assert 10 <= result.stats["timer_switch_last_ms"] <= 10 + 4
-    # Before the switch, the process timer's signals are the samples.
+    assert 10 <= result.stats["lazy_switch_last_ms"] <= 10 + 4
     assert any("lazily" in note for note in result.report.notes)
+
+
+@pytest.mark.parametrize("runtime", ["go1.17", "go1.18", "go1.26"])
+@pytest.mark.parametrize("timer", [None, "process"])
+def test_process_signals_to_unswitched_ms_are_discarded_not_recorded(runtime, timer):
+    # sigprof returns while mp.profilehz == 0, and an M sets it only at its next
+    # execute() (src/runtime/proc.go): what it takes before the switch passes
+    # validSIGPROF and is dropped (Go 1.17's profilehz included).
+    scenario = busy(4, 4, 100, runtime, duration_s=0.2, timer=timer, same_round_survival=0.0)
+    result = simulate(scenario, trace_window_ms=(0, 200))
+    report = result.report
+    # Busy goroutines reach execute() by sysmon's preemption after 10 ms, seen at the
+    # next tick (12 ms at HZ=250); 4 busy CPUs charge the process clock 16 ms a tick, so
+    # the process timer signals at each tick before it (4 and 8 ms).
+    switched_ms = math.ceil(10 / 4) * 4
+    before = [kind for t, kind, _ in result.trace.events if t / 1e6 < switched_ms]
+    assert before.count("deliver") == 2
+    assert before.count("record") == 0
+    assert report.signals_discarded_unswitched == before.count("deliver")
+    assert report.samples_recorded + report.signals_discarded == report.signals_delivered
+    assert report.conservation_errors() == []
 
 
 def test_same_seed_gives_byte_identical_report_and_profile():
@@ -228,3 +255,22 @@ def test_thread_timer_reports_skipped_intervals_as_overrun():
 def test_setitimer_interval_is_whole_microseconds_like_go():
     assert itimer_interval_ns(300) == 3_333_000
     assert itimer_interval_ns(100) == 10_000_000
+
+
+@pytest.mark.parametrize(
+    ("runtime", "profile_s"),
+    # Stop at 0.25 s. Up to Go 1.25 the writer wakes at its next 100 ms period (0.3 s),
+    # reads what is left, and reports EOF one sleep later (0.4 s): duration_nanos is
+    # its wall time (src/runtime/pprof/pprof.go profileWriter, golang/go #63043). From
+    # Go 1.26 the stop wakes the blocked reader at once.
+    [("go1.17", 0.4), ("go1.18", 0.4), ("go1.26", 0.25), ("realprof", 0.25)],
+)
+def test_profile_duration_is_the_writers_wall_time(runtime, profile_s):
+    result = simulate(busy(1, 2, 100, runtime, duration_s=0.25))
+    report = result.report
+    assert result.profile.duration_ns == round(profile_s * 1e9)
+    assert report.profile_seconds == pytest.approx(profile_s)
+    # go tool pprof divides by the duration: a short Go profile shows less CPU.
+    shown = report.samples_in_profile / 100 / profile_s * 100
+    assert report.pprof_cpu_percent == pytest.approx(shown)
+    assert report.wall_seconds == pytest.approx(0.25)
