@@ -15,8 +15,9 @@ can fail rather than an identity:
 
 (the first and the last hold only where they can be observed: the simulator). A discard
 has one named reason: a duplicate (`validSIGPROF`), a Go M that has not yet switched to
-the profiling rate (`sigprof` returns while `mp.profilehz == 0`), or a signal handled
-after profiling stopped. The expected
+the profiling rate (`sigprof` returns while `mp.profilehz == 0`), or a delivery still
+waiting for CPython's main-thread handler when profiling stopped (tripped, never
+handled). The expected
 number of samples is what a perfect profiler would record, `cpu_seconds × rate_hz`, so
 `capture_ratio` is the share of the workload's CPU time the profile can see. The
 attribution tables compare each function's and thread's share of the profile with its
@@ -50,7 +51,7 @@ FUNNEL_FIELDS = (
     "samples_in_profile",
 )
 
-# The funnel's two identities (the module header), each with the words of its message.
+# The funnel's three identities (the module header), each with the words of its message.
 CONSERVATION = (
     (
         "signals_generated",

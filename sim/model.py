@@ -40,8 +40,9 @@ tick rounds, the timer checks and the signal deliveries, and stops.
    (`sim.results`); a trace window, if asked for, records the timeline (`sim.trace`).
 
 Randomness comes from the scenario's seed alone: one stream for the round orders, the
-signals' survival and the thread timers' first expiries, and one of its own for GIL
-hand-overs. Events are created in a fixed order, so a seed gives the same run, bit for
+signals' survival and the thread timers' first expiries, one of its own for GIL
+hand-overs, and one for where sleeps end in the timer slack (`sim.sleeps`, seeded
+`sleeps/{seed}`). Events are created in a fixed order, so a seed gives the same run, bit for
 bit. Ground truth is exact: the CPU each leaf function and each workload thread received,
 from the machine's accounting.
 """

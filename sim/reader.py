@@ -76,6 +76,7 @@ class Reader:
         self.cost_us_per_sample = cost_us_per_sample
         self.thread = Thread.helper("reader", "reader", self._done)
         self.wake_pending = False
+        self.next_wake_ns: int | None = None  # a periodic reader's pending wake-up
         self.stopped = False
         self.reads = 0
         self.records = 0  # samples that reached the profile
@@ -87,7 +88,7 @@ class Reader:
 
     def start(self) -> None:
         if self.ctx.spec.reader == "periodic":
-            self.sleeps.sleep(self.period_ns, self._slept)
+            self.next_wake_ns = self.sleeps.sleep(self.period_ns, self._slept)
 
     def _slept(self) -> None:
         """A periodic reader's sleep is over: wake it to read."""
@@ -133,7 +134,7 @@ class Reader:
         if self.ctx.spec.reader == "half-full":
             self.maybe_wake()
         elif self.ctx.spec.reader == "periodic" and not self.stopped:
-            self.sleeps.sleep(self.period_ns, self._slept)
+            self.next_wake_ns = self.sleeps.sleep(self.period_ns, self._slept)
 
     def drain(self) -> None:
         """At stop: what is left, then the read that reports EOF; the profile's duration."""
@@ -148,13 +149,17 @@ class Reader:
         Up to Go 1.25 the writer sleeps a period before each read, and a read that
         returns data does not report EOF: after the stop it wakes at its next period,
         reads what is left and, if that was anything, sleeps once more before the EOF
-        (0-100 ms, then 100 ms more). From Go 1.26 the reader blocks in the read, which
+        (0-100 ms: the wake-up its sleep has pending, which drifts off the period grid
+        as the real one does; then 100 ms more). From Go 1.26 the reader blocks in the read, which
         the stop wakes at once. Other runtimes' profiles span the profiled interval.
         """
-        stop_ns = self.ctx.env.now
+        stop_ns = int(self.ctx.env.now)
         if not self.ctx.spec.go_writer or self.ctx.spec.reader != "periodic":
             return stop_ns
-        wake_ns = -(-stop_ns // self.period_ns) * self.period_ns
+        # The wake-up its sleep has pending; a writer caught reading sleeps a whole
+        # period after this read before the next.
+        pending = self.next_wake_ns
+        wake_ns = pending if pending is not None and pending >= stop_ns else stop_ns + self.period_ns
         return wake_ns + (self.period_ns if data_left else 0)
 
     def _consume(self, records: list[Record]) -> None:

@@ -12,8 +12,10 @@ requested end) up to its hard expiry (end + slack), the instant the CPU's timer 
 is programmed for. So a sleeper wakes between ticks, at an instant that has nothing to
 do with the tick grid, and is charged a tick only if a tick lands while it runs.
 
-What sleeps this way in the model: a workload thread's `sleep_ms` step and the profile
-reader between its reads (`sim.reader`; Go's profileWriter calls `time.Sleep`).
+What sleeps this way in the model: a workload thread's `sleep_ms` and `syscall_ms`
+steps and the profile reader between its reads (`sim.reader`; Go's profileWriter calls
+`time.Sleep`). `sleep` returns the wake-up instant (the reader keeps it: a Go
+profile's duration ends a period after it).
 
 Invariants:
 
@@ -54,6 +56,8 @@ class Sleeps:
         self.env = env
         self.rng = random.Random(f"sleeps/{seed}")
 
-    def sleep(self, duration_ns: int, wake: Callable[..., Any], *args: Any) -> None:
-        """Call `wake(*args)` when a sleep of `duration_ns` begun now ends."""
-        after(self.env, duration_ns + self.rng.randint(0, TIMER_SLACK_NS), wake, *args)
+    def sleep(self, duration_ns: int, wake: Callable[..., Any], *args: Any) -> int:
+        """Call `wake(*args)` when a sleep of `duration_ns` begun now ends; returns when."""
+        delay_ns = duration_ns + self.rng.randint(0, TIMER_SLACK_NS)
+        after(self.env, delay_ns, wake, *args)
+        return int(self.env.now) + delay_ns

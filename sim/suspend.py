@@ -10,6 +10,10 @@ it is sampled on a CPU, waiting for one, or waiting in the kernel (`sigprof` unw
 goroutine from the call's saved pc and sp). In the model an M is sampled when it is
 running, runnable, or in a `syscall_ms` step; a goroutine waiting for a P
 (`sim.gosched`) or in a `sleep_ms` step is on no M, or on a parked one, and is not.
+Left out: every M is taken to have its `profilehz` set from the start. In Go an M sets
+it at its next `execute()` (the lazy switch, as on Linux), and each M's switch re-arms
+the one waitable timer (`setThreadCPUProfiler`, os_windows.go); the model has neither,
+so an M's first samples, before its switch, are in its profile.
 
 The timer is a waitable timer. With a resolution (`suspend_timer_resolution_ns`, Go
 1.16 up to golang/go #61665 on Windows' default 15.625 ms clock) it fires at the first

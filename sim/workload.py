@@ -33,8 +33,11 @@ from contract.scenario import PYTHON_RUNTIMES, NativeStep, RunStep, Scenario, Sl
 EXTERNAL_CODE_FRAME = Frame("runtime._ExternalCode")
 # The leaf a sample of an M blocked in a system call shows (Windows only: elsewhere no
 # timer fires for a thread off the CPU). Go 1.19 on Windows makes its calls through
-# syscall.SyscallN, and sigprof unwinds from the call's saved pc and sp.
-SYSCALL_FUNCTION = "syscall.SyscallN"
+# syscall.SyscallN and runtime.cgocall, whose entersyscall saves its caller's pc and sp
+# (reentersyscall(getcallerpc(), ...)); sigprof unwinds from those, so the leaf is
+# runtime.cgocall with syscall.SyscallN below it (src/runtime/cgocall.go, proc.go).
+SYSCALL_FUNCTION = "runtime.cgocall"
+SYSCALL_CALLER = "syscall.SyscallN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +108,11 @@ def build_threads(scenario: Scenario) -> list[ThreadSpec]:
             elif isinstance(step, SleepStep):
                 ops.append(Op("sleep", max(1, round(step.sleep_ms * 1e6))))
             else:
-                stack = make_stack(group.name, SYSCALL_FUNCTION, 2, max_depth)
+                stack = (
+                    Frame(SYSCALL_FUNCTION, "cgocall.go"),
+                    Frame(SYSCALL_CALLER, "syscall_windows.go"),
+                    Frame(group.name, f"{group.name}.py"),
+                )[:max_depth]
                 ops.append(
                     Op("syscall", max(1, round(step.syscall_ms * 1e6)), SYSCALL_FUNCTION, stack)
                 )

@@ -84,7 +84,7 @@ def test_windows_samples_ms_blocked_in_system_calls_but_not_parked_ones():
     asleep = io({"sleep_ms": 10}).report
     assert in_syscall.samples_recorded > 0.9 * periods
     assert asleep.samples_recorded < 0.05 * periods
-    assert in_syscall.functions[0].name == "syscall.SyscallN"
+    assert in_syscall.functions[0].name == "runtime.cgocall"
 
 
 def test_windows_low_resolution_timer_samples_at_64_hz():

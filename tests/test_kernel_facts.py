@@ -259,18 +259,34 @@ def test_setitimer_interval_is_whole_microseconds_like_go():
 
 @pytest.mark.parametrize(
     ("runtime", "profile_s"),
-    # Stop at 0.25 s. Up to Go 1.25 the writer wakes at its next 100 ms period (0.3 s),
-    # reads what is left, and reports EOF one sleep later (0.4 s): duration_nanos is
-    # its wall time (src/runtime/pprof/pprof.go profileWriter, golang/go #63043). From
-    # Go 1.26 the stop wakes the blocked reader at once.
+    # Stop at 0.25 s. Up to Go 1.25 the writer wakes when its pending 100 ms sleep ends
+    # (it slept after its read at ~0.2 s: ~0.3 s), reads what is left, and reports EOF
+    # one sleep later (~0.4 s): duration_nanos is its wall time
+    # (src/runtime/pprof/pprof.go profileWriter, golang/go #63043). Its sleeps end on
+    # hrtimers a little after their length (the slack, sim.sleeps) and start after each
+    # read's work, so the wake-ups drift late by at most 3 x (50 us slack + the reads'
+    # cost, well under 100 us): 1 ms of room. From Go 1.26 the stop wakes the blocked
+    # reader at once.
     [("go1.17", 0.4), ("go1.18", 0.4), ("go1.26", 0.25), ("realprof", 0.25)],
 )
 def test_profile_duration_is_the_writers_wall_time(runtime, profile_s):
     result = simulate(busy(1, 2, 100, runtime, duration_s=0.25))
     report = result.report
-    assert result.profile.duration_ns == round(profile_s * 1e9)
+    assert profile_s <= result.profile.duration_ns / 1e9 < profile_s + 0.001
+    profile_s = result.profile.duration_ns / 1e9
     assert report.profile_seconds == pytest.approx(profile_s)
     # go tool pprof divides by the duration: a short Go profile shows less CPU.
     shown = report.samples_in_profile / 100 / profile_s * 100
     assert report.pprof_cpu_percent == pytest.approx(shown)
     assert report.wall_seconds == pytest.approx(0.25)
+
+
+def test_profile_duration_follows_the_writers_own_sleeps():
+    # A writer whose reads take 20 ms (20 samples a read at 1 ms each) starts each
+    # 100 ms sleep 20 ms after its wake-up, so its wake-ups fall at ~0.1, ~0.22, ~0.34 s:
+    # stopped at 0.25 s, it reads what is left at ~0.34 s and reports EOF a sleep later,
+    # ~0.44 s, not on the 100 ms grid (0.3 + 0.1 = 0.4 s).
+    scenario = busy(2, 2, 100, "go1.18", duration_s=0.25)
+    scenario = with_overrides(scenario, {"profiler.reader_cost_us_per_sample": 1000})
+    duration_s = simulate(scenario).profile.duration_ns / 1e9
+    assert 0.43 < duration_s < 0.46, duration_s
