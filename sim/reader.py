@@ -159,7 +159,9 @@ class Reader:
         # The wake-up its sleep has pending; a writer caught reading sleeps a whole
         # period after this read before the next.
         pending = self.next_wake_ns
-        wake_ns = pending if pending is not None and pending >= stop_ns else stop_ns + self.period_ns
+        wake_ns = (
+            pending if pending is not None and pending >= stop_ns else stop_ns + self.period_ns
+        )
         return wake_ns + (self.period_ns if data_left else 0)
 
     def _consume(self, records: list[Record]) -> None:
