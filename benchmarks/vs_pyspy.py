@@ -20,6 +20,10 @@ here, from a fixed seed, so every run profiles the same work):
   into HTML (pure Python).
 * ``pycodestyle``: ``python -m pycodestyle`` checking the same kind of generated
   source line by line (regular expressions and ``tokenize``; it keeps little alive).
+* ``sqlparse``: ``python -m sqlparse -r -k upper`` reformatting generated SQL statements
+  (a lexer and a token tree per statement).
+* ``markdown``: ``python -m markdown`` (Python-Markdown) turning a generated Markdown
+  document into HTML.
 
 Each program runs twice, one run at a time and never beside another of ours: under
 ``python -m realprof record`` (the perf_event timer at 1000 Hz when the kernel allows
@@ -76,7 +80,8 @@ and tool versions, and the load average before and after each run (the machine m
 shared: a busy machine changes timing, which both tools see alike, but is reported).
 This is a script, not a test. Needs py-spy (``pip install py-spy``; it uses ptrace, so
 run as root or with ptrace allowed) and the programs' packages (pygments, pyflakes,
-docutils, pycodestyle), in the environment of the Python that runs this script.
+docutils, pycodestyle, sqlparse, markdown), in the environment of the Python that runs
+this script.
 """
 
 from __future__ import annotations
@@ -247,6 +252,49 @@ def make_rst(path: Path, sections: int) -> str:
     return f"{sections:,} sections of reStructuredText ({len(text) / 1e6:.1f} MB)"
 
 
+def make_sql(path: Path, statements: int) -> str:
+    """``statements`` SQL statements (selects with joins and conditions, inserts), one
+    per line, unformatted."""
+    rng = random.Random(SEED)
+    parts = []
+    for i in range(statements):
+        a, b = rng.choice(WORDS), rng.choice(WORDS)
+        if i % 3:
+            parts.append(
+                f"select t.id, t.{a}, u.{b}, count(*) as n from {a}_table t join {b}_table u "
+                f"on t.id = u.{a}_id where t.{b} > {rng.randrange(1000)} and u.{a} like "
+                f"'%{rng.choice(WORDS)}%' group by t.id, t.{a}, u.{b} order by n desc "
+                f"limit {rng.randrange(1, 100)};"
+            )
+        else:
+            values = ", ".join(f"({rng.randrange(10**6)}, '{rng.choice(WORDS)}')" for _ in range(4))
+            parts.append(f"insert into {a}_table (id, name) values {values};")
+    text = "\n".join(parts) + "\n"
+    path.write_text(text, encoding="utf-8")
+    return f"{statements:,} SQL statements ({len(text) / 1e6:.1f} MB)"
+
+
+def make_markdown(path: Path, sections: int) -> str:
+    """``sections`` sections of Markdown: headings, emphasis, links, lists, code."""
+    rng = random.Random(SEED)
+    parts = []
+    for i in range(sections):
+        parts.append(f"## Section {i}: {_sentence(rng, 3)}\n")
+        for _ in range(3):
+            words = [rng.choice(WORDS) for _ in range(40)]
+            words[3] = f"*{words[3]}*"
+            words[9] = f"**{words[9]}**"
+            words[15] = f"`{words[15]}()`"
+            words[21] = f"[{words[21]}](https://example.org/{i})"
+            parts.append(" ".join(words) + ".\n")
+        parts.append("".join(f"* {_sentence(rng, 8)}\n" for _ in range(4)))
+        parts.append("".join(f"{n}. {_sentence(rng, 6)}\n" for n in range(1, 4)))
+        parts.append(f"    def f{i}(x):\n        return x * {i}\n")
+    text = "\n".join(parts)
+    path.write_text(text, encoding="utf-8")
+    return f"{sections:,} sections of Markdown ({len(text) / 1e6:.1f} MB)"
+
+
 @dataclass(frozen=True)
 class Program:
     name: str
@@ -276,6 +324,18 @@ def _pycodestyle(work: Path, scale: float) -> tuple[list[str], str]:
     return ["-m", "pycodestyle", "--max-line-length=200", "-qq", str(path)], what
 
 
+def _sqlparse(work: Path, scale: float) -> tuple[list[str], str]:
+    path = work / "input.sql"
+    what = make_sql(path, max(1, int(4000 * scale)))
+    return ["-m", "sqlparse", "-r", "-k", "upper", "-o", os.devnull, str(path)], what
+
+
+def _markdown(work: Path, scale: float) -> tuple[list[str], str]:
+    path = work / "input.md"
+    what = make_markdown(path, max(1, int(6000 * scale)))
+    return ["-m", "markdown", "-f", os.devnull, str(path)], what
+
+
 def _docutils(work: Path, scale: float) -> tuple[list[str], str]:
     path = work / "input.rst"
     what = make_rst(path, max(1, int(1500 * scale)))
@@ -290,6 +350,8 @@ PROGRAMS = {
         Program("pyflakes", "pyflakes", _pyflakes),
         Program("docutils", "docutils", _docutils),
         Program("pycodestyle", "pycodestyle", _pycodestyle),
+        Program("sqlparse", "sqlparse", _sqlparse),
+        Program("markdown", "markdown", _markdown),
     )
 }
 
