@@ -223,6 +223,19 @@ def make_python(path: Path, units: int) -> str:
     return f"{text.count(chr(10)):,} lines of Python ({len(text) / 1e6:.1f} MB)"
 
 
+def _paragraph(
+    rng: random.Random, emphasis: str, strong: str, code: str, reference: Callable[[str], str]
+) -> str:
+    """40 words with an emphasis, a strong word, a code span and a reference, in the
+    markup the format strings and `reference` give (reStructuredText or Markdown)."""
+    words = [rng.choice(WORDS) for _ in range(40)]
+    words[3] = emphasis.format(words[3])
+    words[9] = strong.format(words[9])
+    words[15] = code.format(words[15])
+    words[21] = reference(words[21])
+    return " ".join(words) + ".\n"
+
+
 def make_rst(path: Path, sections: int) -> str:
     """``sections`` sections of reStructuredText: inline markup, lists, a table, a literal
     block, internal references."""
@@ -232,12 +245,15 @@ def make_rst(path: Path, sections: int) -> str:
         title = f"Section {i}: {_sentence(rng, 3)}"
         parts.append(f".. _target{i}:\n\n{title}\n{'=' * len(title)}\n")
         for _ in range(3):
-            words = [rng.choice(WORDS) for _ in range(40)]
-            words[3] = f"*{words[3]}*"
-            words[9] = f"**{words[9]}**"
-            words[15] = f"``{words[15]}()``"
-            words[21] = f"target{rng.randrange(i + 1)}_"
-            parts.append(" ".join(words) + ".\n")
+            parts.append(
+                _paragraph(
+                    rng,
+                    "*{}*",
+                    "**{}**",
+                    "``{}()``",
+                    lambda _w, i=i: f"target{rng.randrange(i + 1)}_",
+                )
+            )
         parts.append("".join(f"* {_sentence(rng, 8)}\n" for _ in range(4)))
         parts.append("".join(f"{n}. {_sentence(rng, 6)}\n" for n in range(1, 4)))
         rule = "========  =====  ======\n"
@@ -281,12 +297,12 @@ def make_markdown(path: Path, sections: int) -> str:
     for i in range(sections):
         parts.append(f"## Section {i}: {_sentence(rng, 3)}\n")
         for _ in range(3):
-            words = [rng.choice(WORDS) for _ in range(40)]
-            words[3] = f"*{words[3]}*"
-            words[9] = f"**{words[9]}**"
-            words[15] = f"`{words[15]}()`"
-            words[21] = f"[{words[21]}](https://example.org/{i})"
-            parts.append(" ".join(words) + ".\n")
+            link = f"https://example.org/{i}"
+            parts.append(
+                _paragraph(
+                    rng, "*{}*", "**{}**", "`{}()`", lambda word, link=link: f"[{word}]({link})"
+                )
+            )
         parts.append("".join(f"* {_sentence(rng, 8)}\n" for _ in range(4)))
         parts.append("".join(f"{n}. {_sentence(rng, 6)}\n" for n in range(1, 4)))
         parts.append(f"    def f{i}(x):\n        return x * {i}\n")

@@ -27,7 +27,6 @@ import argparse
 import gzip
 import json
 import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -43,6 +42,7 @@ from lab.go_toolchain import (
     build_program,
     c_symbols,
     go_toolchain,
+    run_checked,
     version_of,
 )
 
@@ -113,19 +113,11 @@ def _inlining(message: Any) -> dict[str, Any]:
 
 def trace_samples(go: str, trace: Path, scale: float) -> dict[str, Any]:
     """CPU sample events per worker and bin, from `go tool trace -d` (Go 1.19's parser)."""
-    done = subprocess.run(
-        [go, "tool", "trace", "-d", str(trace)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise GoWorldError(f"go tool trace -d failed: {done.stderr.strip()[-200:]}")
+    trace_text = run_checked([go, "tool", "trace", "-d", str(trace)], "go tool trace -d", 300)
     worker_of: dict[str, str] = {}
     t0_ns = None
     samples: list[tuple[int, str]] = []
-    for line in done.stdout.splitlines():
+    for line in trace_text.splitlines():
         if log := _USER_LOG.match(line):
             if log["key"] == "worker":
                 worker_of[log["g"]] = log["value"]
@@ -151,16 +143,8 @@ def trace_samples(go: str, trace: Path, scale: float) -> dict[str, Any]:
 
 def _run(binary: Path, part: str, where: Path, scale: float) -> dict[str, Any]:
     where.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [str(binary), "-dir", str(where), "-part", part, "-scale", repr(scale)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise GoWorldError(f"the Go program failed: {done.stderr.strip()[-200:]}")
-    return json.loads(done.stdout.splitlines()[-1])
+    command = [str(binary), "-dir", str(where), "-part", part, "-scale", repr(scale)]
+    return json.loads(run_checked(command, "the Go program").splitlines()[-1])
 
 
 def measure(scale: float = 2.0) -> dict[str, Any]:

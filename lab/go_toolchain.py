@@ -117,6 +117,22 @@ def first_error_line(text: str) -> str:
     return "no output"
 
 
+def run_checked(command: list[str], what: str, timeout_s: float = 120) -> str:
+    """A Go tool or program's standard output; a `GoWorldError` naming `what` and the first
+    line of its error output if it fails, does not finish in `timeout_s` or cannot run."""
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise GoWorldError(f"{what} took more than {timeout_s:g} s") from None
+    except OSError as error:
+        raise GoWorldError(f"cannot run {command[0]}: {error.strerror or error}") from None
+    if done.returncode != 0:
+        raise GoWorldError(f"{what} failed: {first_error_line(done.stderr)}")
+    return done.stdout
+
+
 def build_program(go: str, version: str, source: str, cgo: bool) -> Path:
     """Build `source` once per (source, toolchain); later runs reuse the binary."""
     cache = _cache_dir()
@@ -167,16 +183,9 @@ def c_symbols(go: str, binary: Path, wanted: Iterable[str]) -> list[Symbol]:
     if cached.is_file():
         text = cached.read_text(encoding="utf-8")
     else:
-        done = subprocess.run(
-            [go, "tool", "nm", "-size", "-sort", "address", str(binary)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        text = run_checked(
+            [go, "tool", "nm", "-size", "-sort", "address", str(binary)], "go tool nm"
         )
-        if done.returncode != 0:
-            raise GoWorldError(f"go tool nm failed: {first_error_line(done.stderr)}")
-        text = done.stdout
         temp = cached.with_name(f"nm.{os.getpid()}.tmp")
         temp.write_text(text, encoding="utf-8")
         os.replace(temp, cached)
