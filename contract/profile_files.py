@@ -15,7 +15,9 @@ runs a full collection when the objects that survived since the last one reach a
 of those it kept (Modules/gcmodule.c, long_lived_pending), so the heap a program starts
 with moves where its collections fall: pyflakes on a 576,000-line file, run plainly,
 did a 4.6 s collection in its checking phase; with 10,000 more objects on the heap at
-the start, none there (benchmarks/gc_schedule.py).
+the start, none there (benchmarks/gc_schedule.py). `realprof record --duration` loads
+it before the program all the same: its write at the deadline runs beside the program,
+and importing protobuf then, against a busy main thread for the GIL, took 0.6-0.7 s.
 
 A file that is not a profile raises ``contract.profile.ProfileFormatError`` with one
 line that starts with the file's name, whatever went wrong inside the reader.
