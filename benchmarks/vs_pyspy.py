@@ -24,6 +24,10 @@ here, from a fixed seed, so every run profiles the same work):
   (a lexer and a token tree per statement).
 * ``markdown``: ``python -m markdown`` (Python-Markdown) turning a generated Markdown
   document into HTML.
+* ``chardet``: ``python -m chardet.cli.chardetect`` (chardet 5, pure Python; chardet 7
+  is compiled) guessing the encoding of generated cp1252 text byte by byte.
+* ``isort``: ``python -m isort --check-only`` (isort 5, pure Python; isort 9 is
+  compiled) sorting a generated file of unsorted import blocks.
 
 Each program runs twice, one run at a time and never beside another of ours: under
 ``python -m realprof record`` (the perf_event timer at 1000 Hz when the kernel allows
@@ -80,7 +84,7 @@ and tool versions, and the load average before and after each run (the machine m
 shared: a busy machine changes timing, which both tools see alike, but is reported).
 This is a script, not a test. Needs py-spy (``pip install py-spy``; it uses ptrace, so
 run as root or with ptrace allowed) and the programs' packages (pygments, pyflakes,
-docutils, pycodestyle, sqlparse, markdown), in the environment of the Python that runs
+docutils, pycodestyle, sqlparse, markdown, ``chardet<6``, ``isort<6``), in the environment of the Python that runs
 this script.
 """
 
@@ -311,6 +315,52 @@ def make_markdown(path: Path, sections: int) -> str:
     return f"{sections:,} sections of Markdown ({len(text) / 1e6:.1f} MB)"
 
 
+ACCENTED_WORDS = (
+    "café naïve façade élève garçon über straße größe mañana señor crème brûlée déjà "
+    "àpropos"
+).split()
+
+
+def make_latin_text(path: Path, scale: float) -> str:
+    """About 4.5 MB × scale of Western European text encoded in cp1252: no multi-byte
+    encoding fits it and no single-byte one wins outright, so chardet's probers read it
+    all (a pure-ASCII file would be decided on its first line)."""
+    rng = random.Random(SEED)
+    vocabulary = ACCENTED_WORDS + WORDS[:6]
+    target = int(4_500_000 * scale)
+    lines, size = [], 0
+    while size < target:
+        line = " ".join(rng.choice(vocabulary) for _ in range(8))
+        lines.append(line)
+        size += len(line.encode("cp1252")) + 1
+    path.write_bytes(("\n".join(lines) + "\n").encode("cp1252"))
+    return f"{size / 1e6:.1f} MB of cp1252 text, {len(lines):,} lines"
+
+
+def make_imports(path: Path, blocks: int) -> str:
+    """``blocks`` unsorted blocks of 12 imports (plain, dotted, and ``from`` imports of
+    one to five names), each followed by a small function: isort's work is the import
+    blocks, so the file is mostly those."""
+    rng = random.Random(SEED)
+    stdlib = ["os", "sys", "re", "json", "typing", "collections"]
+    parts = []
+    for i in range(blocks):
+        imports = []
+        for _ in range(12):
+            kind = rng.random()
+            if kind < 0.3:
+                imports.append(f"import {rng.choice(WORDS)}.{rng.choice(WORDS)}")
+            elif kind < 0.5:
+                imports.append(f"import {rng.choice(stdlib)}")
+            else:
+                names = [f"{rng.choice(WORDS)}{rng.randrange(50)}" for _ in range(rng.randrange(1, 6))]
+                imports.append(f"from {rng.choice(WORDS)}.{rng.choice(WORDS)} import {', '.join(names)}")
+        parts.append("\n".join(imports) + f"\n\n\ndef f{i}(x):\n    return x * {i}\n\n\n")
+    text = "".join(parts)
+    path.write_text(text, encoding="utf-8")
+    return f"{blocks:,} import blocks ({text.count(chr(10)):,} lines of Python)"
+
+
 @dataclass(frozen=True)
 class Program:
     name: str
@@ -358,6 +408,18 @@ def _docutils(work: Path, scale: float) -> tuple[list[str], str]:
     return ["-m", "docutils", str(path), os.devnull], what
 
 
+def _chardet(work: Path, scale: float) -> tuple[list[str], str]:
+    path = work / "input_cp1252.txt"
+    return ["-m", "chardet.cli.chardetect", str(path)], make_latin_text(path, scale)
+
+
+def _isort(work: Path, scale: float) -> tuple[list[str], str]:
+    path = work / "input_isort.py"
+    what = make_imports(path, max(1, int(20_000 * scale)))
+    # --check-only sorts every block as a rewrite would, compares, and prints one line
+    return ["-m", "isort", "--check-only", str(path)], what
+
+
 PROGRAMS = {
     p.name: p
     for p in (
@@ -368,6 +430,8 @@ PROGRAMS = {
         Program("pycodestyle", "pycodestyle", _pycodestyle),
         Program("sqlparse", "sqlparse", _sqlparse),
         Program("markdown", "markdown", _markdown),
+        Program("chardet", "chardet", _chardet),
+        Program("isort", "isort", _isort),
     )
 }
 
