@@ -84,8 +84,8 @@ and tool versions, and the load average before and after each run (the machine m
 shared: a busy machine changes timing, which both tools see alike, but is reported).
 This is a script, not a test. Needs py-spy (``pip install py-spy``; it uses ptrace, so
 run as root or with ptrace allowed) and the programs' packages (pygments, pyflakes,
-docutils, pycodestyle, sqlparse, markdown, ``chardet<6``, ``isort<6``), in the environment of the Python that runs
-this script.
+docutils, pycodestyle, sqlparse, markdown, ``chardet<6``, ``isort<6``), in the
+environment of the Python that runs this script.
 """
 
 from __future__ import annotations
@@ -315,10 +315,10 @@ def make_markdown(path: Path, sections: int) -> str:
     return f"{sections:,} sections of Markdown ({len(text) / 1e6:.1f} MB)"
 
 
-ACCENTED_WORDS = (
-    "café naïve façade élève garçon über straße größe mañana señor crème brûlée déjà "
-    "àpropos"
-).split()
+ACCENTED_WORDS = [
+    *("café", "naïve", "façade", "élève", "garçon", "über", "straße", "größe"),
+    *("mañana", "señor", "crème", "brûlée", "déjà", "àpropos"),
+]
 
 
 def make_latin_text(path: Path, scale: float) -> str:
@@ -353,8 +353,9 @@ def make_imports(path: Path, blocks: int) -> str:
             elif kind < 0.5:
                 imports.append(f"import {rng.choice(stdlib)}")
             else:
-                names = [f"{rng.choice(WORDS)}{rng.randrange(50)}" for _ in range(rng.randrange(1, 6))]
-                imports.append(f"from {rng.choice(WORDS)}.{rng.choice(WORDS)} import {', '.join(names)}")
+                count = rng.randrange(1, 6)
+                names = ", ".join(f"{rng.choice(WORDS)}{rng.randrange(50)}" for _ in range(count))
+                imports.append(f"from {rng.choice(WORDS)}.{rng.choice(WORDS)} import {names}")
         parts.append("\n".join(imports) + f"\n\n\ndef f{i}(x):\n    return x * {i}\n\n\n")
     text = "".join(parts)
     path.write_text(text, encoding="utf-8")
