@@ -48,7 +48,11 @@ unevenly by py-spy itself. At 200 Hz the stops take a few per cent (0.92-1.04 s 
 CPU-second measured) and the stretch is under the sampling noise. Without stopping the
 target (``--pyspy-mode nonblocking``) py-spy reads a moving stack: on json.tool it lost
 a third of its samples to read errors and put 12 % (against 31 %) in the encoder's
-generators, whose frames it failed to follow.
+generators, whose frames it failed to follow. Stopping has its own bias: a stop asked
+from another CPU takes effect at the target's next return to user mode, often the end of
+a system call, so functions that make system calls between short stretches of Python
+get more than their share (isort's ``os.path.exists``: ``benchmarks/syscall_stop_bias.py``
+measures it against a known truth).
 
 What is compared. A function is identified by (file, first line): realprof's pprof
 file is read with ``contract.profile_files.read_profile``, whose frames carry

@@ -53,7 +53,7 @@ from contract.cli import (
     int_in,
     rate_in,
 )
-from contract.profile import Frame
+from contract.profile import Frame, Profile
 from contract.profile_files import FORMATS, format_for_path, write_profile
 from realprof.deadline import StopOnce
 from realprof.show import top_lines
@@ -384,6 +384,17 @@ def _without_runner_frames(profile: Any) -> Any:
     return clean
 
 
+def capture_comment(profile: Profile, process_cpu_s: float) -> str:
+    """One line for the profile's comments: the CPU this process used while sampled,
+    the CPU its samples account for (samples × period), and the ratio."""
+    sampled_s = profile.total_samples / profile.rate_hz if profile.rate_hz else 0.0
+    ratio = f"{sampled_s / process_cpu_s:.1%}" if process_cpu_s > 0 else "—"
+    return (
+        f"realprof: process CPU {process_cpu_s:.3f} s while sampled; the samples account "
+        f"for {sampled_s:.3f} s ({ratio})"
+    )
+
+
 def _open_hint(path: str, fmt: str) -> str:
     # `realprof flame` needs nothing installed; the others are named only as options.
     flame = f"python -m realprof flame {path} -o flame.html"
@@ -500,6 +511,10 @@ def _record(
         profile = _without_runner_frames(sampler.stop())
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         finished["run_delay"] = run_delay_seconds() - delay0
+        # The file itself says how much of the CPU its samples stand for: a profile asked
+        # above what the timer delivers otherwise claims a fraction of the run's CPU, and
+        # only the record summary (gone once the terminal is) would say so.
+        profile.comments.append(capture_comment(profile, cpu))
         merged = follower.merge(profile, shown, _without_runner_frames) if follower else profile
         finished.update(profile=profile, merged=merged, cpu=cpu, wall=wall, written=None)
         try:

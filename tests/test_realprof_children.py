@@ -24,19 +24,24 @@ pytestmark = pytest.mark.real
 
 POOL = textwrap.dedent(
     """
-    import multiprocessing, sys, time
+    import multiprocessing, os, sys, time
+
+    def meet(barrier):
+        barrier.wait()  # both workers exist before either takes a task
 
     def child_hot(seconds):
         end = time.thread_time() + seconds
         x = 0
         while time.thread_time() < end:
             x += 1
-        return x
+        return os.getpid()
 
     if __name__ == "__main__":
         method, ending = sys.argv[1], sys.argv[2]
-        pool = multiprocessing.get_context(method).Pool(2)
-        pool.map(child_hot, [0.25] * 4, chunksize=1)
+        ctx = multiprocessing.get_context(method)
+        pool = ctx.Pool(2, initializer=meet, initargs=(ctx.Barrier(2),))
+        pids = pool.map(child_hot, [0.25] * 4, chunksize=1)
+        print("WORKER PIDS", *sorted(set(pids)))
         if ending == "terminate":
             pool.terminate()
         else:
@@ -129,6 +134,10 @@ def test_pool_workers_are_in_the_profile(tmp_path: Path, method: str, ending: st
     worker = {"fork": "Fork", "forkserver": "ForkServer", "spawn": "Spawn"}[method] + "PoolWorker"
     pattern = re.compile(rf"pid \d+ \({worker}-\d+\)")
     assert found and all(pattern.fullmatch(label) for label in found), (found, result.stderr)
+    # Both workers did work (the barrier makes them both take tasks), and each is there.
+    worker_pids = re.search(r"WORKER PIDS ([\d ]+)", result.stdout)[1].split()
+    assert len(worker_pids) == 2, result.stdout
+    assert sorted(re.search(r"pid (\d+)", label)[1] for label in found) == sorted(worker_pids)
     # 1 s of worker CPU at 200 Hz is ~200 samples; a SIGTERM may cost the last ~0.2 s
     # of each worker, and a loaded machine more: a floor far below either.
     assert sum(found.values()) >= 40, (found, result.stderr)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -465,3 +466,30 @@ def test_realprof_starts_without_protobuf_on_the_programs_heap():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_profile_says_how_much_of_the_cpu_its_samples_stand_for(workdir: Path) -> None:
+    """1000 Hz on the per-thread timer, which the 250 Hz tick caps: the file's comments
+    carry the process CPU and the share the samples account for, which the record
+    summary's capture matches (both from the same run)."""
+    out = workdir / "thousand.pb.gz"
+    result = run_realprof(
+        "record",
+        "--hz",
+        "1000",
+        "--timer",
+        "per-thread",
+        "-o",
+        str(out),
+        "target.py",
+        cwd=workdir,
+    )
+    assert result.returncode == 0, result.stderr
+    profile = read_profile(out)
+    [comment] = [c for c in profile.comments if "process CPU" in c]
+    cpu_s, sampled_s = (float(x) for x in re.findall(r"([\d.]+) s", comment))
+    assert sampled_s == pytest.approx(profile.total_samples / 1000, abs=5e-4), comment
+    assert cpu_s >= 0.3, comment  # the target spins 0.3 s of CPU
+    # the summary's capture is in-profile samples over process CPU × rate: the same ratio
+    summary = float(re.search(r"capture ([\d.]+)%", result.stderr)[1]) / 100
+    assert sampled_s / cpu_s == pytest.approx(summary, abs=0.002), (comment, result.stderr)
