@@ -79,6 +79,23 @@ def _label_samples(message: Any, key: str) -> dict[str, int]:
     return counts
 
 
+def _child_samples(message: Any, key: str) -> dict[str, int]:
+    """Samples of the goroutine started with a plain `go worker(...)` (no `pprof.Do` on
+    its stack, unlike its creator's), by its label value: inheritance puts them all
+    under the creator's value, none under NO_LABEL."""
+    counts: dict[str, int] = {}
+    for sample in message.sample:
+        names = _stack_names(message, sample, [])
+        if "main.worker" not in names or "runtime/pprof.Do" in names:
+            continue
+        value = NO_LABEL
+        for label in sample.label:
+            if message.string_table[label.key] == key:
+                value = message.string_table[label.str]
+        counts[value] = counts.get(value, 0) + sample.value[0]
+    return counts
+
+
 def _stack_names(message: Any, sample: Any, symbols: list[Symbol]) -> list[str]:
     """Function names of a sample's stack, leaf first, inlined frames expanded.
 
@@ -185,6 +202,8 @@ def measure(scale: float = 2.0) -> dict[str, Any]:
         "labels": {
             "samples": _label_samples(labels_message, "request"),
             "expected": {k: round(v, 1) for k, v in expected.items()},
+            "child_samples": _child_samples(labels_message, "request"),
+            "child_expected": round(cpu["b-child"] * rate_hz / 1e9, 1),
             "worker_cpu_ms": {k: round(v / 1e6, 1) for k, v in sorted(cpu.items())},
             **_inlining(labels_message),
         },

@@ -3,7 +3,8 @@
 One run of both parts at half the schedule's default length, shared by the tests:
 
 * a goroutine started with a plain `go` inside `pprof.Do` carries its creator's label,
-  so `request=b` holds b's and the child's CPU (three binomial standard errors);
+  so `request=b` holds b's and the child's CPU, and every sample of the child's own
+  stack is labelled `request=b` (three binomial standard errors);
 * the execution trace's CPU sample events are the profile's samples (same signals);
 * the profile has a Location with two Lines (main.mix inlined into main.work);
 * under Go 1.19 a second C thread calling into Go on the reused extra M gets no samples.
@@ -36,6 +37,19 @@ def test_child_goroutine_inherits_its_creators_label(data: dict[str, Any]) -> No
     tolerance = 3 * math.sqrt(expected) + 2
 
     assert abs(labels["samples"]["b"] - expected) <= tolerance
+
+
+def test_every_sample_of_the_child_goroutine_carries_the_inherited_label(
+    data: dict[str, Any],
+) -> None:
+    """The child's own samples (its stack has no pprof.Do): all under request=b, as many
+    as its thread CPU predicts."""
+    labels = data["labels"]
+    child, expected = labels["child_samples"], labels["child_expected"]
+
+    assert set(child) == {"b"}, child
+    assert expected > 10
+    assert abs(child["b"] - expected) <= 3 * math.sqrt(expected) + 2
 
 
 def test_trace_cpu_samples_are_the_profiles_samples(data: dict[str, Any]) -> None:
