@@ -1,11 +1,14 @@
 """cprobe: the process timer measured by a trivial C program, beside realprof.
 
 `lab/cprobe.c` is an independent check of the process-timer model: busy C threads
-under `setitimer(ITIMER_PROF)`, a SIGPROF handler that only stamps the time and thread
-(optionally busy-waiting a given number of µs, to mimic a costlier handler), and an
-optional extra thread that wakes periodically and burns a little CPU (to mimic realprof's
-reader), and optionally a `getrusage(RUSAGE_THREAD)` call after every block of the busy
-loop (to mimic realprof's `spin_native`, which times itself that way). Neither Python, realprof's C sampler nor its reader runs in that process.
+under `setitimer(ITIMER_PROF)` and a SIGPROF handler that only stamps the time and
+thread into a preallocated array, read by nobody until the end. Neither Python,
+realprof's C sampler nor its reader runs in that process; its model is the `cprobe`
+runtime (`contract.runtimes`). Knobs, to test what realprof adds: a busy-wait in the
+handler (realprof's handler costs µs), an extra thread that wakes every N ms and burns
+some CPU (realprof's reader, which wakes every 10 ms to watch for threads), a
+`getrusage(RUSAGE_THREAD)` call after every block of the busy loop (realprof's
+`spin_native` times itself that way), and pinning.
 
 `build` compiles the source with gcc into a cache outside the clone
 ($XDG_CACHE_HOME or ~/.cache, `sigprof-lab/cprobe/`), keyed by the source's hash, so an

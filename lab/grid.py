@@ -65,6 +65,8 @@ def _summary(report: Report) -> dict[str, Any]:
 
 
 BUSY_ATTEMPTS = 3
+# The simulated worlds and the runtime each one models.
+SIMULATED_RUNTIMES = {"sim": "realprof", "sim-go": "go1.18", "sim-cprobe": "cprobe"}
 
 
 def _realprof_run(scenario: Scenario) -> dict[str, Any]:
@@ -95,8 +97,9 @@ def _real_run(
 def _simulated(
     cell: tuple[str, int, int, str], world: str, duration_s: float, machine: dict, repeat: int
 ) -> dict[str, Any]:
-    """A cell's simulated world ("sim": the realprof model, "sim-go": go1.18), seeds 1..N."""
-    runtime = "go1.18" if world == "sim-go" else "realprof"
+    """A cell's simulated world ("sim": the realprof model, "sim-go": go1.18, "sim-cprobe":
+    the C probe's model), seeds 1..N."""
+    runtime = SIMULATED_RUNTIMES[world]
     scenario = cell_scenario(*cell, duration_s, machine, runtime)
     return median_of(
         [
@@ -153,6 +156,8 @@ def run_grid(
         sim_jobs.append(("sim", cell))
         if go_ok and cell[0] == "native" and cell[3] == "per-thread":
             sim_jobs.append(("sim-go", cell))
+        if with_cprobe and cprobe.probes(cell):
+            sim_jobs.append(("sim-cprobe", cell))
     results: dict[str, dict[str, Any]] = {
         cell_key(*cell): {
             "workload": cell[0],
@@ -261,7 +266,9 @@ def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     """
     from tqdm import tqdm
 
-    jobs = [(cell, world) for cell in data["cells"] for world in ("sim", "sim-go") if world in cell]
+    jobs = [
+        (cell, world) for cell in data["cells"] for world in SIMULATED_RUNTIMES if world in cell
+    ]
     with tqdm(
         total=len(jobs), desc="resimulate", unit="cell", disable=not progress, file=sys.stderr
     ) as bar:

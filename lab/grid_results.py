@@ -190,17 +190,21 @@ def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
     probed = [cell for cell in data["cells"] if "cprobe" in cell]
     if probed:
         lines.append(
-            "  C probe (lab/cprobe.c: a trivial handler, no Python) in the same passes, "
-            "against the same prediction:"
+            "  C probe (lab/cprobe.c: a trivial handler, no reader, no Python) in the same "
+            "passes, against its own model:"
         )
-        lines.append(f"  {'cell':<32} {'sim':>6} {'probe':>6} {'gap':>7}   {'real':>6} {'gap':>7}")
+        lines.append(f"  {'cell':<32} {'cprobe':>6} {'probe':>6} {'gap':>7}")
         for cell in probed:
+            gap = _gap_text(cell, "sim-cprobe", "cprobe", tolerance)
             lines.append(
-                f"  {cell_key(*as_cell(cell)):<32} {_value(cell, 'sim'):>6} "
-                f"{_value(cell, 'cprobe'):>6} {_gap_text(cell, 'sim', 'cprobe', tolerance):>7}   "
-                f"{_value(cell, 'real'):>6} {_gap_text(cell, 'sim', 'real', tolerance):>7}"
+                f"  {cell_key(*as_cell(cell)):<32} {_value(cell, 'sim-cprobe'):>6} "
+                f"{_value(cell, 'cprobe'):>6} {gap:>7}"
             )
-    worlds = (("sim", "real"), "realprof"), (("sim", "cprobe"), "C probe"), (("sim-go", "go"), "Go")
+    worlds = (
+        (("sim", "real"), "realprof"),
+        (("sim-cprobe", "cprobe"), "C probe"),
+        (("sim-go", "go"), "Go"),
+    )
     for pair, name in worlds:
         g = gaps(data, pair)
         if g:

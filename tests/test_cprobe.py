@@ -90,6 +90,7 @@ def test_the_grid_table_shows_the_probe_beside_realprof() -> None:
                 "timer": "process",
                 "sim": world(0.85),
                 "real": world(0.87),
+                "sim-cprobe": world(0.85),
                 "cprobe": world(0.95),
             }
         ],
@@ -98,6 +99,6 @@ def test_the_grid_table_shows_the_probe_beside_realprof() -> None:
     rows = [line.split() for line in text.splitlines() if line.strip().startswith("native/2t")]
     assert rows == [
         ["native/2t/200Hz/process", "0.850", "0.870", "+0.020", "—", "—", "—"],
-        ["native/2t/200Hz/process", "0.850", "0.950", "+0.100!", "0.870", "+0.020"],
+        ["native/2t/200Hz/process", "0.850", "0.950", "+0.100!"],
     ]
     assert "C probe: 0/1 cells within 0.05 of the model; largest gap +0.100" in text
