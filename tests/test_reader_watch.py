@@ -1,10 +1,10 @@
 """realprof's reader wakes every 10 ms between reads, and on oversubscribed CPUs those
 wake-ups move timer checks off the tick (sim.reader, Machine.wake_preempting).
 
-Measured on this project's VM (benchmarks/README.md, "What realprof adds to the process
-timer"): with 4 busy threads on 2 CPUs at 250 Hz, 16-18% of realprof's deliveries come
-more than 0.5 ms after a tick, and the same share for the C probe when a thread of it
-wakes every 10 ms; 4% for the probe without one, and 1-2% with 2 threads.
+Measured on this project's VM (`python benchmarks/cprobe_hypotheses.py`, benchmarks/README.md,
+"What realprof adds to the process timer"): with 4 busy threads on 2 CPUs at 250 Hz,
+16% of realprof's deliveries come more than 0.5 ms after a tick, 17% of the C probe's
+when a thread of it wakes every 10 ms, 4% without one; with 2 threads, under 1%.
 """
 
 from __future__ import annotations
