@@ -30,14 +30,15 @@ What it models (Linux 6.x, `kernel/sched/fair.c` with EEVDF, seen from far enoug
 
 * Wake-up preemption for the profiler's own short sleepers only (`wake_preempting`:
   realprof's reader, which wakes every 10 ms to watch for threads, `sim.reader`): the
-  woken thread takes its CPU at once and the victim queues behind the threads that were
-  waiting. So on oversubscribed CPUs a thread switched out at a tick can be switched back
-  in between ticks, and run its deferred timer check there (`sim.model`).
+  woken thread takes its CPU at once, unless the current thread has run less than a
+  slice since it was dispatched (EEVDF's RUN_TO_PARITY protects it; the sleeper then
+  queues), and the victim queues behind the threads that were waiting. So on
+  oversubscribed CPUs a thread switched out at a tick can be switched back in between
+  ticks, and run its deferred timer check there (`sim.model`).
 
-Left out: wake-up preemption by the workload's own threads, EEVDF's protection of a
-slice not yet used up (RUN_TO_PARITY), per-CPU run queues and migration costs,
-priorities beyond the one "high priority" wake used by the Windows sampler thread, NUMA,
-SMT and steal time.
+Left out: wake-up preemption by the workload's own threads, per-CPU run queues and
+migration costs, priorities beyond the one "high priority" wake used by the Windows
+sampler thread, NUMA, SMT and steal time.
 """
 
 from __future__ import annotations
@@ -334,17 +335,21 @@ class Machine:
             target = min(range(len(self.cpus)), key=lambda c: len(self.runqueues[c]))
         self.runqueues[target].append(thread)
 
-    def wake_preempting(self, thread: Thread) -> None:
-        """A short sleeper's wake-up that takes its CPU at once (EEVDF's wake-up
-        preemption of a current task whose slice is used up). The victim goes to the back
-        of the queue: a thread that has been waiting is owed more CPU than one that just
-        ran, so it runs first when the sleeper leaves. An idle CPU is taken as by `wake`."""
-        if any(t is None for t in self.cpus):
+    def wake_preempting(self, thread: Thread, cpu: int) -> None:
+        """A short sleeper's wake-up on `cpu` (EEVDF's wake-up preemption): it takes the
+        CPU at once unless the current thread's slice is still protected (run for less
+        than a slice since it was dispatched, RUN_TO_PARITY), in which case it queues as
+        any wake-up does. The victim goes to the back of the queue: a thread that has
+        been waiting is owed more CPU than one that just ran, so it runs first when the
+        sleeper leaves. An idle CPU is taken as by `wake`."""
+        victim = self.cpus[cpu]
+        if victim is None or any(t is None for t in self.cpus):
             self.wake(thread)
             return
-        cpu = thread.last_cpu if thread.last_cpu is not None else 0
-        victim = self.cpus[cpu]
-        assert victim is not None
+        if self.env.now - victim.slice_start_ns < self.slice_ns:
+            thread.last_cpu = cpu
+            self.wake(thread)
+            return
         self.account(victim)
         victim.work_gen += 1
         victim.state = RUNNABLE

@@ -23,11 +23,12 @@ When it wakes, by the runtime's policy (`RuntimeSpec.reader`):
 
 realprof's reader also wakes between reads, every `reader_watch_ns` (10 ms,
 `realprof/reader.py` WATCH_PERIOD_S), to look for threads it has no entry for, without
-the GIL, and goes back to sleep after `WATCH_COST_NS` of CPU. Those wake-ups preempt
-(`Machine.wake_preempting`): on oversubscribed CPUs each one switches threads between
-ticks, and a thread that was preempted at a tick with its timer check still to run
-(`sim.model`, deferred check) may be the one switched in, and check there, far from the
-other CPU's check. Their sleeps draw from a stream of their own (`sim.sleeps`).
+the GIL, and goes back to sleep after `WATCH_COST_NS` of CPU. Those wake-ups land on
+either CPU at random and preempt (`Machine.wake_preempting`): on oversubscribed CPUs
+each one switches threads between ticks, and a thread that was preempted at a tick with
+its timer check still to run (`sim.model`, deferred check) may be the one switched in,
+and check there, far from the other CPU's check. Their sleeps draw from a stream of
+their own (`sim.sleeps`).
 
 Invariants:
 
@@ -129,7 +130,9 @@ class Reader:
         if self.thread.state != SLEEPING or self.wake_pending or self.watching:
             return
         self.watching = True
-        self.ctx.machine.wake_preempting(self.thread)
+        # It wakes on whichever CPU the kernel picks for it: either, at random.
+        cpu = self.watch_sleeps.rng.randrange(len(self.ctx.machine.cpus))
+        self.ctx.machine.wake_preempting(self.thread, cpu)
 
     def maybe_wake(self) -> None:
         """After a write: the half-full policy wakes a sleeping reader."""
