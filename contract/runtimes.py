@@ -53,6 +53,9 @@ class Runtime:
     free_on_read: bool = False  # the reader frees buffer space as soon as it copies a record
     reader: str = "periodic"  # "periodic", "half-full" or "at-stop"
     reader_needs_gil: bool = False  # the reader is a Python thread
+    # Between reads the reader also wakes every this many ms to watch for new threads
+    # (None: it sleeps from read to read).
+    reader_watch_ms: float | None = None
     python_handler: bool = False  # CPython: a deferred handler on the main thread
     suspend_sampler: bool = False  # Windows: a thread suspends and samples the others
     go_releases: tuple[GoRelease, GoRelease | None] | None = None  # (first, last) release
@@ -119,6 +122,17 @@ _ROWS = (
         reader="at-stop",
         python_handler=True,
     ),
+    # lab/cprobe.c, the independent check of the process timer: busy C threads whose
+    # handler only stamps the time and thread into a preallocated array (a clock read and
+    # a gettid call, like CPython's flag a fraction of a µs), read by nobody until the
+    # end: no reader thread runs beside them.
+    Runtime(
+        name="cprobe",
+        timers=("process",),
+        handler_cost_us=0.3,
+        bounded_buffer=False,
+        reader="at-stop",
+    ),
     # realprof's walk of the frame chain is a few µs (realprof/_sampler.c); its reader
     # is a Python thread that frees each record as it copies it.
     Runtime(
@@ -129,6 +143,9 @@ _ROWS = (
         dedup_timers=("both",),
         free_on_read=True,
         reader_needs_gil=True,
+        # realprof/reader.py WATCH_PERIOD_S: between drains its reader wakes every 10 ms
+        # (in C, without the GIL) to look for threads it has no entry for.
+        reader_watch_ms=10.0,
     ),
 )
 

@@ -31,15 +31,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from contract.report import Report
 from contract.scenario import Scenario
-from lab import calibrate
+from lab import calibrate, cprobe
 from lab.go_toolchain import go_toolchain
 from lab.go_world import run_go_world
 from lab.grid_cells import TIMERS, as_cell, cell_key, cell_scenario, cells
@@ -63,10 +65,18 @@ def _summary(report: Report) -> dict[str, Any]:
 
 
 BUSY_ATTEMPTS = 3
+# The simulated worlds and the runtime each one models.
+SIMULATED_RUNTIMES = {"sim": "realprof", "sim-go": "go1.18", "sim-cprobe": "cprobe"}
 
 
-def _real_run(scenario: Scenario, cell: tuple, duration_s: float) -> dict[str, Any]:
-    """One real run that got the CPUs it asked for, or the last try, flagged.
+def _realprof_run(scenario: Scenario) -> dict[str, Any]:
+    return _summary(run_scenario(scenario).report)
+
+
+def _real_run(
+    measure: Callable[[], dict[str, Any]], cell: tuple, duration_s: float
+) -> dict[str, Any]:
+    """One real run (`measure()`) that got the CPUs it asked for, or the last try, flagged.
 
     Busy native threads should get min(threads, CPUs) CPUs for the whole run. If another
     process takes a CPU, two threads may take turns on one CPU, and the cell measures a
@@ -77,7 +87,7 @@ def _real_run(scenario: Scenario, cell: tuple, duration_s: float) -> dict[str, A
     wanted = (min(threads, cpus) if workload == "native" else 1) * duration_s * 0.9
     summary: dict[str, Any] = {}
     for _ in range(BUSY_ATTEMPTS):
-        summary = _summary(run_scenario(scenario).report)
+        summary = measure()
         summary["machine_busy"] = summary["cpu_seconds"] < wanted
         if not summary["machine_busy"]:
             break
@@ -87,8 +97,9 @@ def _real_run(scenario: Scenario, cell: tuple, duration_s: float) -> dict[str, A
 def _simulated(
     cell: tuple[str, int, int, str], world: str, duration_s: float, machine: dict, repeat: int
 ) -> dict[str, Any]:
-    """A cell's simulated world ("sim": the realprof model, "sim-go": go1.18), seeds 1..N."""
-    runtime = "go1.18" if world == "sim-go" else "realprof"
+    """A cell's simulated world ("sim": the realprof model, "sim-go": go1.18, "sim-cprobe":
+    the C probe's model), seeds 1..N."""
+    runtime = SIMULATED_RUNTIMES[world]
     scenario = cell_scenario(*cell, duration_s, machine, runtime)
     return median_of(
         [
@@ -106,6 +117,7 @@ def run_grid(
     progress: bool = True,
     timers: tuple[str, ...] = TIMERS,
     only: tuple[str, ...] = (),
+    with_cprobe: bool = False,
 ) -> dict[str, Any]:
     from tqdm import tqdm
 
@@ -130,9 +142,13 @@ def run_grid(
     for _ in range(repeat):
         if calibrating:
             real_jobs += [("calibrate", exp) for exp in calibrate.survival_experiments()]
+            if with_cprobe:
+                real_jobs += [("cprobe-calibrate", e) for e in calibrate.survival_experiments()]
         for cell in grid:
             if "real" in worlds:
                 real_jobs.append(("real", cell))
+            if with_cprobe and cprobe.probes(cell):
+                real_jobs.append(("cprobe", cell))
             if go_ok and cell[0] == "native" and cell[3] == "per-thread":
                 real_jobs.append(("go", cell))
     sim_jobs = []
@@ -140,6 +156,8 @@ def run_grid(
         sim_jobs.append(("sim", cell))
         if go_ok and cell[0] == "native" and cell[3] == "per-thread":
             sim_jobs.append(("sim-go", cell))
+        if with_cprobe and cprobe.probes(cell):
+            sim_jobs.append(("sim-cprobe", cell))
     results: dict[str, dict[str, Any]] = {
         cell_key(*cell): {
             "workload": cell[0],
@@ -151,6 +169,7 @@ def run_grid(
     }
     real_runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     survival_runs: list[dict[str, Any]] = []
+    cprobe_survival_runs: list[dict[str, Any]] = []
     with tqdm(
         total=len(sim_jobs) + len(real_jobs),
         desc="grid",
@@ -163,11 +182,25 @@ def run_grid(
                 rate, threads_n = job
                 bar.set_postfix_str(f"calibrate {rate} Hz, {threads_n} threads")
                 survival_runs.append(calibrate.survival_run(rate, threads_n, duration_s, hz))
+            elif world == "cprobe-calibrate":
+                rate, threads_n = job
+                bar.set_postfix_str(f"cprobe calibrate {rate} Hz, {threads_n} threads")
+                cprobe_survival_runs.append(cprobe.probe_run(threads_n, rate, duration_s, hz))
             elif world == "real":
                 bar.set_postfix_str(f"real {cell_key(*job)}")
                 scenario = cell_scenario(*job, duration_s, machine)
                 real_runs.setdefault((cell_key(*job), world), []).append(
-                    _real_run(scenario, job, duration_s)
+                    _real_run(functools.partial(_realprof_run, scenario), job, duration_s)
+                )
+            elif world == "cprobe":
+                bar.set_postfix_str(f"cprobe {cell_key(*job)}")
+                _, threads_n, rate, _ = job
+                real_runs.setdefault((cell_key(*job), world), []).append(
+                    _real_run(
+                        functools.partial(cprobe.probe_run, threads_n, rate, duration_s, hz),
+                        job,
+                        duration_s,
+                    )
                 )
             else:
                 bar.set_postfix_str(f"go {cell_key(*job)}")
@@ -192,6 +225,8 @@ def run_grid(
         command += " --timers " + ",".join(timers)
     if only:
         command += " --cells " + ",".join(only)
+    if with_cprobe:
+        command += " --cprobe"
     return {
         "command": command,
         "machine": machine_facts(),
@@ -209,6 +244,14 @@ def run_grid(
             else []
         ),
         "session_calibration": session,
+        **(
+            {
+                "cprobe_calibration": {"runs": cprobe_survival_runs}
+                | calibrate.survival_medians(cprobe_survival_runs)
+            }
+            if cprobe_survival_runs
+            else {}
+        ),
         "repeat": repeat,
         "duration_s": duration_s,
         "cells": [results[cell_key(*cell)] for cell in grid],
@@ -223,7 +266,9 @@ def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     """
     from tqdm import tqdm
 
-    jobs = [(cell, world) for cell in data["cells"] for world in ("sim", "sim-go") if world in cell]
+    jobs = [
+        (cell, world) for cell in data["cells"] for world in SIMULATED_RUNTIMES if world in cell
+    ]
     with tqdm(
         total=len(jobs), desc="resimulate", unit="cell", disable=not progress, file=sys.stderr
     ) as bar:
@@ -272,6 +317,12 @@ def main(argv: list[str]) -> int:
         "--cells",
         default="",
         help="run only these cells, e.g. python/2t/100Hz/perf,native/4t/250Hz/process",
+    )
+    parser.add_argument(
+        "--cprobe",
+        action="store_true",
+        help="also run the C probe (lab/cprobe.c, needs gcc) beside realprof in the native "
+        "process-timer cells, and its own survival runs, in the same passes",
     )
     parser.add_argument("--plot-only", type=Path, metavar="GRID_JSON", help="redraw from data")
     parser.add_argument(
@@ -333,6 +384,17 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.cprobe:
+        if "real" not in worlds:
+            print(
+                "error: --cprobe runs beside realprof: --worlds must include real", file=sys.stderr
+            )
+            return 2
+        try:
+            cprobe.build()
+        except cprobe.CProbeError as exc:
+            print(f"error: --cprobe: {exc}", file=sys.stderr)
+            return 2
     name = "grid-quick.json" if args.quick else "grid.json"
     old = None
     if args.merge:
@@ -342,7 +404,14 @@ def main(argv: list[str]) -> int:
             print(f"error: --merge: cannot read {args.out / name}: {exc}", file=sys.stderr)
             return 2
     data = run_grid(
-        worlds, args.repeat, args.duration, args.quick, not args.no_progress, timers, only
+        worlds,
+        args.repeat,
+        args.duration,
+        args.quick,
+        not args.no_progress,
+        timers,
+        only,
+        with_cprobe=args.cprobe,
     )
     if old is not None:
         data = merge_grids(old, data)

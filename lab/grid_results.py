@@ -187,7 +187,25 @@ def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
             f"{_gap_text(cell, 'sim', 'real', tolerance):>7}   {_value(cell, 'sim-go'):>6} "
             f"{_value(cell, 'go'):>6} {_gap_text(cell, 'sim-go', 'go', tolerance):>7}"
         )
-    for pair, name in ((("sim", "real"), "realprof"), (("sim-go", "go"), "Go")):
+    probed = [cell for cell in data["cells"] if "cprobe" in cell]
+    if probed:
+        lines.append(
+            "  C probe (lab/cprobe.c: a trivial handler, no reader, no Python) in the same "
+            "passes, against its own model:"
+        )
+        lines.append(f"  {'cell':<32} {'cprobe':>6} {'probe':>6} {'gap':>7}")
+        for cell in probed:
+            gap = _gap_text(cell, "sim-cprobe", "cprobe", tolerance)
+            lines.append(
+                f"  {cell_key(*as_cell(cell)):<32} {_value(cell, 'sim-cprobe'):>6} "
+                f"{_value(cell, 'cprobe'):>6} {gap:>7}"
+            )
+    worlds = (
+        (("sim", "real"), "realprof"),
+        (("sim-cprobe", "cprobe"), "C probe"),
+        (("sim-go", "go"), "Go"),
+    )
+    for pair, name in worlds:
         g = gaps(data, pair)
         if g:
             within = sum(abs(x["gap"]) <= tolerance for x in g)

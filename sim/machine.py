@@ -7,10 +7,10 @@ What it models (Linux 6.x, `kernel/sched/fair.c` with EEVDF, seen from far enoug
   CPU, or on the shortest queue if it never ran (`select_task_rq_fair`, roughly). A CPU
   that goes idle with an empty queue pulls a waiting thread from the longest queue (the
   "newidle" balance), so threads keep their CPU unless there is a reason to move.
-* Preemption happens only at a tick: a thread that has used up its slice
-  (`base_slice_ms`, EEVDF's 0.75 ms × (1 + ilog2(min(cpus, 8)))) goes to the back of the
-  queue when someone is waiting. The slice is shorter than a 4 ms tick, so with more
-  runnable threads than CPUs every tick preempts.
+* Preemption happens at a tick (and at one kind of wake-up, below): a thread that has
+  used up its slice (`base_slice_ms`, EEVDF's 0.75 ms × (1 + ilog2(min(cpus, 8)))) goes
+  to the back of the queue when someone is waiting. The slice is shorter than a 4 ms
+  tick, so with more runnable threads than CPUs every tick preempts.
 * Exact per-thread CPU time (`sum_exec_runtime`, what CLOCK_THREAD_CPUTIME_ID reads),
   advanced whenever a running thread is looked at. The tick-charged process clock used by
   ITIMER_PROF lives with the timer (`sim.cputimers.ProcessTimer`).
@@ -28,8 +28,17 @@ What it models (Linux 6.x, `kernel/sched/fair.c` with EEVDF, seen from far enoug
   grid: four Python threads at 200 Hz would then never see an overrun, where a real
   machine does (docs/walkthrough/11-sim-versus-reality.md).
 
-Left out: wake-up preemption, per-CPU run queues and migration costs, priorities beyond
-the one "high priority" wake used by the Windows sampler thread, NUMA, SMT and steal time.
+* Wake-up preemption for the profiler's own short sleepers only (`wake_preempting`:
+  realprof's reader, which wakes every 10 ms to watch for threads, `sim.reader`): the
+  woken thread takes its CPU at once, unless the current thread has run less than a
+  slice since it was dispatched (EEVDF's RUN_TO_PARITY protects it; the sleeper then
+  queues), and the victim queues behind the threads that were waiting. So on
+  oversubscribed CPUs a thread switched out at a tick can be switched back in between
+  ticks, and run its deferred timer check there (`sim.model`).
+
+Left out: wake-up preemption by the workload's own threads, per-CPU run queues and
+migration costs, priorities beyond the one "high priority" wake used by the Windows
+sampler thread, NUMA, SMT and steal time.
 """
 
 from __future__ import annotations
@@ -325,6 +334,28 @@ class Machine:
         else:
             target = min(range(len(self.cpus)), key=lambda c: len(self.runqueues[c]))
         self.runqueues[target].append(thread)
+
+    def wake_preempting(self, thread: Thread, cpu: int) -> None:
+        """A short sleeper's wake-up on `cpu` (EEVDF's wake-up preemption): it takes the
+        CPU at once unless the current thread's slice is still protected (run for less
+        than a slice since it was dispatched, RUN_TO_PARITY), in which case it queues as
+        any wake-up does. The victim goes to the back of the queue: a thread that has
+        been waiting is owed more CPU than one that just ran, so it runs first when the
+        sleeper leaves. An idle CPU is taken as by `wake`."""
+        victim = self.cpus[cpu]
+        if victim is None or any(t is None for t in self.cpus):
+            self.wake(thread)
+            return
+        if self.env.now - victim.slice_start_ns < self.slice_ns:
+            thread.last_cpu = cpu
+            self.wake(thread)
+            return
+        self.account(victim)
+        victim.work_gen += 1
+        victim.state = RUNNABLE
+        victim.cpu = None
+        self.runqueues[cpu].append(victim)
+        self.dispatch(cpu, thread)
 
     def start(self, threads: list[Thread]) -> None:
         for thread in threads:

@@ -151,6 +151,7 @@ class Simulation:
             round(scenario.profiler.reader_period_ms * 1e6),
             scenario.profiler.reader_cost_us_per_sample,
             self.sleeps,
+            Sleeps(self.env, scenario.seed, "reader-watch"),
         )
         self.handler = Handler(self.ctx, self.profbuf, self.reader, self.main_thread)
         self.perf = PerfSignals(self.ctx, self.perf_period_ns, self.perf_delivery_ns, self._deliver)
@@ -449,6 +450,7 @@ class Simulation:
             "context_switches": self.machine.context_switches,
             "gil_handovers": self.machine.gil_handovers,
             "reader_reads": self.reader.reads,
+            "reader_watches": self.reader.watches,
             "reader_records": self.reader.records,
             "profbuf_max_used_words": self.profbuf.max_used_words,
             "process_timer_fires": self.process_timer.fires if self.process_timer else 0,

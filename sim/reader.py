@@ -21,6 +21,15 @@ When it wakes, by the runtime's policy (`RuntimeSpec.reader`):
 * `at-stop`: never while running; the naive CPython port keeps its samples in a
   dictionary until the end.
 
+realprof's reader also wakes between reads, every `reader_watch_ns` (10 ms,
+`realprof/reader.py` WATCH_PERIOD_S), to look for threads it has no entry for, without
+the GIL, and goes back to sleep after `WATCH_COST_NS` of CPU. Those wake-ups land on
+either CPU at random and preempt (`Machine.wake_preempting`): on oversubscribed CPUs
+each one switches threads between ticks, and a thread that was preempted at a tick with
+its timer check still to run (`sim.model`, deferred check) may be the one switched in,
+and check there, far from the other CPU's check. Their sleeps draw from a stream of
+their own (`sim.sleeps`).
+
 Invariants:
 
 * One wake-up at a time: `wake_pending` is set when a wake is requested and cleared when
@@ -37,6 +46,8 @@ Invariants:
   the stop to the writer's next wake-up, and one period more if data was left
   (golang/go #63043); otherwise it is the profiled interval.
 * The reader is not part of the workload's truth and never takes a SIGPROF.
+* A watch never overlaps a read: a watch is skipped while the reader is up (reading, or
+  waiting for the GIL), and a read that falls due during a watch starts when it ends.
 
 Left out: realprof's reader keeps a fixed-rate schedule (its next drain is due one
 period after the previous one was due, `realprof/reader.py`), where the model's sleeps
@@ -54,6 +65,9 @@ from sim.profbuf import ProfBuf, Record
 from sim.sleeps import Sleeps
 
 READER_BASE_COST_NS = 5_000
+# CPU per wake-up of realprof's reader, drains included: 102-117 µs on this project's VM
+# (`python benchmarks/reader_watch.py`, benchmarks/README.md).
+WATCH_COST_NS = 100_000
 
 
 class Reader:
@@ -67,9 +81,11 @@ class Reader:
         period_ns: int,
         cost_us_per_sample: float,
         sleeps: Sleeps,
+        watch_sleeps: Sleeps | None = None,
     ) -> None:
         self.ctx = ctx
         self.sleeps = sleeps
+        self.watch_sleeps = watch_sleeps
         self.profbuf = profbuf
         self.profile = profile
         self.period_ns = period_ns
@@ -80,6 +96,9 @@ class Reader:
         self.stopped = False
         self.reads = 0
         self.records = 0  # samples that reached the profile
+        self.watches = 0
+        self.watching = False  # woken for a watch, not yet done with it
+        self.read_due = False  # a periodic read fell due during a watch
         # Go with a GOMAXPROCS cap (sim.gosched): the reader is a goroutine that needs a
         # P to run. acquire_p(thread) takes one or queues the thread at the front (a woken
         # goroutine goes to its P's runnext) and wakes it when granted.
@@ -89,11 +108,31 @@ class Reader:
     def start(self) -> None:
         if self.ctx.spec.reader == "periodic":
             self.next_wake_ns = self.sleeps.sleep(self.period_ns, self._slept)
+        watch_ns = self.ctx.spec.reader_watch_ns
+        if watch_ns is not None and self.watch_sleeps is not None:
+            self.watch_sleeps.sleep(watch_ns, self._watch_due)
 
     def _slept(self) -> None:
         """A periodic reader's sleep is over: wake it to read."""
-        if not self.stopped:
-            self._wake()
+        if self.stopped:
+            return
+        if self.watching:
+            self.read_due = True  # up for a watch: it reads when that is done
+            return
+        self._wake()
+
+    def _watch_due(self) -> None:
+        """realprof's watch period is over: a sleeping reader wakes, preempting."""
+        watch_ns = self.ctx.spec.reader_watch_ns
+        if self.stopped or watch_ns is None or self.watch_sleeps is None:
+            return
+        self.watch_sleeps.sleep(watch_ns, self._watch_due)
+        if self.thread.state != SLEEPING or self.wake_pending or self.watching:
+            return
+        self.watching = True
+        # It wakes on whichever CPU the kernel picks for it: either, at random.
+        cpu = self.watch_sleeps.rng.randrange(len(self.ctx.machine.cpus))
+        self.ctx.machine.wake_preempting(self.thread, cpu)
 
     def maybe_wake(self) -> None:
         """After a write: the half-full policy wakes a sleeping reader."""
@@ -114,7 +153,11 @@ class Reader:
         self.ctx.machine.wake(self.thread)
 
     def run(self) -> None:
-        """At the reader's return to user mode: read, then spend the cost of it."""
+        """At the reader's return to user mode: read (or watch), then spend the cost."""
+        if self.watching:
+            self.watches += 1
+            self.ctx.machine.start_work(self.thread, WATCH_COST_NS)
+            return
         if not self.wake_pending:
             return
         self.wake_pending = False
@@ -127,6 +170,13 @@ class Reader:
         )
 
     def _done(self, thread: Thread) -> None:
+        if self.watching:
+            self.watching = False
+            self.ctx.machine.block(thread, SLEEPING)
+            if self.read_due and not self.stopped:
+                self.read_due = False
+                self._wake()
+            return
         self.ctx.machine.gil_release(thread)
         if self.release_p is not None:
             self.release_p(thread)

@@ -85,6 +85,7 @@ class RuntimeSpec:
     reader: str  # "periodic", "half-full" or "at-stop"
     go_writer: bool  # runtime/pprof's profileWriter: duration_nanos is its wall time
     reader_needs_gil: bool
+    reader_watch_ns: int | None  # the reader's wake-ups between reads (realprof's watch)
     extra_words: int | None  # Go's buffer for non-Go threads
     python_handler: bool  # CPython: deferred handler on the main thread
     suspend_sampler: bool  # Windows
@@ -124,6 +125,9 @@ def runtime_spec(profiler: Profiler) -> RuntimeSpec:
         reader=row.reader,
         go_writer=row.go,
         reader_needs_gil=row.reader_needs_gil,
+        reader_watch_ns=(
+            None if row.reader_watch_ms is None else round(row.reader_watch_ms * 1_000_000)
+        ),
         extra_words=profiler.extra_words if row.extra_buffer else None,
         python_handler=row.python_handler,
         suspend_sampler=row.suspend_sampler,

@@ -52,9 +52,10 @@ TIMER_SLACK_NS = 50_000  # init_task.timer_slack_ns (init/init_task.c)
 class Sleeps:
     """Ends every sleep of one run on an hrtimer: its duration plus a draw in the slack."""
 
-    def __init__(self, env: simpy.Environment, seed: int) -> None:
+    def __init__(self, env: simpy.Environment, seed: int, stream: str = "sleeps") -> None:
         self.env = env
-        self.rng = random.Random(f"sleeps/{seed}")
+        # A stream per use, so adding sleeps of one kind does not move the others.
+        self.rng = random.Random(f"{stream}/{seed}")
 
     def sleep(self, duration_ns: int, wake: Callable[..., Any], *args: Any) -> int:
         """Call `wake(*args)` when a sleep of `duration_ns` begun now ends; returns when."""

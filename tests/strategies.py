@@ -19,7 +19,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from contract.scenario import PYTHON_RUNTIMES, RUNTIME_TIMERS, Scenario, validate_scenario
+from contract.runtimes import RUNTIMES
+from contract.scenario import RUNTIME_TIMERS, Scenario, validate_scenario
 
 KERNEL_HZ = (100, 250, 300, 1000)
 
@@ -43,9 +44,7 @@ PERF_TIMER_PAIRS: list[tuple[str, str | None]] = [
 ]
 
 # Runtimes that have threads they did not create (cgo): Go on Linux.
-EXTERNAL_RUNTIMES = tuple(
-    r for r in RUNTIME_TIMERS if r not in PYTHON_RUNTIMES and r != "go-windows"
-)
+EXTERNAL_RUNTIMES = tuple(name for name, row in RUNTIMES.items() if row.external_threads)
 
 FUNCTIONS = ("main.compute", "main.parse", "main.hash", "main.render")
 

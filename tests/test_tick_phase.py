@@ -15,7 +15,8 @@ of 1. The bound, derived once here and used by every test:
   `p` of the time is charged Binomial(n, p) ticks when its phase against the grid is
   random. The busy thread (p = 1) is charged every tick, exactly. The others are the
   noise: a sleeping thread of the workload (its CPU is in the truth, so its charge is
-  unbiased) and the profiler's reader (its CPU is not in the truth: it adds `n·p`
+  unbiased) and the profiler's reader, at its reads and, in realprof, at its wake-ups
+  to watch for threads (its CPU is not in the truth: it adds `n·p`
   ticks on average). SE of the charged ticks: sqrt(sum n·p·(1-p)).
 * The capture is the charged clock over the true CPU: relative SE = SE_ticks · tick /
   truth; the reader's mean adds n·p_reader · tick / truth.
@@ -33,9 +34,10 @@ import math
 
 import pytest
 
+from contract.runtimes import RUNTIMES
 from contract.scenario import validate_scenario
 from sim.model import simulate
-from sim.reader import READER_BASE_COST_NS
+from sim.reader import READER_BASE_COST_NS, WATCH_COST_NS
 
 DURATION_S = 10
 KERNEL_HZ = 250
@@ -94,8 +96,12 @@ def capture_bound(report, reader_period_ms: float, sleeper: tuple[float, float] 
     ticks = DURATION_S * KERNEL_HZ
     truth_s = report.cpu_seconds
     reads = DURATION_S * 1000 / reader_period_ms
+    # realprof's reader also wakes between reads to watch for threads (sim.reader).
+    watch_ms = RUNTIMES[report.runtime].reader_watch_ms
+    watches = DURATION_S * 1000 / watch_ms - reads if watch_ms else 0
     reader_cpu_s = (
         reads * READER_BASE_COST_NS * 1e-9
+        + watches * WATCH_COST_NS * 1e-9
         + report.samples_in_profile * READER_COST_US_PER_SAMPLE * 1e-6
     )
     p_reader = reader_cpu_s / DURATION_S
