@@ -64,6 +64,12 @@ PROGRAM = """
 import json, os, sys, time
 now = time.perf_counter_ns
 chunk, seconds, cpu = int(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
+if len(sys.argv) > 4:  # an idle companion: a Python thread that sleeps 100 ms at a time
+    import threading
+    def idle():
+        while True:
+            time.sleep(0.1)
+    threading.Thread(target=idle, daemon=True).start()
 if cpu >= 0:
     os.sched_setaffinity(0, {cpu})
 spent = {"sys_part": 0, "py_part": 0}
@@ -94,13 +100,17 @@ print("TRUTH " + json.dumps({"calls": calls, **spent}), file=sys.stderr)
 # pins both to CPU 0; "other" pins py-spy to CPU 0 and the program to CPU 1.
 RUNS = (
     ("none", "free"),  # the program alone: the truth the samplers are held against
+    # the program beside an idle Python thread, no sampler: what a second thread alone
+    # does to the program (realprof's reader is one)
+    ("none", "idle thread"),
     ("realprof", "free"),
     ("py-spy blocking", "free"),
     ("py-spy blocking", "same"),
     ("py-spy blocking", "other"),
     ("py-spy nonblocking", "free"),
 )
-PLACEMENT_CPUS = {"free": (None, -1), "same": (0, 0), "other": (0, 1)}  # (sampler, program)
+# (sampler CPU, program CPU)
+PLACEMENT_CPUS = {"free": (None, -1), "idle thread": (None, -1), "same": (0, 0), "other": (0, 1)}
 
 
 def truth_of(output: str) -> dict[str, int]:
@@ -135,6 +145,8 @@ def run_tool(
     # As a module (-m, from the work directory), as vs_pyspy runs its programs: py-spy's
     # samples are then cut at the same runpy frames as realprof's.
     argv = ["-m", "interleave", str(chunk), str(seconds), str(program_cpu)]
+    if placement == "idle thread":
+        argv.append("idle")
     if tool == "none":
         cmd = [sys.executable, *argv]
     elif tool == "realprof":
@@ -211,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         if len(os.sched_getaffinity(0)) < 2:
             parser.error("needs two CPUs (the 'other' placement pins the two to different ones)")
         print(
-            f"{'chunk':>6} {'py µs':>6} {'sys µs':>6}  {'tool':<19} {'placement':<9} "
+            f"{'chunk':>6} {'py µs':>6} {'sys µs':>6}  {'tool':<19} {'placement':<11} "
             f"{'truth':>6} {'sampled':>7} {'samples':>7} {'z':>7}\n"
             "(truth: the run's own measured share of sys_part; z: the sampled share against "
             "the truth of the run with no sampler, in binomial SE)"
@@ -222,17 +234,18 @@ def main(argv: list[str] | None = None) -> int:
                 row = run_tool(tool, placement, chunk, args.seconds, work, timer, pyspy)
                 rows.append(row)
                 if tool == "none":
-                    true_share = row["own_true_share"]
+                    if placement == "free":
+                        true_share = row["own_true_share"]
                     print(
                         f"{chunk:>6} {row['py_chunk_us']:>6.2f} {row['sys_call_us']:>6.2f}  "
-                        f"{'(no sampler)':<19} {'':<9} {true_share:>6.3f}",
+                        f"{'(no sampler)':<19} {placement:<11} {row['own_true_share']:>6.3f}",
                         flush=True,
                     )
                     continue
                 judge(row, true_share)
                 print(
                     f"{chunk:>6} {row['py_chunk_us']:>6.2f} {row['sys_call_us']:>6.2f}  "
-                    f"{tool:<19} {placement:<9} {row['own_true_share']:>6.3f} "
+                    f"{tool:<19} {placement:<11} {row['own_true_share']:>6.3f} "
                     f"{row['sampled_share']:>7.3f} {row['samples']:>7,} {row['z']:>7.1f}",
                     flush=True,
                 )
