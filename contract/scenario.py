@@ -35,16 +35,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from contract.fields import (
-    Problem,
-    Spec,
-    first_problem,
-    record,
-    specs,
-    summary,
-    to_dict,
-    validate,
-)
+from contract.fields import Problem, Spec, first_problem, record, specs, summary, to_dict, validate
 from contract.fields import class_schema as _class_schema
 from contract.runtimes import (
     GO_RELEASE_FORMS,

@@ -12,7 +12,7 @@ allowed. `parse_override` reads the value of `--set path=value` as YAML, so
 A scenario is also found by the name of a shipped one (`go117-many-threads`, `.yaml`
 optional; `scenarios/NAME.yaml` too, from any directory): `find_scenario` looks in
 `shipped_scenarios_dir()`, the repository's `scenarios/` in a checkout or an editable
-install, the copy shipped inside this package (`contract/scenarios/`, package data) in an
+install, the copy shipped inside this package (its `scenarios` folder, package data) in an
 installed wheel. A path that exists always wins over a shipped name.
 
 This module and the other format edges are the contract's only users of PyYAML; the

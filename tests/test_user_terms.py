@@ -5,6 +5,8 @@ scenario by its name, and a misspelling answered with its line and the likely wo
   what was written, runs its line's model, and the report (text and JSON) names the
   release, the model and what that model does; older releases and junk are refused with
   the allowed forms; the published JSON Schema agrees.
+* The runtime table page (`docs/reference/runtimes.md`) is generated from the same table,
+  and the schema's description of `runtime` points to it.
 * `python -m sim NAME` finds a shipped scenario (`.yaml` optional); an unknown name lists
   the shipped ones. The scenarios are inside the wheel, as package data.
 * A misspelt key or choice gets "did you mean", and the message names the YAML line of
@@ -27,7 +29,8 @@ import yaml
 
 from contract.fields import specs
 from contract.runtimes import NEWEST_KNOWN_GO_RELEASE, RUNTIMES
-from contract.scenario import Machine, ScenarioError, validate_scenario
+from contract.scenario import Machine, ScenarioError, json_schema, validate_scenario
+from docsgen.reference_pages import runtime_reference
 from realprof.__main__ import main as realprof_main
 from sim.__main__ import EXIT_BAD_INPUT, main
 
@@ -152,6 +155,16 @@ def test_the_published_schema_takes_a_release_and_refuses_what_validation_refuse
         "go1.x": False,
         "go1.021": False,
     }
+
+
+def test_the_runtime_page_is_generated_from_the_table_the_schema_points_to() -> None:
+    """The page cannot drift from `contract.runtimes`: it is that table, written out."""
+    page = ROOT / "docs" / "reference" / "runtimes.md"
+    description = json_schema()["$defs"]["Profiler"]["properties"]["runtime"]["description"]
+
+    assert page.read_text(encoding="utf-8") == runtime_reference()
+    assert "docs/reference/runtimes.md" in description
+    assert "reference/runtimes.md" in (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
 
 
 # -- shipped scenarios by name ------------------------------------------------------------
