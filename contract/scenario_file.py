@@ -98,7 +98,10 @@ def _field_lines(text: str) -> dict[tuple[str, ...], int]:
                 lines[here] = item.start_mark.line + 1
                 walk(item, here)
 
-    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:  # read once already; a line is a courtesy, never a new error
+        return lines
     if root is not None:
         walk(root, ())
     return lines

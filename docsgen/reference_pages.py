@@ -364,8 +364,11 @@ def runtime_reference() -> str:
         "this table was checked against, runs the newest line's model and the note says "
         "so. The schema accepts a release by the pattern "
         f"`{GO_RELEASE_PATTERN}` beside the models' names. The reader's loop has a history "
-        "of its own, which the model follows by line: see "
-        "[profBuf and the reader](../walkthrough/07-profbuf-and-reader.md#the-reader).",
+        "of its own, with its sources, in "
+        "[profBuf and the reader](../walkthrough/07-profbuf-and-reader.md#the-reader): "
+        "`go1.17` and `go1.18` read the buffer as Go 1.9 to 1.25 do, every "
+        "`profiler.reader_period_ms`; Go 1.5 to 1.8 kept samples in a hash table instead, "
+        "which no model simulates.",
         "",
         f"For example `python -m sim go118-many-threads --set profiler.runtime={example}` "
         "runs the scenario and its report says:",
