@@ -7,10 +7,14 @@ whether it can have threads it did not create (cgo), what its signal handler cos
 default, how its buffer and reader behave, and which Go releases it stands for.
 
 Everything else is built from this table: the scenario schema's literals and timer rules
-(`contract.scenario`), the simulator's runtime specs (`sim.runtimes`) and the Go world's
-version mapping (`model_for_go_release`, used by `lab.go_toolchain.model_runtime`). Adding a
-runtime or a Go release is one row here. Standard library only: the browser build of the
-simulator imports it.
+(`contract.scenario`), the simulator's runtime specs (`sim.runtimes`), the Go world's
+version mapping (`model_for_go_release`, used by `lab.go_toolchain.model_runtime`), a
+scenario that names a Go release instead of a model (`runtime: go1.21`, from
+OLDEST_GO_RELEASE on: `runtime_model` picks its line, `release_note` says so in the
+report; past NEWEST_KNOWN_GO_RELEASE the newest line stands in, and the note says that too)
+and the runtime table page, `docs/reference/runtimes.md` (`docsgen.reference_pages`, from
+each row's notes and `sources`). Adding a runtime or a Go release is one row here. Standard
+library only: the browser build of the simulator imports it.
 """
 
 from __future__ import annotations
