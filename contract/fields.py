@@ -3,9 +3,9 @@
 A contract class (a scenario section, a report) is a frozen dataclass whose attributes
 are `Spec`s: the field's kind (integer, number, boolean, text, one of a set of values
 (or text of a pattern beside them), a list, a nested class, a tagged step), its default,
-its bounds and its description. The
-`record` decorator turns the table into dataclass fields; `validate` checks a raw
-mapping against it and `class_schema` writes it as JSON Schema, so the two cannot disagree.
+its bounds and its description. The `record` decorator turns the table into dataclass
+fields; `validate` checks a raw mapping against it and `class_schema` writes it as JSON
+Schema, so the two cannot disagree.
 
 Validation follows pydantic 2's lax mode, which the contract used before it was pure
 Python, so every message a user saw is still the same: numbers may come as numeric
