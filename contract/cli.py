@@ -105,7 +105,9 @@ def add_scenario_options(
     """The options every command that runs a scenario file takes, spelled once:
     the scenario, ``--seed``, ``--set PATH=VALUE`` (repeatable), ``--out`` and, where the
     command prints one report, ``--json``."""
-    parser.add_argument("scenario", help="scenario YAML file (see scenarios/)")
+    parser.add_argument(
+        "scenario", help="scenario YAML file, or a shipped scenario's name (see scenarios/)"
+    )
     parser.add_argument("--seed", type=int, help=seed_help)
     parser.add_argument(
         "--set",

@@ -1,17 +1,20 @@
 """Declared fields: one table per contract class gives its validation and its JSON Schema.
 
 A contract class (a scenario section, a report) is a frozen dataclass whose attributes
-are `Spec`s: the field's kind (integer, number, boolean, text, one of a set of values, a
-list, a nested class, a tagged step), its default, its bounds and its description. The
-`record` decorator turns the table into dataclass fields; `validate` checks a raw
-mapping against it and `class_schema` writes it as JSON Schema, so the two cannot disagree.
+are `Spec`s: the field's kind (integer, number, boolean, text, one of a set of values
+(or text of a pattern beside them), a list, a nested class, a tagged step), its default,
+its bounds and its description. The `record` decorator turns the table into dataclass
+fields; `validate` checks a raw mapping against it and `class_schema` writes it as JSON
+Schema, so the two cannot disagree.
 
 Validation follows pydantic 2's lax mode, which the contract used before it was pure
 Python, so every message a user saw is still the same: numbers may come as numeric
 strings, an integer may come as an integral float, booleans as `yes`/`off`/0/1, every
 problem of a mapping is collected (fields in declaration order, then unknown keys in
 input order), and a class's cross-field rule (`check_rules`) runs only when its fields
-are valid. `describe` renders a problem as the one line the command-line tools print.
+are valid. `describe` renders a problem as the one line the command-line tools print,
+adding the word a misspelt key or choice most likely meant (difflib), so the messages are
+pydantic's plus that hint.
 Standard library only: the browser build of the simulator validates scenarios with it.
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -48,6 +52,10 @@ class Spec:
     le: float | None = None
     min_length: int | None = None
     choices: tuple[Any, ...] = ()
+    # A choice field may also take any text matching `pattern` (a regular expression of
+    # the whole value; the schema anchors it), which `pattern_label` names in messages.
+    pattern: str | None = None
+    pattern_label: str = ""
     item: Spec | None = None  # list items
     record: type | None = None  # nested class
     variants: tuple[type, ...] = ()  # step: classes of one field each, the field is the tag
@@ -69,7 +77,7 @@ class Problem:
     kind: str  # missing, extra, record_type, value_error (a rule), or a conversion's error
     message: str
     input: Any
-    allowed: tuple[str, ...] = ()  # for unknown keys: the fields of that mapping
+    allowed: tuple[str, ...] = ()  # unknown keys: the mapping's fields; a bad choice: the choices
 
 
 def record(cls: type) -> type:
@@ -202,7 +210,8 @@ def _to_str(value: Any) -> str:
     raise _Bad("string_type", "Input should be a valid string")
 
 
-def _to_choice(value: Any, choices: tuple[Any, ...]) -> Any:
+def _to_choice(value: Any, spec: Spec) -> Any:
+    choices = spec.choices
     if isinstance(choices[0], int):
         if isinstance(value, int) and not isinstance(value, bool) and not -_I64 <= value < _I64:
             raise _Bad(
@@ -213,10 +222,14 @@ def _to_choice(value: Any, choices: tuple[Any, ...]) -> Any:
             for choice in choices:
                 if value == choice:
                     return choice
-    elif isinstance(value, str) and value in choices:
+    elif isinstance(value, str) and (
+        value in choices or (spec.pattern and re.fullmatch(spec.pattern, value))
+    ):
         return value
     words = [repr(c) for c in choices]
     listed = words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+    if spec.pattern_label:
+        listed = f"{', '.join(words)}, or {spec.pattern_label}"
     raise _Bad("literal_error", f"Input should be {listed}")
 
 
@@ -244,7 +257,7 @@ def _scalar(spec: Spec, value: Any) -> Any:
     elif spec.kind == "bool":
         return _to_bool(value)
     elif spec.kind == "choice":
-        return _to_choice(value, spec.choices)
+        return _to_choice(value, spec)
     else:
         text = _to_str(value)
         if spec.min_length is not None and len(text) < spec.min_length:
@@ -277,7 +290,8 @@ def check(spec: Spec, value: Any, loc: tuple[Any, ...], problems: list[Problem])
         return _scalar(spec, value)
     except _Bad as bad:
         kind, message = bad.args
-        problems.append(Problem(loc, kind, message, value))
+        allowed = tuple(map(str, spec.choices)) if kind == "literal_error" else ()
+        problems.append(Problem(loc, kind, message, value, allowed))
         return None
 
 
@@ -366,23 +380,55 @@ def validate(cls: type, value: Any, loc: tuple[Any, ...], problems: list[Problem
     return instance
 
 
+def close_match(text: str, allowed: tuple[str, ...]) -> str | None:
+    """The allowed word `text` most likely misspells (`kernal_hz` → `kernel_hz`), or None.
+
+    A name given without its unit (`rate` for `rate_hz`) counts as a misspelling too.
+    """
+    matches = difflib.get_close_matches(text, allowed, n=1, cutoff=0.8)
+    if matches:
+        return matches[0]
+    with_unit = [word for word in allowed if word.startswith(f"{text}_")]
+    return with_unit[0] if len(with_unit) == 1 else None
+
+
 def describe(problem: Problem) -> str:
-    """One line: `dotted.path: what is wrong (got VALUE)`."""
+    """One line: `dotted.path: what is wrong (got VALUE)`, with a likely fix when there is one."""
     loc = ".".join(str(part) for part in problem.loc)
     message = problem.message
     if problem.kind == "extra":
-        message = f"unknown key (allowed: {', '.join(problem.allowed)})"
+        guess = close_match(str(problem.loc[-1]), problem.allowed)
+        hint = f"; did you mean {guess}?" if guess else ""
+        message = f"unknown key{hint} (allowed: {', '.join(problem.allowed)})"
     elif problem.kind == "missing":
         message = "required field is missing"
     elif problem.kind != "record_type" and not isinstance(problem.input, dict | list):
         message += f" (got {problem.input!r})"
+        if problem.kind == "literal_error" and isinstance(problem.input, str):
+            guess = close_match(problem.input, problem.allowed)
+            message += f"; did you mean {guess}?" if guess else ""
     return f"{loc}: {message}" if loc else message
 
 
+def first_problem(problems: list[Problem]) -> Problem:
+    """The problem to tell first: the first one, unless it is a missing field that an
+    unknown key beside it misspells (`duration:` for `duration_s`): then that key."""
+    first = problems[0]
+    if first.kind == "missing":
+        for problem in problems:
+            if (
+                problem.kind == "extra"
+                and problem.loc[:-1] == first.loc[:-1]
+                and close_match(str(problem.loc[-1]), problem.allowed) == first.loc[-1]
+            ):
+                return problem
+    return first
+
+
 def summary(problems: list[Problem]) -> str:
-    """The first problem, and how many more there are."""
+    """The problem to tell first, and how many more there are."""
     more = f" (and {len(problems) - 1} more problem(s))" if len(problems) > 1 else ""
-    return describe(problems[0]) + more
+    return describe(first_problem(problems)) + more
 
 
 def to_dict(value: Any, spec: Spec | None = None) -> Any:
@@ -440,6 +486,9 @@ def _type_schema(spec: Spec, defs: dict[str, Any]) -> dict[str, Any]:
     if spec.kind == "choice":
         kind = "integer" if isinstance(spec.choices[0], int) else "string"
         out: dict[str, Any] = {"enum": list(spec.choices), "type": kind}
+        if spec.pattern:
+            anchored = {"pattern": f"^(?:{spec.pattern})$", "type": "string"}
+            out = {"anyOf": [out, anchored]}
     elif spec.kind == "list":
         out = {"items": _type_schema(spec.item, defs), "type": "array"}  # type: ignore[arg-type]
     else:

@@ -7,10 +7,14 @@ whether it can have threads it did not create (cgo), what its signal handler cos
 default, how its buffer and reader behave, and which Go releases it stands for.
 
 Everything else is built from this table: the scenario schema's literals and timer rules
-(`contract.scenario`), the simulator's runtime specs (`sim.runtimes`) and the Go world's
-version mapping (`model_for_go_release`, used by `lab.go_toolchain.model_runtime`). Adding a
-runtime or a Go release is one row here. Standard library only: the browser build of the
-simulator imports it.
+(`contract.scenario`), the simulator's runtime specs (`sim.runtimes`), the Go world's
+version mapping (`model_for_go_release`, used by `lab.go_toolchain.model_runtime`), a
+scenario that names a Go release instead of a model (`runtime: go1.21`, from
+OLDEST_GO_RELEASE on: `runtime_model` picks its line, `release_note` says so in the
+report; past NEWEST_KNOWN_GO_RELEASE the newest line stands in, and the note says that too)
+and the runtime table page, `docs/reference/runtimes.md` (`docsgen.reference_pages`, from
+each row's notes and `sources`). Adding a runtime or a Go release is one row here. Standard
+library only: the browser build of the simulator imports it.
 """
 
 from __future__ import annotations
@@ -60,6 +64,10 @@ class Runtime:
     suspend_sampler: bool = False  # Windows: a thread suspends and samples the others
     go_releases: tuple[GoRelease, GoRelease | None] | None = None  # (first, last) release
     go_note: str = ""  # what the Go releases it stands for do, with the source to read
+    summary: str = ""  # what a runtime that stands for no Go release is (the runtime page)
+    # (label, pinned link) pairs the runtime page cites for this row: Go files at
+    # go1.19.8 with line anchors, release notes and issues for other releases.
+    sources: tuple[tuple[str, str], ...] = ()
 
     @property
     def default_timer(self) -> str:
@@ -97,19 +105,51 @@ _ROWS = (
         "setitimer only (src/runtime/signal_unix.go)",
         timers=("process",),
         dedup_timers=(),
+        sources=(
+            (
+                "setProcessCPUProfilerTimer",
+                "https://github.com/golang/go/blob/go1.19.8/src/runtime/signal_unix.go#L279",
+            ),
+            ("golang/go #35057", "https://github.com/golang/go/issues/35057"),
+        ),
     ),
     _go_linux(
-        "go1.18", ((1, 18), (1, 25)), "per-thread timers beside setitimer (src/runtime/os_linux.go)"
+        "go1.18",
+        ((1, 18), (1, 25)),
+        "per-thread timers beside setitimer (src/runtime/os_linux.go)",
+        sources=(
+            ("Go 1.18 release notes", "https://go.dev/doc/go1.18"),
+            (
+                "setThreadCPUProfiler",
+                "https://github.com/golang/go/blob/go1.19.8/src/runtime/os_linux.go#L613",
+            ),
+            (
+                "validSIGPROF",
+                "https://github.com/golang/go/blob/go1.19.8/src/runtime/os_linux.go#L566",
+            ),
+        ),
     ),
     _go_linux(
         "go1.26",
         ((1, 26), None),
         "per-thread timers beside setitimer, reader woken at half full (src/runtime/profbuf.go)",
         reader="half-full",
+        sources=(("golang/go #63043", "https://github.com/golang/go/issues/63043"),),
     ),
     # src/runtime/os_windows.go profileLoop: no signals, a thread suspends the others.
     Runtime(
-        name="go-windows", timers=("suspend",), handler_cost_us=10.0, go=True, suspend_sampler=True
+        name="go-windows",
+        timers=("suspend",),
+        handler_cost_us=10.0,
+        go=True,
+        suspend_sampler=True,
+        summary="Go on Windows: no signals; a thread suspends each running thread and samples it",
+        sources=(
+            (
+                "profileLoop",
+                "https://github.com/golang/go/blob/go1.19.8/src/runtime/os_windows.go#L1244",
+            ),
+        ),
     ),
     # CPython's own C handler only sets a flag (Modules/signalmodule.c); its Python
     # handler runs later on the main thread, and samples pile up in a dict until stop.
@@ -121,6 +161,16 @@ _ROWS = (
         bounded_buffer=False,
         reader="at-stop",
         python_handler=True,
+        summary=(
+            "CPython's own signal module: the C handler sets a flag, the Python handler "
+            "runs later on the main thread"
+        ),
+        sources=(
+            (
+                "Execution of Python signal handlers",
+                "https://docs.python.org/3.11/library/signal.html#execution-of-python-signal-handlers",
+            ),
+        ),
     ),
     # lab/cprobe.c, the independent check of the process timer: busy C threads whose
     # handler only stamps the time and thread into a preallocated array (a clock read and
@@ -132,6 +182,10 @@ _ROWS = (
         handler_cost_us=0.3,
         bounded_buffer=False,
         reader="at-stop",
+        summary=(
+            "this project's trivial-handler C program (lab/cprobe.c), the independent "
+            "check of the process timer: no reader thread, no Python"
+        ),
     ),
     # realprof's walk of the frame chain is a few µs (realprof/_sampler.c); its reader
     # is a Python thread that frees each record as it copies it.
@@ -146,6 +200,7 @@ _ROWS = (
         # realprof/reader.py WATCH_PERIOD_S: between drains its reader wakes every 10 ms
         # (in C, without the GIL) to look for threads it has no entry for.
         reader_watch_ms=10.0,
+        summary="this project's C sampler for Python (realprof/_sampler.c)",
     ),
 )
 
@@ -162,6 +217,15 @@ _GO_LINES = sorted(
 )
 
 
+# The Go releases a scenario may name (`runtime: go1.21`, `go1.21.5`): Go 1.5 and newer.
+# A release past NEWEST_KNOWN_GO_RELEASE, the newest whose profiler was read for this
+# table, is taken as the newest line, and the note says so.
+OLDEST_GO_RELEASE: GoRelease = (1, 5)
+NEWEST_KNOWN_GO_RELEASE: GoRelease = (1, 26)
+GO_RELEASE_PATTERN = r"go1\.(?:[5-9]|[1-9][0-9]+)(?:\.(?:0|[1-9][0-9]*))?"
+GO_RELEASE_FORMS = "a Go release from go1.5 on (go1.21, go1.21.5)"
+
+
 def _check_table() -> None:
     """Fail at import on a table that contradicts itself: each later issue edits it."""
     for row in _ROWS:
@@ -175,6 +239,8 @@ def _check_table() -> None:
             raise ValueError(f"Go release lines {older.name} and {newer.name} do not meet")
     if _GO_LINES and _GO_LINES[-1].go_releases[1] is not None:  # type: ignore[index]
         raise ValueError("the newest Go release line must be open-ended (last: None)")
+    if _GO_LINES[-1].go_releases[0] > NEWEST_KNOWN_GO_RELEASE:  # type: ignore[index]
+        raise ValueError("NEWEST_KNOWN_GO_RELEASE is older than the newest Go release line")
 
 
 _check_table()
@@ -183,6 +249,15 @@ _check_table()
 def _release(version: str) -> GoRelease | None:
     match = re.match(r"go(\d+)\.(\d+)", version)
     return (int(match.group(1)), int(match.group(2))) if match else None
+
+
+def _line_of(release: GoRelease) -> Runtime:
+    """The Go release line a release belongs to (the oldest line for older releases)."""
+    row = _GO_LINES[0]
+    for line in _GO_LINES:
+        if release >= line.go_releases[0]:  # type: ignore[index]
+            row = line
+    return row
 
 
 def model_for_go_release(version: str) -> tuple[str, str]:
@@ -195,10 +270,7 @@ def model_for_go_release(version: str) -> tuple[str, str]:
     if release is None:
         row = _GO_LINES[-1]
         return row.name, f"{version!r} is not a Go release number; taken as current: {row.go_note}"
-    row = _GO_LINES[0]
-    for line in _GO_LINES:
-        if release >= line.go_releases[0]:  # type: ignore[index]
-            row = line
+    row = _line_of(release)
     return row.name, f"Go {release[0]}.{release[1]}: {row.go_note}"
 
 
@@ -206,3 +278,48 @@ def model_and_timer_for_go_release(version: str) -> tuple[str, str]:
     """(runtime, timer): the model of a Go version and the timer that release arms."""
     name, _note = model_for_go_release(version)
     return name, RUNTIMES[name].default_timer
+
+
+def release_span(row: Runtime) -> str:
+    """The Go releases a line stands for, in words: `1.18 to 1.25`, `1.26 and later`."""
+    first, last = row.go_releases  # type: ignore[misc]
+    if row is _GO_LINES[0]:
+        first = OLDEST_GO_RELEASE  # the oldest a scenario may name
+    if last is None:
+        return f"{first[0]}.{first[1]} and later"
+    return f"{first[0]}.{first[1]} to {last[0]}.{last[1]}"
+
+
+def go_lines_in_words() -> str:
+    """Which model each Go release runs: `go1.17 for Go 1.5 to 1.17, ...`."""
+    return ", ".join(f"{row.name} for Go {release_span(row)}" for row in _GO_LINES)
+
+
+def is_go_release(runtime: str) -> bool:
+    """Whether a scenario's `runtime` names a Go release (`go1.21`) rather than a model."""
+    return runtime not in RUNTIMES and re.fullmatch(GO_RELEASE_PATTERN, runtime) is not None
+
+
+def runtime_model(runtime: str) -> str:
+    """The model that runs for a scenario's `runtime`: itself, or its Go release's line."""
+    if runtime in RUNTIMES:
+        return runtime
+    return _line_of(_release(runtime) or NEWEST_KNOWN_GO_RELEASE).name
+
+
+def release_note(runtime: str) -> str | None:
+    """One line for a `runtime` that names a Go release: the release, its model, what it does.
+
+    None for a model's own name (the report's title names it already).
+    """
+    if not is_go_release(runtime):
+        return None
+    release = _release(runtime)
+    row = _line_of(release)  # type: ignore[arg-type]
+    newest = NEWEST_KNOWN_GO_RELEASE
+    if release > newest:  # type: ignore[operator]
+        return (
+            f"{runtime} is newer than Go {newest[0]}.{newest[1]}, the newest release this "
+            f"table knows, so it runs the newest line's model, {row.name}: {row.go_note}"
+        )
+    return f"{runtime} runs the {row.name} model: {row.go_note}"

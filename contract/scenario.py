@@ -3,8 +3,9 @@
 A scenario says what machine the profiler runs on (CPUs, the kernel's tick rate and the
 calibration parameters of the kernel model), which profiler runs (a runtime of
 `contract.runtimes`: a Go release line, CPython's own signal module, or this project's C
-sampler), and what the program does (groups of threads, each repeating a program of CPU
-bursts, native calls and sleeps).
+sampler; or a Go release such as `go1.21`, which the scenario keeps as written and which
+runs its line's model, `Profiler.model`), and what the program does (groups of threads,
+each repeating a program of CPU bursts, native calls and sleeps).
 
 Each section is a frozen dataclass whose field table (`contract.fields`) gives both its
 validation and the JSON Schema published for editors (`json_schema`). The schema is strict
@@ -34,9 +35,20 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from contract.fields import Problem, Spec, record, specs, summary, to_dict, validate
+from contract.fields import Problem, Spec, first_problem, record, specs, summary, to_dict, validate
 from contract.fields import class_schema as _class_schema
-from contract.runtimes import PYTHON_RUNTIMES, RUNTIME_NAMES, RUNTIME_TIMERS, RUNTIMES, TIMERS
+from contract.runtimes import (
+    GO_RELEASE_FORMS,
+    GO_RELEASE_PATTERN,
+    PYTHON_RUNTIMES,
+    RUNTIME_NAMES,
+    RUNTIME_TIMERS,
+    RUNTIMES,
+    TIMERS,
+    go_lines_in_words,
+    release_note,
+    runtime_model,
+)
 
 __all__ = [
     "PYTHON_RUNTIMES",
@@ -178,7 +190,14 @@ class Profiler:
         "choice",
         "go1.18",
         choices=RUNTIME_NAMES,
-        description="Profiler implementation; see the docs' runtime table.",
+        pattern=GO_RELEASE_PATTERN,
+        pattern_label=GO_RELEASE_FORMS,
+        description=(
+            "Profiler implementation: a model, or a Go release (go1.21, go1.21.5), which runs "
+            f"the model of its era ({go_lines_in_words()}); the runtime table, "
+            "docs/reference/runtimes.md, lists each model, the releases it stands for and "
+            "its sources."
+        ),
     )
     timer: str | None = Spec(
         "choice",
@@ -245,7 +264,7 @@ class Profiler:
     )
 
     def check_rules(self) -> str | None:
-        allowed = RUNTIME_TIMERS[self.runtime]
+        allowed = RUNTIME_TIMERS[self.model]
         if self.timer is not None and self.timer not in allowed:
             return (
                 f"runtime {self.runtime} cannot use timer {self.timer!r}; "
@@ -254,14 +273,24 @@ class Profiler:
         return None
 
     @property
+    def model(self) -> str:
+        """The runtime model that runs: `runtime` itself, or its Go release's line."""
+        return runtime_model(self.runtime)
+
+    @property
+    def runtime_note(self) -> str | None:
+        """For a Go release: one line naming it, its model and what that model does."""
+        return release_note(self.runtime)
+
+    @property
     def effective_timer(self) -> str:
-        return self.timer or RUNTIMES[self.runtime].default_timer
+        return self.timer or RUNTIMES[self.model].default_timer
 
     @property
     def effective_handler_cost_us(self) -> float:
         if self.handler_cost_us is not None:
             return self.handler_cost_us
-        return RUNTIMES[self.runtime].handler_cost_us
+        return RUNTIMES[self.model].handler_cost_us
 
 
 @record
@@ -380,7 +409,7 @@ class Scenario:
     workload: Workload = Spec("record", record=Workload)
 
     def check_rules(self) -> str | None:
-        runtime = RUNTIMES[self.profiler.runtime]
+        runtime = RUNTIMES[self.profiler.model]
         if self.workload.gomaxprocs is not None and not runtime.go:
             return (
                 f"workload.gomaxprocs applies to Go runtimes only, not {runtime.name}; "
@@ -480,16 +509,24 @@ def parse_machine(raw: Any, source: str) -> Machine:
     return machine
 
 
+# The line of a field in the text the scenario came from (its dotted path as a tuple),
+# or None where the text has none (a default, a `--set` value).
+LineOf = Callable[[tuple[Any, ...]], int | None]
+
+
 def validate_scenario(
     raw: Any,
     source: str = "<scenario>",
     path: Path | None = None,
     read_profile: ProfileReader | None = None,
+    line_of: LineOf | None = None,
 ) -> Scenario:
     """Validate a raw mapping; raise ScenarioError with one line on failure.
 
     `machine: NAME` is looked up in `machine_profile_dirs`; `read_profile` reads the file
     found (the YAML edge passes its reader; without one a found profile is an error).
+    `line_of` gives the line of the first problem's field, which the message puts after
+    the source (`q.yaml:11: machine.kernal_hz: ...`).
     """
     if raw is None:
         raise ScenarioError(f"{source}: the file is empty; a scenario needs at least `workload`")
@@ -502,7 +539,9 @@ def validate_scenario(
     problems: list[Problem] = []
     scenario = validate(Scenario, raw, (), problems)
     if problems:
-        raise ScenarioError(f"{source}: {summary(problems)}")
+        line = line_of(first_problem(problems).loc) if line_of is not None else None
+        where = f"{source}:{line}" if line is not None else source
+        raise ScenarioError(f"{where}: {summary(problems)}")
     return scenario
 
 

@@ -1,11 +1,15 @@
-"""The generated reference pages: the scenario reference, the report reference and the
-scenario library (`scenario.md`, `report.md`, `scenarios.md`).
+"""The generated reference pages: the scenario reference, the report reference, the
+runtime table and the scenario library (`scenario.md`, `report.md`, `runtimes.md`,
+`scenarios.md`).
 
 * `scenario_reference`, built from `contract.scenario.json_schema()` (the field
   descriptions); `scenario.schema.json` itself is written by `python -m sim schema` and
   is not touched here.
 * `report_reference`, built from `contract.report.Report` and `FUNNEL_LABELS`, with the
   words of `REPORT_MEANINGS`.
+* `runtime_reference`, built from `contract.runtimes` (its rows, their notes and
+  sources, the Go release lines), so the page cannot disagree with what the scenario
+  schema accepts and the Go world maps a release to.
 * `library_reference`, each shipped scenario with the numbers of its own run.
 """
 
@@ -17,6 +21,15 @@ from typing import Any
 
 from contract.fields import specs, type_label
 from contract.report import FUNNEL_LABELS, Report, Share
+from contract.runtimes import (
+    GO_RELEASE_FORMS,
+    GO_RELEASE_PATTERN,
+    NEWEST_KNOWN_GO_RELEASE,
+    OLDEST_GO_RELEASE,
+    RUNTIMES,
+    release_note,
+    release_span,
+)
 from contract.scenario import json_schema
 from contract.scenario_file import load_scenario
 from docsgen.common import GENERATED_NOTE, SCENARIOS
@@ -39,6 +52,8 @@ def _schema_type(prop: dict[str, Any], defs: dict[str, Any]) -> str:
         return prop["$ref"].rsplit("/", 1)[-1]
     if "enum" in prop:
         return " or ".join(f"`{json.dumps(v)}`" for v in prop["enum"])
+    if "pattern" in prop:
+        return f"a {prop.get('type', 'string')} matching `{prop['pattern']}`"
     if "anyOf" in prop:
         return " or ".join(_schema_type(p, defs) for p in prop["anyOf"])
     if "oneOf" in prop:
@@ -180,7 +195,8 @@ REPORT_MEANINGS: dict[str, str] = {
     "world": "`sim` (the simulator), `real` (realprof on this kernel) or `go` (the real Go "
     "runtime).",
     "scenario": "The scenario's `name`.",
-    "runtime": "The profiler implementation (`profiler.runtime`).",
+    "runtime": "The profiler model that ran: `profiler.runtime`, or the model of the Go "
+    "release it names (see the runtime table).",
     "timer": "The timer source actually used (`profiler.timer`, or the runtime's default).",
     "seed": "The seed of the run (null in worlds without one).",
     "machine": "The machine the run used: CPUs, HZ and the kernel model's parameters.",
@@ -227,7 +243,8 @@ REPORT_MEANINGS: dict[str, str] = {
     "threads": "The same per thread.",
     "attribution_error_pp": "The largest gap between a share and its true share, in "
     "percentage points (null where the truth is unknown).",
-    "notes": "Sentences saying why samples were lost, stage by stage.",
+    "notes": "Sentences: for a scenario that names a Go release, which model stands for it; "
+    "then why samples were lost, stage by stage.",
 }
 
 
@@ -303,6 +320,82 @@ def report_reference() -> str:
         "",
         "The text table prints `error` as `share − true share` in percentage points; "
         "`attribution_error_pp` is the largest absolute value over functions and threads.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _links(sources: tuple[tuple[str, str], ...]) -> str:
+    return ", ".join(f"[{_cell(label)}]({url})" for label, url in sources) or "—"
+
+
+def runtime_reference() -> str:
+    """The runtime table page: each Go release line and each runtime, from `contract.runtimes`."""
+    oldest = f"{OLDEST_GO_RELEASE[0]}.{OLDEST_GO_RELEASE[1]}"
+    newest = f"{NEWEST_KNOWN_GO_RELEASE[0]}.{NEWEST_KNOWN_GO_RELEASE[1]}"
+    lines = [
+        GENERATED_NOTE,
+        "# The runtime table",
+        "",
+        "`profiler.runtime` names a model of a profiler, or the Go release you run: "
+        f"{GO_RELEASE_FORMS}. A release runs the model of its era, the scenario keeps what "
+        "you wrote, and the report says which model stood for it in one note. This page "
+        "is generated from `contract/runtimes.py`, the one table the scenario schema, the "
+        "simulator and the Go world (`lab.go_toolchain.model_runtime`) read, by "
+        "`python -m docsgen docs/figures`.",
+        "",
+        "## Go releases and their models",
+        "",
+        "| Go releases | model | what it does | sources |",
+        "|---|---|---|---|",
+    ]
+    go_lines = sorted(
+        (row for row in RUNTIMES.values() if row.go_releases is not None),
+        key=lambda row: row.go_releases[0],  # type: ignore[index]
+    )
+    for row in go_lines:
+        lines.append(
+            f"| {release_span(row)} | `{row.name}` | {_cell(row.go_note)} | {_links(row.sources)} |"
+        )
+    example = "go1.21"
+    lines += [
+        "",
+        f"Releases before Go {oldest} are refused. A release after Go {newest}, the newest "
+        "this table was checked against, runs the newest line's model and the note says "
+        "so. The schema accepts a release by the pattern "
+        f"`{GO_RELEASE_PATTERN}` beside the models' names. The reader's loop has a history "
+        "of its own, with its sources, in "
+        "[profBuf and the reader](../walkthrough/07-profbuf-and-reader.md#the-reader): "
+        "`go1.17` and `go1.18` read the buffer as Go 1.9 to 1.25 do, every "
+        "`profiler.reader_period_ms`; Go 1.5 to 1.8 kept samples in a hash table instead, "
+        "which no model simulates.",
+        "",
+        f"For example `python -m sim go118-many-threads --set profiler.runtime={example}` "
+        "runs the scenario and its report says:",
+        "",
+        "```text",
+        f"note: {release_note(example)}",
+        "```",
+        "",
+        "## Every runtime",
+        "",
+        "| runtime | timers (default first) | what it is | sources |",
+        "|---|---|---|---|",
+    ]
+    for row in RUNTIMES.values():
+        what = (
+            f"Go {release_span(row)} on Linux: {row.go_note}"
+            if row.go_releases is not None
+            else row.summary
+        )
+        timers = ", ".join(f"`{t}`" for t in row.timers)
+        lines.append(
+            f"| `{row.name}` | {timers} | {_cell(_literal(what))} | {_links(row.sources)} |"
+        )
+    lines += [
+        "",
+        "A new runtime or Go release is one row of `contract/runtimes.py`; CONTRIBUTING.md "
+        "says what else to touch.",
         "",
     ]
     return "\n".join(lines)

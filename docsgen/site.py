@@ -11,7 +11,8 @@ writes into `docs/figures/`:
   The docs pages paste that alt text; `tests/test_docs.py` checks they still agree.
 
 and into the pages directory (default: `reference/` beside the figures directory) the
-pages of `docsgen.reference_pages`: `scenario.md`, `report.md` and `scenarios.md`.
+pages of `docsgen.reference_pages`: `scenario.md`, `report.md`, `runtimes.md` and
+`scenarios.md`.
 `--only` redraws the named figures and leaves the pages alone.
 
 Everything is deterministic: the simulator is seeded, matplotlib output carries no
@@ -32,7 +33,12 @@ from typing import Any
 
 from contract.report import Report
 from docsgen.figure_list import FIGURES, draw_figure
-from docsgen.reference_pages import library_reference, report_reference, scenario_reference
+from docsgen.reference_pages import (
+    library_reference,
+    report_reference,
+    runtime_reference,
+    scenario_reference,
+)
 
 # ---------------------------------------------------------------------------------------
 # Driver
@@ -87,6 +93,7 @@ def generate(
     pages = (
         ("scenario.md", scenario_reference()),
         ("report.md", report_reference()),
+        ("runtimes.md", runtime_reference()),
         ("scenarios.md", library_reference(reports)),
     )
     for name, text in pages:

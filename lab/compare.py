@@ -132,7 +132,7 @@ def run_compare(
             runs["real"] = WorldRuns("real", "real (realprof)", error=str(exc))
         else:
             runs["real"] = WorldRuns("real", "real (realprof)")
-            sim_runs["real"] = WorldRuns("sim", f"sim ({real_twin.profiler.runtime} model)")
+            sim_runs["real"] = WorldRuns("sim", f"sim ({real_twin.profiler.model} model)")
 
             def real_job(i: int) -> Report:
                 return run_scenario(scenario).report

@@ -126,9 +126,9 @@ def _scenario_notes(scenario: Scenario, model: str, timer: str, version: str) ->
     """What the scenario asks for that the real runtime does not do here."""
     notes = []
     profiler, machine = scenario.profiler, scenario.machine
-    if profiler.runtime != model:
+    if profiler.model != model:
         notes.append(
-            f"the scenario models {profiler.runtime}; the installed {version} implements "
+            f"the scenario models {profiler.model}; the installed {version} implements "
             f"the {model} profiler, so that is what this world measured"
         )
     elif profiler.effective_timer != timer:

@@ -43,7 +43,7 @@ _RATE_WARNING = "runtime: cannot set cpu profile rate until previous profile has
 
 
 def _check(scenario: Scenario) -> None:
-    if scenario.profiler.runtime == "go-windows":
+    if scenario.profiler.model == "go-windows":
         raise GoWorldError(
             "runtime go-windows models Windows' suspend-and-sample thread; the Go world runs "
             "Go on this Linux machine, where profiling is signal-based: use go1.18 or go1.26"

@@ -139,7 +139,7 @@ def _notes(
             f"{stats['native_samples']} sample(s) found their thread without the GIL (native "
             "code or a blocking wait); their leaf is the Python function that called it"
         )
-    if scenario.profiler.runtime.startswith("go"):
+    if scenario.profiler.model.startswith("go"):
         python_threads = sum(
             group.count
             for group in scenario.workload.threads

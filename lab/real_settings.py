@@ -37,7 +37,7 @@ def real_settings(scenario: Scenario, source: str = "") -> RealSettings:
     """Map the scenario's runtime onto realprof, or raise RealWorldError."""
     where = f"{source}: " if source else ""
     profiler = scenario.profiler
-    runtime = profiler.runtime
+    runtime = profiler.model
     if runtime == "go-windows":
         raise RealWorldError(
             f"{where}profiler.runtime: go-windows samples by suspending threads from a "

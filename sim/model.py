@@ -101,7 +101,7 @@ class Simulation:
         machine_cfg = scenario.machine
         self.tick_ns = machine_cfg.tick_ns
         self.duration_ns = round(scenario.workload.duration_s * 1e9)
-        python = scenario.profiler.runtime in PYTHON_RUNTIMES
+        python = scenario.profiler.model in PYTHON_RUNTIMES
         gil_ns = round(scenario.profiler.gil_switch_interval_ms * 1e6) if python else None
         # A stream of its own, so GIL hand-overs do not shift the rest of a seeded run.
         gil_rng = random.Random(f"gil/{scenario.seed}") if python else None

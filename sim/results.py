@@ -10,7 +10,9 @@
 * the ground truth, exact: the CPU time each leaf function and each workload thread
   received, from the machine's accounting (`sim.machine`); the reader and the Windows
   sampler thread are not part of it;
-* notes, one per cause of loss that happened, in the order of the pipeline.
+* notes: first, for a scenario that names a Go release (`runtime: go1.21`), the model
+  that stands for it and what that model does; then one per cause of loss that happened,
+  in the order of the pipeline.
 
 Nothing here changes a count: the report is built after the run has stopped, from
 numbers each mechanism kept where its events happened. The funnel's conservation (every
@@ -77,7 +79,7 @@ def sim_report(
     return build_report(
         world="sim",
         scenario=scenario.name,
-        runtime=scenario.profiler.runtime,
+        runtime=scenario.profiler.model,
         timer=spec.timer,
         seed=scenario.seed,
         machine=dataclasses.asdict(scenario.machine),
@@ -104,7 +106,8 @@ def _notes(
     switch_times_ns: list[int],
 ) -> list[str]:
     """Why samples were lost, stage by stage, in words."""
-    notes = []
+    # A Go release asked for by name (`runtime: go1.21`): say which model stands for it.
+    notes = [scenario.profiler.runtime_note] if scenario.profiler.runtime_note else []
     hz = scenario.machine.kernel_hz
     rate_hz = scenario.profiler.rate_hz
     if spec.perf_events:
@@ -165,7 +168,7 @@ def _perf_notes(
     hz = scenario.machine.kernel_hz
     rate_hz = scenario.profiler.rate_hz
     notes = []
-    if scenario.profiler.runtime.startswith("go"):
+    if scenario.profiler.model.startswith("go"):
         notes.append(
             "hypothetical: Go does not use perf_event timers (golang/go #42502, #53286); "
             "this is what its profiler could do with one task-clock event per M"

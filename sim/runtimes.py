@@ -106,7 +106,7 @@ class RuntimeSpec:
 
 def runtime_spec(profiler: Profiler) -> RuntimeSpec:
     """The runtime's row of `contract.runtimes.RUNTIMES`, with the scenario's settings."""
-    row = RUNTIMES[profiler.runtime]
+    row = RUNTIMES[profiler.model]
     timer = profiler.effective_timer
     return RuntimeSpec(
         name=row.name,

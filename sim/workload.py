@@ -77,7 +77,7 @@ class ThreadSpec:
 
 
 def build_threads(scenario: Scenario) -> list[ThreadSpec]:
-    runtime = scenario.profiler.runtime
+    runtime = scenario.profiler.model
     python = runtime in PYTHON_RUNTIMES
     go = RUNTIMES[runtime].go
     max_depth = scenario.profiler.max_depth

@@ -219,9 +219,9 @@ CASES = [
     ),
     Case(
         "unknown-runtime",
-        _scenario(profiler="{runtime: go1.99}"),
+        _scenario(profiler="{runtime: go1.4}"),
         RUN,
-        ("profiler.runtime", "'go1.99'", "go1.17", "go1.18", "realprof"),
+        ("profiler.runtime", "'go1.4'", "go1.17", "go1.18", "realprof", "go1.5"),
     ),
     Case(
         "unknown-kernel-hz",

@@ -134,7 +134,9 @@ def test_every_point_is_validated_before_anything_runs(monkeypatch: pytest.Monke
     assert message.startswith("--vary profiler.runtime=go1.17, profiler.timer=both: ")
     assert "cannot use timer 'both'" in message
 
-    with pytest.raises(ScenarioError, match=r"profiler\.rte_hz: unknown key \(allowed: "):
+    with pytest.raises(
+        ScenarioError, match=r"profiler\.rte_hz: unknown key; did you mean rate_hz\? \(allowed: "
+    ):
         run_sweep(tiny(), {"profiler.rte_hz": [1, 2]}, progress=False)
     with pytest.raises(ScenarioError, match=r"^--vary workload\.threads\.3\.count=2: .*range"):
         run_sweep(tiny(), {"workload.threads.3.count": [2]}, progress=False)
