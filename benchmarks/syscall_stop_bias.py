@@ -32,10 +32,11 @@ What is compared: among the samples with ``sys_part`` or ``py_part`` on the stac
 share with ``sys_part``, against the truth of a run of the same program with no sampler
 at all, with the binomial standard error of a share of n samples, ``sqrt(t (1 - t) /
 n)``; z beyond ±3 is a bias, not noise. Each sampled run's own truth is printed too: a
-sampler changes the program it watches. Under realprof, ``os.stat`` releases the GIL
-and realprof's reader thread, waiting to drain the ring, takes it, so ``sys_part``'s
-wall time grows by the waits (off the CPU, so rightly not in CPU-time samples); under
-py-spy, the stops add wall time to whichever function they land in.
+sampler changes the program it watches: under py-spy, the stops add wall time to
+whichever function they land in; under realprof, the program has a second Python thread
+(the reader), and a run with an idle Python thread and no sampler ("idle thread") shows
+what such a thread alone does to the program (on this project's VM it made each ``stat``
+of the largest chunk cost about three times as much: benchmarks/README.md).
 
 Why this exists: on ``isort`` (``benchmarks/vs_pyspy.py --program isort``), whose
 placement of imports calls ``os.path.exists`` between short stretches of Python, py-spy
