@@ -109,6 +109,16 @@ def _simulated(
     )
 
 
+def world_machine(machine: dict[str, Any], world: str, cprobe_medians: dict[str, Any]) -> dict:
+    """The machine a simulated world runs on: the C probe's model takes the same-round
+    survival its own survival runs counted in the session, realprof's model realprof's.
+    p belongs to the process as much as to the machine: realprof's reader wakes between
+    ticks and moves the checks (`sim.reader`), the probe has no reader."""
+    if world != "sim-cprobe":
+        return machine
+    return machine | {k: v for k, v in cprobe_medians.items() if v is not None}
+
+
 def run_grid(
     worlds: tuple[str, ...] = ("sim", "real", "go"),
     repeat: int = 3,
@@ -214,9 +224,13 @@ def run_grid(
             medians = calibrate.survival_medians(survival_runs)
             session = {"runs": survival_runs} | medians
             machine = machine | {k: v for k, v in medians.items() if v is not None}
+        cprobe_medians = (
+            calibrate.survival_medians(cprobe_survival_runs) if cprobe_survival_runs else {}
+        )
         for world, cell in sim_jobs:
             bar.set_postfix_str(f"{world} {cell_key(*cell)}")
-            results[cell_key(*cell)][world] = _simulated(cell, world, duration_s, machine, repeat)
+            on = world_machine(machine, world, cprobe_medians)
+            results[cell_key(*cell)][world] = _simulated(cell, world, duration_s, on, repeat)
             bar.update(1)
     for (key, world), runs in real_runs.items():
         results[key][world] = median_of(runs)
@@ -272,10 +286,11 @@ def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     with tqdm(
         total=len(jobs), desc="resimulate", unit="cell", disable=not progress, file=sys.stderr
     ) as bar:
+        probe = data.get("cprobe_calibration") or {}
+        cprobe_medians = {k: v for k, v in probe.items() if k != "runs"}
         for cell, world in jobs:
-            cell[world] = _simulated(
-                as_cell(cell), world, data["duration_s"], data["model_machine"], data["repeat"]
-            )
+            on = world_machine(data["model_machine"], world, cprobe_medians)
+            cell[world] = _simulated(as_cell(cell), world, data["duration_s"], on, data["repeat"])
             bar.update(1)
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     notes = [n for n in data.get("notes", []) if not n.startswith("predictions recomputed")]

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from lab import cprobe, grid
+from lab.grid import resimulate
+from lab.grid_cells import cell_scenario
 from lab.grid_results import render
+from sim.model import simulate
 
 
 @pytest.fixture
@@ -102,3 +106,35 @@ def test_the_grid_table_shows_the_probe_beside_realprof() -> None:
         ["native/2t/200Hz/process", "0.850", "0.950", "+0.100!"],
     ]
     assert "C probe: 0/1 cells within 0.05 of the model; largest gap +0.100" in text
+
+
+def test_the_probe_is_predicted_with_the_survival_its_own_runs_counted() -> None:
+    """p belongs to the process: the probe's cells are simulated with the medians of the
+    probe's survival runs, realprof's with realprof's (here far apart, so a mix-up shows)."""
+    machine = {
+        "cpus": 2,
+        "kernel_hz": 250,
+        "same_round_survival": 0.6,
+        "same_round_survival_after_switch": 0.2,
+    }
+    probe = {"same_round_survival": 0.6, "same_round_survival_after_switch": 1.0}
+    data = {
+        "cells": [
+            {
+                "workload": "native",
+                "threads": 4,
+                "rate_hz": 200,
+                "timer": "process",
+                "sim-cprobe": {},
+            }
+        ],
+        "duration_s": 0.5,
+        "repeat": 1,
+        "model_machine": machine,
+        "cprobe_calibration": {"runs": [], **probe},
+    }
+    resimulate(data, progress=False)
+    scenario = cell_scenario("native", 4, 200, "process", 0.5, machine | probe, "cprobe")
+    expected = simulate(dataclasses.replace(scenario, seed=1)).report.capture_ratio
+
+    assert data["cells"][0]["sim-cprobe"]["capture_ratio"] == expected
