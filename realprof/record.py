@@ -53,7 +53,7 @@ from contract.cli import (
     int_in,
     rate_in,
 )
-from contract.profile import Frame, Profile
+from contract.profile import Frame
 from contract.profile_files import FORMATS, format_for_path, write_profile
 from realprof.deadline import StopOnce
 from realprof.show import top_lines
@@ -384,27 +384,6 @@ def _without_runner_frames(profile: Any) -> Any:
     return clean
 
 
-def capture_comment(profile: Profile, process_cpu_s: float) -> str:
-    """One line for the profile's comments: the CPU this process used while sampled,
-    the CPU its samples account for (samples × period), and the ratio."""
-    sampled_s = profile.total_samples / profile.rate_hz if profile.rate_hz else 0.0
-    ratio = f"{sampled_s / process_cpu_s:.1%}" if process_cpu_s > 0 else "—"
-    return (
-        f"realprof: process CPU {process_cpu_s:.3f} s while sampled; the samples account "
-        f"for {sampled_s:.3f} s ({ratio})"
-    )
-
-
-def _open_hint(path: str, fmt: str) -> str:
-    # `realprof flame` needs nothing installed; the others are named only as options.
-    flame = f"python -m realprof flame {path} -o flame.html"
-    if fmt == "pprof":
-        return f"open with: {flame} / go tool pprof -top {path}"
-    if fmt == "folded":
-        return f"open with: {flame} / flamegraph.pl {path} > flame.svg"
-    return f"open with: {flame} (or drop it on https://www.speedscope.app)"
-
-
 def main(argv: list[str]) -> int:
     """`record` with its arguments; returns the target's exit status."""
     options, kind, target, target_args = _split_record_argv(argv)
@@ -457,6 +436,7 @@ def _record(
         record_hints,
         run_delay_seconds,
     )
+    from realprof.sampler_notes import capture_comment, open_hint
 
     if handler == "c":
         ok, why = c_handler_available()
@@ -606,7 +586,7 @@ def _record(
     lines.append("  top functions:")
     lines += top_lines(merged, 10, indent="    ")
     if written is None:
-        lines.append(f"  wrote {output} ({fmt}); {_open_hint(str(output), fmt)}")
+        lines.append(f"  wrote {output} ({fmt}); {open_hint(str(output), fmt)}")
         err(*lines)
         return status
     err(*lines)

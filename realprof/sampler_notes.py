@@ -6,7 +6,9 @@ wrong with a run's sampling.
 run's ``stats`` into the warnings `realprof record` prints and a real-world report
 keeps; `record_hints` says, one line each with the option that helps, why a run's
 profile holds less than the program did (rate above the tick, threads never timed, a
-full ring buffer, a busy machine, child processes). Pure functions of their arguments (and of
+full ring buffer, a busy machine, child processes); `capture_comment` is the line a
+written profile keeps about the CPU its samples stand for, and `open_hint` says what
+opens a written file. Pure functions of their arguments (and of
 ``/proc/sys/kernel/perf_event_paranoid``); `run_delay_seconds` reads ``/proc``.
 """
 
@@ -19,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "capture_comment",
     "integrity_notes",
     "mean_depth",
+    "open_hint",
     "perf_refusal_message",
     "record_hints",
     "run_delay_seconds",
@@ -201,3 +205,24 @@ def record_hints(
             "profile): --follow-children profiles Python children"
         )
     return hints
+
+
+def capture_comment(profile: Any, process_cpu_s: float) -> str:
+    """One line for the profile's comments: the CPU this process used while sampled,
+    the CPU its samples account for (samples × period), and the ratio."""
+    sampled_s = profile.total_samples / profile.rate_hz if profile.rate_hz else 0.0
+    ratio = f"{sampled_s / process_cpu_s:.1%}" if process_cpu_s > 0 else "—"
+    return (
+        f"realprof: process CPU {process_cpu_s:.3f} s while sampled; the samples account "
+        f"for {sampled_s:.3f} s ({ratio})"
+    )
+
+
+def open_hint(path: str, fmt: str) -> str:
+    # `realprof flame` needs nothing installed; the others are named only as options.
+    flame = f"python -m realprof flame {path} -o flame.html"
+    if fmt == "pprof":
+        return f"open with: {flame} / go tool pprof -top {path}"
+    if fmt == "folded":
+        return f"open with: {flame} / flamegraph.pl {path} > flame.svg"
+    return f"open with: {flame} (or drop it on https://www.speedscope.app)"
