@@ -24,6 +24,7 @@ thread bars), so the figures survive greyscale printing and colour blindness ali
 from __future__ import annotations
 
 import contextlib
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,24 @@ def format_of(path: str | Path) -> str:
             f"{path}: unknown figure format {path.suffix!r}; use one of {', '.join(_FORMATS)}"
         )
     return fmt
+
+
+def fitted_suptitle(fig: Figure, heading: str) -> None:
+    """The figure's title at its top left, wrapped onto more lines until it fits its width.
+
+    A title that fits stays one line (so figures that had one keep their bytes); a long
+    one, such as a long scenario name, is wrapped at spaces and hyphens, and a word wider
+    than the figure is broken, so no part of it is cut off. Measured with the canvas's
+    renderer, since characters differ in width.
+    """
+    title = fig.suptitle(heading, x=0.01, ha="left")
+    renderer = fig.canvas.get_renderer()
+    # The same margin on the right as the title's on the left.
+    right_px = fig.bbox.width * 0.99
+    width_chars = len(heading)
+    while title.get_window_extent(renderer).x1 > right_px and width_chars > 10:
+        width_chars = int(width_chars * 0.9)
+        title.set_text(textwrap.fill(heading, width_chars, break_long_words=True))
 
 
 def save(fig: Figure, path: str | Path, title: str, alt: str) -> None:

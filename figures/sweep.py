@@ -3,7 +3,9 @@
 `plot_sweep` draws one subplot per metric (capture ratio, attribution error, ...) against
 one varied scenario field, one line per value of a second one; `axis_unit` and
 `axis_label` name a scenario field's unit from its name, for this figure and for the
-sweep's table (`sim.sweep`). Style, saving and alt text as in `figures.style`.
+sweep's table (`sim.sweep`). The title is wrapped to the figure's width
+(`figures.style.fitted_suptitle`), so a long scenario name is never cut off. Style,
+saving and alt text as in `figures.style`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from contract.report import FUNNEL_LABELS
 from contract.values import is_number, unique
-from figures.style import LINE_COLOURS, LINE_MARKERS, format_of, house_style, new_figure, save
+from figures.style import (
+    LINE_COLOURS,
+    LINE_MARKERS,
+    fitted_suptitle,
+    format_of,
+    house_style,
+    new_figure,
+    save,
+)
 
 METRIC_LABELS: dict[str, str] = {
     "capture_ratio": "capture ratio (in profile ÷ expected)",
@@ -198,7 +208,7 @@ def plot_sweep(
                 loc="outside lower center",
                 ncol=min(4, len(series_values)),
             )
-        fig.suptitle(heading, x=0.01, ha="left")
+        fitted_suptitle(fig, heading)
 
         unit = axis_unit(x)
         xs_words = ", ".join(_value_text(v) for v in x_values) + (f" {unit}" if unit else "")

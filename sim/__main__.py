@@ -66,6 +66,12 @@ def _sweep_parser() -> argparse.ArgumentParser:
         metavar="PATH=V1,V2,...",
         help="a field and its values, e.g. --vary profiler.rate_hz=100,250,500 (repeatable)",
     )
+    parser.add_argument(
+        "--cpu-percent",
+        action="store_true",
+        help="also plot the CPU %% the profile shows (samples × period ÷ wall time, in %% of "
+        "one CPU) under the capture ratio",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="parallel local processes")
     parser.add_argument("--cluster", help="address of a running Dask scheduler (optional extra)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -107,7 +113,7 @@ def sweep_main(argv: list[str]) -> int:
     )
     sys.stdout.write(result.to_table())
     if args.out:
-        written = result.write(args.out)
+        written = result.write(args.out, cpu_percent=args.cpu_percent)
         print(f"wrote {', '.join(p.name for p in written)} to {args.out}", file=sys.stderr)
     return 0
 

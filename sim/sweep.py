@@ -197,8 +197,12 @@ class SweepResult:
             writer.writerow(out)
         return buffer.getvalue()
 
-    def write(self, out_dir: str | Path) -> list[Path]:
-        """sweep.json, sweep.csv and sweep.png in `out_dir`; returns their paths."""
+    def write(self, out_dir: str | Path, cpu_percent: bool = False) -> list[Path]:
+        """sweep.json, sweep.csv and sweep.png in `out_dir`; returns their paths.
+
+        The figure plots the capture ratio and the attribution error; with `cpu_percent`,
+        the CPU % the profile shows between them, the number a user reads in pprof.
+        """
         from figures.sweep import plot_sweep
 
         out = Path(out_dir)
@@ -220,7 +224,12 @@ class SweepResult:
             ]
         name = self.scenario.name if self.scenario else "scenario"
         over = x + (f" and {series}" if series else "")
-        plot_sweep(rows, x, png_path, series=series, title=f"{name}: sweep over {over}")
+        metrics = ("capture_ratio", "attribution_error_pp")
+        if cpu_percent:
+            metrics = ("capture_ratio", "profile_cpu_percent", "attribution_error_pp")
+        plot_sweep(
+            rows, x, png_path, series=series, metrics=metrics, title=f"{name}: sweep over {over}"
+        )
         return [json_path, csv_path, png_path]
 
 

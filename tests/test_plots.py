@@ -275,3 +275,34 @@ def test_sweep_rejects_ambiguous_rows(tmp_path: Path) -> None:
 def test_unknown_format_is_refused(result: SimResult, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"unknown figure format '\.jpeg'"):
         funnel.plot_funnel(result.report, tmp_path / "funnel.jpeg")
+
+
+def test_sweep_title_of_a_long_scenario_name_stays_inside_the_figure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    drawn = []
+    real_save = sweep.save
+
+    def keep_figure(fig: Any, path: Any, title: str, alt: str) -> None:
+        real_save(fig, path, title, alt)
+        drawn.append(fig)
+
+    monkeypatch.setattr(sweep, "save", keep_figure)
+    name = "a-very-long-scenario-name-" * 8
+    title = f"{name}: sweep over profiler.rate_hz and machine.same_round_survival"
+    rows = [{"profiler.rate_hz": r, "capture_ratio": 1.0} for r in (100, 250)]
+    alt = sweep.plot_sweep(
+        rows, "profiler.rate_hz", tmp_path / "s.png", metrics=["capture_ratio"], title=title
+    )
+    assert alt.startswith(title + ".")
+
+    (fig,) = drawn
+    renderer = fig.canvas.get_renderer()
+    heading = [t for t in fig.findobj(mpl.text.Text) if t.get_text().startswith("a-very")]
+    assert len(heading) == 1
+    box = heading[0].get_window_extent(renderer)
+    inside = fig.bbox
+    assert (box.x0, box.y0) >= (inside.x0, inside.y0)
+    assert (box.x1, box.y1) <= (inside.x1, inside.y1)
+    # Wrapped, not shortened: every character of the title is drawn.
+    assert "".join(heading[0].get_text().split()) == "".join(title.split())

@@ -324,3 +324,24 @@ def test_command_line_sweep(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     code = main(["sweep", str(path), "--vary", "profiler.rate_hz=100,,1", "--no-progress"])
     assert code == 2
     assert capsys.readouterr().err.startswith("error: --vary profiler.rate_hz: empty value")
+
+
+def test_command_line_sweep_plots_profile_cpu_percent_when_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from PIL import Image
+
+    from sim.__main__ import main
+
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(raw_scenario()), encoding="utf-8")
+    described = {}
+    for flags in ([], ["--cpu-percent"]):
+        out = tmp_path / ("cpu" if flags else "plain")
+        argv = ["sweep", str(path), "--vary", "profiler.rate_hz=100,1000", "--no-progress"]
+        assert main([*argv, "--out", str(out), *flags]) == 0, capsys.readouterr().err
+        with Image.open(out / "sweep.png") as png:
+            described[bool(flags)] = png.text["Description"]
+    assert "CPU shown by the profile (%)" not in described[False]
+    assert "capture ratio" in described[True]
+    assert "CPU shown by the profile (%)" in described[True]
