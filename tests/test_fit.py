@@ -89,6 +89,15 @@ def test_a_profile_of_known_p_is_fitted_back(p: float, tmp_path: Path, capsys) -
     assert high - low < 0.15
 
 
+def test_a_capture_below_what_p_0_gives_is_flagged(capsys) -> None:
+    # 150% of 2000% is a capture of 0.075; p = 0 already gives about 0.125 here.
+    argv = [a if a != "400" else "150" for a in EXAMPLE]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "p (machine.same_round_survival) = 0.000" in out
+    assert "note: the observed capture 0.075 is below what p = 0 gives" in out
+
+
 BAD = {
     "more CPU than the machine has": ["--top-percent", "900", "--pprof-percent", "100"],
     "a per-thread-timer release": ["--go", "go1.21"],
