@@ -1,4 +1,5 @@
-"""Command line: `python -m sim SCENARIO.yaml`, `python -m sim sweep ...`, `python -m sim schema`.
+"""Command line: `python -m sim SCENARIO.yaml`, `python -m sim sweep ...`, `python -m sim fit ...`,
+`python -m sim schema`.
 
 Every kind of bad input (a missing or malformed scenario, an unknown flag, a bad
 override) ends with one line on stderr and exit status 2, never a traceback.
@@ -11,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from contract.cli import EXIT_BAD_INPUT, add_scenario_options, one_line
+from contract.cli import EXIT_BAD_INPUT, add_scenario_options, int_in, one_line
 from contract.cli import OneLineParser as _Parser
 from contract.scenario import ScenarioError, json_schema
 from contract.scenario_file import load_scenario
@@ -36,6 +37,7 @@ def _run_parser() -> argparse.ArgumentParser:
         description=(
             "Simulate Go's CPU profiler on a scenario and report what the profile holds and "
             "where samples were lost. Other commands: `python -m sim sweep ...`, "
+            "`python -m sim fit ...`, "
             "`python -m sim schema`."
         ),
     )
@@ -118,6 +120,93 @@ def sweep_main(argv: list[str]) -> int:
     return 0
 
 
+def _fit_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m sim fit",
+        description=(
+            "Find the same-round survival p that explains what you saw: the CPU the process "
+            "used (top) and the CPU the profile shows (pprof), on a Go release whose profile "
+            "comes from the process timer (go1.17 and older). Prints p with its range, the "
+            "profile other Go releases and timers would show, and a scenario that reproduces it."
+        ),
+    )
+    parser.add_argument("--cpus", type=int_in(1, 1024), required=True, help="the machine's CPUs")
+    parser.add_argument(
+        "--hz", type=int, choices=(100, 250, 300, 1000), required=True, help="CONFIG_HZ"
+    )
+    parser.add_argument("--go", required=True, help="the Go release that made the profile")
+    parser.add_argument(
+        "--top-percent", type=_positive, help="CPU %% the process used, as top shows it"
+    )
+    parser.add_argument("--process-cpu-s", type=_positive, help="CPU seconds the process used")
+    parser.add_argument("--pprof-percent", type=_positive, help="CPU %% the profile shows")
+    parser.add_argument("--duration-s", type=_positive, help="the profile's duration (seconds)")
+    parser.add_argument(
+        "--profile", type=Path, help="a profile file (profile.pb.gz): its samples, rate, duration"
+    )
+    parser.add_argument("--rate-hz", type=_positive, default=100.0, help="profile rate (100)")
+    parser.add_argument("--threads", type=int_in(1, 4096), help="busy threads (ceil(top/100))")
+    parser.add_argument("--preset", choices=("aligned", "skew-tick", "this-vm"), default="aligned")
+    parser.add_argument("--out", type=Path, help="write the scenario here (else print it)")
+    return parser
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _observation(args: argparse.Namespace):
+    from sim.fit import Observation
+
+    rate_hz, duration_s = args.rate_hz, args.duration_s
+    if args.profile is not None:
+        if args.pprof_percent is not None:
+            raise ScenarioError("give --profile or --pprof-percent, not both")
+        from contract.profile import ProfileFormatError
+        from contract.profile_files import read_profile
+
+        try:
+            profile = read_profile(args.profile)
+        except ProfileFormatError as exc:
+            raise ScenarioError(str(exc)) from None
+        rate_hz = 1e9 / profile.period_ns
+        duration_s = duration_s or profile.duration_ns / 1e9 or None
+        samples = profile.total_samples
+    elif args.pprof_percent is None:
+        raise ScenarioError("say what the profile showed: --pprof-percent or --profile")
+    if duration_s is None:
+        raise ScenarioError("give the profile's duration: --duration-s")
+    if (args.top_percent is None) == (args.process_cpu_s is None):
+        raise ScenarioError("give the process's CPU: one of --top-percent or --process-cpu-s")
+    if args.profile is None:
+        samples = round(args.pprof_percent / 100 * duration_s * rate_hz)
+    cpu_s = args.process_cpu_s or args.top_percent / 100 * duration_s
+    return Observation(
+        args.cpus, args.hz, args.go, rate_hz, duration_s, cpu_s, samples, args.threads
+    )
+
+
+def fit_main(argv: list[str]) -> int:
+    args = _fit_parser().parse_args(argv)
+    from sim.fit import fit, fitted_scenario, presets, to_text, write_scenario
+
+    observation = _observation(args)
+    result = fit(observation, presets()[args.preset]())
+    sys.stdout.write(to_text(result))
+    text = write_scenario(fitted_scenario(result), args.out)
+    if args.out:
+        print(f"\nwrote the scenario to {args.out}: python -m sim {args.out}")
+    else:
+        sys.stdout.write("\nthe scenario that reproduces it (--out FILE writes it):\n" + text)
+    return 0
+
+
 def schema_main(argv: list[str]) -> int:
     parser = _Parser(prog="python -m sim schema", description="Print the scenario JSON Schema.")
     parser.add_argument("--out", type=Path, help="write to this file instead of stdout")
@@ -132,7 +221,7 @@ def schema_main(argv: list[str]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"sweep": sweep_main, "schema": schema_main}
+    commands = {"sweep": sweep_main, "fit": fit_main, "schema": schema_main}
     try:
         if argv and argv[0] in commands:
             return commands[argv[0]](argv[1:])
