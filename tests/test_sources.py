@@ -35,8 +35,10 @@ token and what to do.
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 from references import ROOT
 
@@ -268,6 +270,93 @@ def test_first_use_of_each_identifier_is_a_link() -> None:
     ]
 
     assert problems == [], "\n".join(problems)
+
+
+GO_1198_LINK = re.compile(
+    r"\[`(?P<name>[^`\]]+)`\]\(https://github\.com/golang/go/blob/go1\.19\.8/src/"
+    r"(?P<path>[^#)]+)#L(?P<first>\d+)(?:-L(?P<last>\d+))?\)"
+)
+QUALIFIED_NAME = re.compile(r"^(?:(?P<owner>\w+)\.)?(?P<name>\w+)(?:\(.*\))?$")
+GO_FUNC = re.compile(r"^func (?:\((?:\w+ )?\*?(?P<recv>\w+)(?:\[[^\]]*\])?\) )?(?P<name>\w+)[\[(]")
+
+
+def function_spans(lines: list[str], name: str, receiver: str | None) -> list[tuple[int, int]]:
+    """(first, last) line numbers of each `func` called `name` (on `receiver`, if given) in
+    a Go file, its doc comment included: a link may show the comment or the body."""
+    spans = []
+    for index, line in enumerate(lines):
+        m = GO_FUNC.match(line)
+        if m is None or m["name"] != name or (receiver and m["recv"] != receiver):
+            continue
+        end = index
+        while end < len(lines) and lines[end].rstrip() != "}":
+            end += 1
+        start = index
+        while start > 0 and lines[start - 1].startswith("//"):
+            start -= 1
+        spans.append((start + 1, end + 1))
+    return spans
+
+
+def go_anchor_problems(page: str, text: str, goroot: Path) -> list[str]:
+    """Links whose text names a Go function (or method, or any identifier) and whose
+    go1.19.8 line anchor shows neither the inside of that function nor the name."""
+    problems = []
+    for m in GO_1198_LINK.finditer(text):
+        named = QUALIFIED_NAME.match(m["name"])
+        if named is None or m["name"].endswith(".go"):
+            continue  # a file or a package, not an identifier
+        first = int(m["first"])
+        last = int(m["last"] or first)
+        lines = (goroot / "src" / m["path"]).read_text(errors="replace").splitlines()
+        spans = function_spans(lines, named["name"], named["owner"])
+        shown = lines[first - 1 : last]
+        inside = any(start <= first and last <= end for start, end in spans)
+        if not inside and not any(named["name"] in line for line in shown):
+            where = f"{page}:{_line(text, m.start())}"
+            problems.append(
+                f"{where}: [{m['name']}] -> {m['path']}#L{first}: that line shows "
+                f"{shown[0].strip()[:60]!r}, not {named['name']}"
+            )
+    return problems
+
+
+def test_go_line_anchors_show_what_their_link_names(require_tool) -> None:
+    go = require_tool("go", "apt-get install golang-go")
+    goroot = Path(
+        subprocess.run([go, "env", "GOROOT"], capture_output=True, text=True).stdout.strip()
+    )
+    version = (goroot / "VERSION").read_text().split()[0] if (goroot / "VERSION").exists() else "?"
+    if version != "go1.19.8":
+        pytest.skip(f"the links are anchored in go1.19.8's source; this Go is {version}")
+    problems = [
+        problem
+        for page in sorted(DOCS.rglob("*.md"))
+        for problem in go_anchor_problems(
+            str(page.relative_to(ROOT)), page.read_text(encoding="utf-8"), goroot
+        )
+    ]
+
+    assert problems == [], "\n".join(problems)
+
+
+def test_an_anchor_off_the_named_function_is_caught(tmp_path: Path) -> None:
+    source = tmp_path / "src" / "runtime" / "proc.go"
+    source.parent.mkdir(parents=True)
+    source.write_text(
+        "package runtime\n\n// other does another thing.\nfunc other() {\n\tsigprof(0)\n}\n\n"
+        "func sigprof(pc uintptr) {\n\tpc++\n}\n"
+    )
+    url = "https://github.com/golang/go/blob/go1.19.8/src/runtime/proc.go"
+    text = (
+        f"[`sigprof`]({url}#L9) inside; [`other`]({url}#L3) its comment; "
+        f"[`sigprof(0)`]({url}#L5) a call site; [`other`]({url}#L9) wrong; "
+        f"[`proc.go`]({url}#L1) a file"
+    )
+
+    assert go_anchor_problems("page.md", text, tmp_path) == [
+        "page.md:1: [other] -> runtime/proc.go#L9: that line shows 'pc++', not other"
+    ]
 
 
 # ---------------------------------------------------------------------------------------
