@@ -11,6 +11,14 @@ class Usage(Exception):
     """Malformed arguments (exit 2)."""
 
 
+def shown(value: Any) -> str:
+    """A number as a person writes it: 0.975, not 0.9750000000000001 (six significant
+    digits hold every tolerance the labs state); anything else as repr."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return repr(value)
+
+
 def number(text: str, what: str) -> float:
     try:
         value = float(text)

@@ -177,3 +177,37 @@ def test_commands_parse() -> None:
     for lab in LABS:
         for step in load_steps(lab)["steps"]:
             assert argv_of(step["command"])
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_check_help_prints_the_usage(lab: int, workdir: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "labs.check", str(lab), "--help"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.startswith(f"usage: python -m labs.check {lab} ")
+
+
+def test_a_bad_answer_is_one_line(workdir: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "labs.check", "3", "lots"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "must be a number" in proc.stderr and "usage: python -m labs.check 3" in proc.stderr
+
+
+def test_step_lines_show_floats_as_written(tmp_path: Path) -> None:
+    step = {
+        "id": "sum",
+        "command": "python -c \"import json; print(json.dumps({'x': 0.1 + 0.2}))\"",
+        "expect": [{"path": "x", "value": 0.3, "tol": 0.01}],
+    }
+    outcome = run_step(step, tmp_path)
+    assert outcome.lines == ["ok  x = 0.3 (expected 0.3 ± 0.01)"]
