@@ -34,19 +34,6 @@ def want_args(args: list[str], count: int) -> None:
         raise Usage(f"expected {count} argument(s), got {len(args)}")
 
 
-def report(path_text: str) -> Any:
-    """A contract.report.Report from a report.json path, or Usage."""
-    from contract.report import Report, ReportError
-
-    path = Path(path_text)
-    if not path.is_file():
-        raise Usage(f"{path_text}: no such file (give the report.json your run wrote)")
-    try:
-        return Report.load(path)
-    except ReportError as exc:
-        raise Usage(f"{path_text}: not a report.json ({exc.problem})") from None
-
-
 def simulate(scenario: str | Path, overrides: list[str], seed: int | None = None) -> Any:
     """Run the simulator in this process; returns the Report."""
     from contract.scenario_file import load_scenario

@@ -193,7 +193,8 @@ def compare_json(step: dict[str, Any], cwd: Path, stdout: str, outcome: Outcome)
             good = within(actual, item["value"], tol)
             mark = "ok " if good else "BAD"
             outcome.lines.append(
-                f"{mark} {item['path']} = {shown(actual)} (expected {shown(item['value'])} ± {tol:g})"
+                f"{mark} {item['path']} = {shown(actual)} "
+                f"(expected {shown(item['value'])} ± {tol:g})"
             )
             outcome.ok &= good
 
