@@ -211,3 +211,22 @@ def test_step_lines_show_floats_as_written(tmp_path: Path) -> None:
     }
     outcome = run_step(step, tmp_path)
     assert outcome.lines == ["ok  x = 0.3 (expected 0.3 ± 0.01)"]
+
+
+# What would hand a lab's answer over if a step ran it: the job's own run (a pattern in a
+# step's command). `labs run N` runs every step, so none may match.
+JOB_RUNS = {
+    1: r"quickstart\.yaml .*rate_hz=250",
+    2: r"machine\.cpus=8 .*kernel_hz=1000|kernel_hz=1000 .*rate_hz=500",
+    3: r"^python -m sim .*rate_hz=[\d,]*\b25\d\b",
+    4: r"buffer_words=[\d,]*\b(32768|65536)\b",
+    5: r"skewed-attribution\.yaml .*(runtime=go1\.(1[89]|2\d)|timer=per-thread)",
+    6: r"sleep_ms=100",
+    7: r"--hz 1000",
+}
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_labs_run_leaves_the_job_undone(lab: int) -> None:
+    ran = [s["command"] for s in load_steps(lab)["steps"] if re.search(JOB_RUNS[lab], s["command"])]
+    assert ran == [], f"lab {lab}: these steps do the job: {ran}"
