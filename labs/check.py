@@ -2,7 +2,8 @@
 
 Each lab folder has a `check.py` with `USAGE` (one line) and `check(args) -> (ok,
 message)`; it raises `labs.common.Usage` for malformed arguments. Exit status: 0 PASS,
-1 FAIL (the message says what to look at), 2 bad usage.
+1 FAIL (the message says what to look at), 2 bad usage, reported on one line of stderr
+(no traceback). `-h`/`--help` after N prints the lab's usage and exits 0.
 """
 
 from __future__ import annotations
@@ -28,20 +29,32 @@ def load_checker(folder: Path) -> ModuleType:
     return module
 
 
+def numbers_of(labs: dict[int, Path]) -> str:
+    return ", ".join(map(str, sorted(labs)))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     labs = lab_dirs()
+    if argv and argv[0] in ("-h", "--help"):
+        print(f"usage: python -m labs.check N [args]  (N is a lab: {numbers_of(labs)})")
+        return EXIT_PASS
     if not argv or not argv[0].isdigit() or int(argv[0]) not in labs:
-        numbers = ", ".join(map(str, sorted(labs)))
-        print(f"usage: python -m labs.check N [args]  (N is a lab: {numbers})", file=sys.stderr)
+        print(
+            f"usage: python -m labs.check N [args]  (N is a lab: {numbers_of(labs)})",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     lab = int(argv[0])
     checker = load_checker(labs[lab])
+    usage = f"usage: python -m labs.check {lab} {checker.USAGE}"
+    if any(arg in ("-h", "--help") for arg in argv[1:]):
+        print(usage)
+        return EXIT_PASS
     try:
         ok, message = checker.check(argv[1:])
     except Usage as exc:
-        print(f"usage: python -m labs.check {lab} {checker.USAGE}", file=sys.stderr)
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc}; {usage}", file=sys.stderr)
         return EXIT_USAGE
     print(f"{'PASS' if ok else 'FAIL'} (lab {lab}): {message}")
     return EXIT_PASS if ok else EXIT_FAIL

@@ -11,6 +11,14 @@ class Usage(Exception):
     """Malformed arguments (exit 2)."""
 
 
+def shown(value: Any) -> str:
+    """A number as a person writes it: 0.975, not 0.9750000000000001 (six significant
+    digits hold every tolerance the labs state); anything else as repr."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return repr(value)
+
+
 def number(text: str, what: str) -> float:
     try:
         value = float(text)
@@ -24,19 +32,6 @@ def number(text: str, what: str) -> float:
 def want_args(args: list[str], count: int) -> None:
     if len(args) != count:
         raise Usage(f"expected {count} argument(s), got {len(args)}")
-
-
-def report(path_text: str) -> Any:
-    """A contract.report.Report from a report.json path, or Usage."""
-    from contract.report import Report, ReportError
-
-    path = Path(path_text)
-    if not path.is_file():
-        raise Usage(f"{path_text}: no such file (give the report.json your run wrote)")
-    try:
-        return Report.load(path)
-    except ReportError as exc:
-        raise Usage(f"{path_text}: not a report.json ({exc.problem})") from None
 
 
 def simulate(scenario: str | Path, overrides: list[str], seed: int | None = None) -> Any:

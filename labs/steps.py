@@ -42,6 +42,7 @@ from typing import Any
 import yaml
 
 from labs import lab_dirs
+from labs.common import shown
 
 _INDEX = re.compile(r"^(?P<key>[^\[\]]*)((\[(?P<sel>[^\]]+)\]))?$")
 
@@ -178,7 +179,7 @@ def compare_json(step: dict[str, Any], cwd: Path, stdout: str, outcome: Outcome)
             if not isinstance(actual, int | float) or actual < cond["min"]:
                 outcome.ok = outcome.valid = False
                 outcome.lines.append(
-                    f"BAD run: {cond['path']} = {actual!r} < {cond['min']}: the machine was "
+                    f"BAD run: {cond['path']} = {shown(actual)} < {cond['min']}: the machine was "
                     "busy (another process used a CPU); rerun on an idle machine"
                 )
         for item in step["expect"]:
@@ -192,12 +193,16 @@ def compare_json(step: dict[str, Any], cwd: Path, stdout: str, outcome: Outcome)
             good = within(actual, item["value"], tol)
             mark = "ok " if good else "BAD"
             outcome.lines.append(
-                f"{mark} {item['path']} = {actual!r} (expected {item['value']!r} ± {tol:g})"
+                f"{mark} {item['path']} = {shown(actual)} "
+                f"(expected {shown(item['value'])} ± {tol:g})"
             )
             outcome.ok &= good
 
 
 def main(argv: list[str]) -> int:
+    if argv in (["-h"], ["--help"]):
+        print("usage: python -m labs run N   (run lab N's steps and compare)")
+        return 0
     if len(argv) != 1 or not argv[0].isdigit():
         print("usage: python -m labs run N   (run lab N's steps and compare)", file=sys.stderr)
         return 2

@@ -177,3 +177,56 @@ def test_commands_parse() -> None:
     for lab in LABS:
         for step in load_steps(lab)["steps"]:
             assert argv_of(step["command"])
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_check_help_prints_the_usage(lab: int, workdir: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "labs.check", str(lab), "--help"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout.startswith(f"usage: python -m labs.check {lab} ")
+
+
+def test_a_bad_answer_is_one_line(workdir: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "labs.check", "3", "lots"],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "must be a number" in proc.stderr and "usage: python -m labs.check 3" in proc.stderr
+
+
+def test_step_lines_show_floats_as_written(tmp_path: Path) -> None:
+    step = {
+        "id": "sum",
+        "command": "python -c \"import json; print(json.dumps({'x': 0.1 + 0.2}))\"",
+        "expect": [{"path": "x", "value": 0.3, "tol": 0.01}],
+    }
+    outcome = run_step(step, tmp_path)
+    assert outcome.lines == ["ok  x = 0.3 (expected 0.3 ± 0.01)"]
+
+
+# What would hand a lab's answer over if a step ran it: the job's own run (a pattern in a
+# step's command). `labs run N` runs every step, so none may match.
+JOB_RUNS = {
+    1: r"quickstart\.yaml .*rate_hz=250",
+    2: r"machine\.cpus=8 .*kernel_hz=1000|kernel_hz=1000 .*rate_hz=500",
+    3: r"^python -m sim .*rate_hz=[\d,]*\b25\d\b",
+    4: r"buffer_words=[\d,]*\b(32768|65536)\b",
+    5: r"skewed-attribution\.yaml .*(runtime=go1\.(1[89]|2\d)|timer=per-thread)",
+    6: r"sleep_ms=100",
+    7: r"--hz 1000",
+}
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_labs_run_leaves_the_job_undone(lab: int) -> None:
+    ran = [s["command"] for s in load_steps(lab)["steps"] if re.search(JOB_RUNS[lab], s["command"])]
+    assert ran == [], f"lab {lab}: these steps do the job: {ran}"
