@@ -225,7 +225,7 @@ def test_go117_with_perf_exits_2_with_one_line(tmp_path, capsys):
     assert main([str(path)]) == EXIT_BAD_INPUT
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
-    assert f"error: {path}: profiler: runtime go1.17 cannot use timer 'perf'" in err
+    assert f"error: {path}:1: profiler: runtime go1.17 cannot use timer 'perf'" in err
     assert "allowed: process" in err
 
 

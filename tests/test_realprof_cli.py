@@ -132,12 +132,12 @@ def test_record_keeps_failing_status_and_still_writes(
     assert hot > 0
     if mode == "raise":
         # The target's own traceback, without the runner's frames above it.
-        assert "Traceback" in result.stderr
-        assert "RuntimeError: the target failed on purpose" in result.stderr
-        assert 'target.py", line' in result.stderr
-        assert "realprof/__main__.py" not in result.stderr
-        assert "realprof/record.py" not in result.stderr
-        assert "runpy" not in result.stderr
+        assert "Traceback" in result.stderr, result.stderr
+        assert "RuntimeError: the target failed on purpose" in result.stderr, result.stderr
+        assert 'target.py", line' in result.stderr, result.stderr
+        assert "realprof/__main__.py" not in result.stderr, result.stderr
+        assert "realprof/record.py" not in result.stderr, result.stderr
+        assert "runpy" not in result.stderr, result.stderr
 
 
 def test_record_module_with_pythonpath(tmp_path: Path) -> None:
