@@ -13,5 +13,9 @@ reached through `python -m realprof` (`scenario`, `compare`, `calibrate`, `grid`
 * `lab.compare`: one scenario in every world, side by side;
 * `lab.calibrate`: the kernel model's parameters measured on this machine;
 * `lab.grid_cells`, `lab.grid`, `lab.grid_results`, `lab.grid_figure`: the validation
-  grid, the model against every real world, cell by cell.
+  grid, the model against every real world, cell by cell; `lab.cprobe` (with
+  `lab/cprobe.c`) is its independent check of the process timer, a C program with a
+  trivial handler;
+* `lab.go_samples`, `lab.go_samples_program`, `lab.go_samples_figure`: the walkthrough's
+  real Go measurement (labels, the execution trace's CPU samples, cgo threads).
 """

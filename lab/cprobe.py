@@ -26,11 +26,11 @@ import json
 import os
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from lab.calibrate import survival_from_rounds
+from lab.machine import cache_dir
 
 SOURCE = Path(__file__).with_name("cprobe.c")
 INSTALL_HINT = "apt-get install gcc"
@@ -40,24 +40,13 @@ class CProbeError(Exception):
     """The probe cannot be built or run here; one line for the user."""
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    path = Path(base) / "sigprof-lab" / "cprobe"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        path = Path(tempfile.gettempdir()) / f"sigprof-lab-cprobe-{os.getuid()}"
-        path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def build() -> Path:
     """The compiled probe, built once per version of its source."""
     gcc = shutil.which("gcc")
     if gcc is None:
         raise CProbeError(f"the C probe needs gcc, which is not installed ({INSTALL_HINT})")
     source = SOURCE.read_bytes()
-    binary = _cache_dir() / f"cprobe-{hashlib.sha256(source).hexdigest()[:16]}"
+    binary = cache_dir("cprobe") / f"cprobe-{hashlib.sha256(source).hexdigest()[:16]}"
     if binary.exists():
         return binary
     partial = binary.with_suffix(f".{os.getpid()}.tmp")

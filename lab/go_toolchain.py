@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contract.runtimes import model_and_timer_for_go_release
+from lab.machine import cache_dir
 
 INSTALL_HINT = "apt-get install golang-go"
 
@@ -82,17 +83,6 @@ def model_runtime(version: str) -> tuple[str, str]:
     return model_and_timer_for_go_release(version)
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    path = Path(base) / "sigprof-lab" / "go"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        path = Path(tempfile.gettempdir()) / f"sigprof-lab-go-{os.getuid()}"
-        path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def _go_env(cache: Path, cgo: bool) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
@@ -135,7 +125,7 @@ def run_checked(command: list[str], what: str, timeout_s: float = 120) -> str:
 
 def build_program(go: str, version: str, source: str, cgo: bool) -> Path:
     """Build `source` once per (source, toolchain); later runs reuse the binary."""
-    cache = _cache_dir()
+    cache = cache_dir("go")
     key = hashlib.sha256(f"{go}\0{version}\0{cgo}\0{source}".encode()).hexdigest()[:24]
     binary = cache / "bin" / key / "goworld"
     if binary.is_file():

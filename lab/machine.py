@@ -44,6 +44,7 @@ import gzip
 import os
 import platform
 import re
+import tempfile
 import zlib
 from pathlib import Path
 from typing import Any
@@ -252,3 +253,17 @@ def machine_here(scenario: Scenario, scenario_path: Path | None) -> tuple[dict, 
         "simulated with this machine's CPUs and HZ but uncalibrated kernel parameters: "
         "run `python -m realprof calibrate` first"
     )
+
+
+def cache_dir(kind: str) -> Path:
+    """Where this machine keeps what the lab builds (`kind`: "go", "cprobe"), outside the
+    clone so a fresh checkout reuses it: $XDG_CACHE_HOME or ~/.cache, under
+    sigprof-lab/KIND; a per-user temporary directory if that cannot be created."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    path = Path(base) / "sigprof-lab" / kind
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        path = Path(tempfile.gettempdir()) / f"sigprof-lab-{kind}-{os.getuid()}"
+        path.mkdir(parents=True, exist_ok=True)
+    return path
