@@ -366,7 +366,10 @@ def test_the_default_ring_outlasts_a_long_gil_hold_at_1000_hz(tmp_path):
     in_profile, expected = capture_of(result.stderr)
     assert expected >= 1500, result.stderr  # the hold outlasted Go's ring
     assert lost_overflow_of(result.stderr) == 0, result.stderr
-    assert in_profile >= 1500, result.stderr  # Go's ring held at most 1,024 of them
+    # More than Go's ring could hold (1,024 such records). Not ">= 1500": the gap from
+    # `expected` to the profile is CPU no timer samples (start-up, the reader's; capture
+    # 0.93-0.96 at 1000 Hz here), and a 3.13 CI run had 1,488 of 1,593.8, none lost.
+    assert in_profile > 1024, result.stderr
 
 
 HOT_TARGET = textwrap.dedent(
