@@ -82,7 +82,9 @@ OTHER_PROJECT = re.compile(
 LOOKS_LIKE_SOURCE = (
     re.compile(r"^_?[a-z][a-z0-9]*[A-Z][A-Za-z0-9]*$"),  # setThreadCPUProfiler, profBuf
     re.compile(r"^_?[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*$"),  # StartCPUProfile, _ExternalCode
-    re.compile(r"^(?:runtime|pprof|runtime/pprof|syscall|trace|mp|m|gp|sched|prof|cpuprof)\.[\w.]+$"),
+    re.compile(
+        r"^(?:runtime|pprof|runtime/pprof|syscall|trace|mp|m|gp|sched|prof|cpuprof)\.[\w.]+$"
+    ),
     re.compile(r"^_?[a-z][a-z0-9]*[A-Z]\w*\.\w+$"),  # cpuProfile.addNonGo, profBuf.write
     re.compile(r"^_*[a-z][a-z0-9]*(?:_[a-z0-9]+)+$"),  # complete_signal, __run_posix_cpu_timers
     re.compile(r"^[a-z_]+->[a-z_]+$"),  # signal->curr_target
