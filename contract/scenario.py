@@ -109,8 +109,9 @@ class Machine:
         description=(
             "Chance that a second process-timer SIGPROF generated in the same tick round "
             "survives because the first was already dequeued (p in chapter 3 of the walkthrough). "
-            "0 on bare-metal machines with aligned ticks (golang/go #35057); fit it with "
-            "`realprof calibrate`."
+            "0 means one delivery per round (aligned ticks, the 250% ceiling); the 96-vCPU "
+            "machine of golang/go #35057 fits about 0.08. Fit it with `realprof calibrate` "
+            "or `python -m sim fit`."
         ),
     )
     same_round_survival_after_switch: float | None = Spec(

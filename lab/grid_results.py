@@ -4,7 +4,8 @@ The grid (`lab.grid`) stores, per cell and world, the median of the runs with th
 themselves. This module is what is computed from that data alone, so it serves a fresh
 run, a `--plot-only` redraw and `--resimulate` alike: `median_of` (a world's entry from
 its runs), `gaps` (measured − predicted capture per cell), `share_checks` (each thread's
-share error against the model's, within binomial standard errors), `render` (the
+share error against the model's, within binomial standard errors), `scatter_checks` (a
+process-timer gap beside its runs' spread and its binomial standard error), `render` (the
 table), `merge_grids` (a partial run merged into stored data) and `revalidate` (runs
 recorded before busy runs were retried, flagged after the fact).
 """
@@ -173,6 +174,71 @@ def share_checks(
     return out
 
 
+BINOMIAL_BELOW = 0.95  # scatter_checks: a capture the collisions or the tick ceiling set
+
+
+def scatter_checks(
+    data: dict[str, Any], pair: tuple[str, str] = ("sim", "real"), timer: str = "process"
+) -> list[dict[str, Any]]:
+    """Per multi-thread cell of `timer`: the gap beside the two scales of noise it is read
+    against. `span` is the spread (max − min) of the world's runs: on the process timer it
+    follows *p*, which drifts from run to run far more than sampling noise. `se` is the
+    binomial standard error of the gap, sqrt(c·(1 − c)·(1/n + 1/n)), with c the predicted
+    capture and n the expected samples of one run (threads × rate × duration) in each
+    world; one run's, so it overstates the noise of a median of several. Where the model
+    predicts a capture above `BINOMIAL_BELOW` the few samples lost are not a binomial
+    draw (a capture of 1.003 has no binomial variance), and `se` is None.
+    """
+    model, world = pair
+    out = []
+    for cell in data["cells"]:
+        if cell["timer"] != timer or cell["threads"] < 2:
+            continue
+        if model not in cell or world not in cell:
+            continue
+        runs = [r["capture_ratio"] for r in cell[world].get("runs", [])]
+        if not runs:
+            continue
+        predicted = cell[model]["capture_ratio"]
+        expected = cell["threads"] * cell["rate_hz"] * data["duration_s"]
+        binomial = predicted < BINOMIAL_BELOW
+        se = math.sqrt(predicted * (1 - predicted) * 2 / expected) if binomial else None
+        gap = cell[world]["capture_ratio"] - predicted
+        out.append(
+            {
+                "cell": cell_key(*as_cell(cell)),
+                "gap": gap,
+                "span": max(runs) - min(runs),
+                "se": se,
+                "runs_above": sum(r > predicted for r in runs),
+                "runs": len(runs),
+            }
+        )
+    return out
+
+
+def _scatter_lines(data: dict[str, Any]) -> list[str]:
+    lines = []
+    for pair, name in ((("sim", "real"), "realprof"), (("sim-cprobe", "cprobe"), "C probe")):
+        checks = scatter_checks(data, pair)
+        if not checks:
+            continue
+        lines.append(
+            f"  {name}, process timer: gap against the spread of the runs and the binomial "
+            "standard error (SE) of one run"
+        )
+        lines.append(f"  {'cell':<32} {'gap':>7} {'span':>6} {'SE':>6} {'gap/SE':>6} runs above")
+        for c in checks:
+            se, z = (
+                ("—", "—") if c["se"] is None else (f"{c['se']:.3f}", f"{c['gap'] / c['se']:+.1f}")
+            )
+            lines.append(
+                f"  {c['cell']:<32} {c['gap']:+7.3f} {c['span']:6.3f} {se:>6} {z:>6} "
+                f"{c['runs_above']}/{c['runs']}"
+            )
+    return lines
+
+
 def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
     """The grid as a table: capture per world and gap per cell, then the summary lines."""
     lines = [f"Validation grid ({data['command']}), median of {data['repeat']} run(s)"]
@@ -233,6 +299,7 @@ def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
                     else ""
                 )
             )
+    lines.extend(_scatter_lines(data))
     lines.append("! = outside the tolerance")
     for note in data.get("notes", []):
         lines.append(f"note: {note}")

@@ -24,8 +24,9 @@ this project's C sampler (`realprof/_sampler.c` `thread_timer_spec`).
 This module keeps the timers' state and arithmetic only; when they are checked (at
 ticks, or at the return to user mode after one) is the simulation's (`sim.model`).
 
-Left out: ITIMER_VIRTUAL, RLIMIT_CPU, steal time, and `expiry_active` (its effect is part
-of the `same_round_survival` parameter of the signals model).
+Left out (docs/walkthrough/02-process-timer-and-tick.md says so): ITIMER_VIRTUAL,
+RLIMIT_CPU, steal time, and `expiry_active` (its effect is part of the
+`same_round_survival` parameter of the signals model).
 """
 
 from __future__ import annotations

@@ -36,8 +36,9 @@ What it models (Linux 6.x, `kernel/sched/fair.c` with EEVDF, seen from far enoug
   oversubscribed CPUs a thread switched out at a tick can be switched back in between
   ticks, and run its deferred timer check there (`sim.model`).
 
-Left out: wake-up preemption by the workload's own threads, per-CPU run queues and
-migration costs, priorities beyond the one "high priority" wake used by the Windows
+Left out (docs/walkthrough/02-process-timer-and-tick.md says so): wake-up preemption by
+the workload's own threads, load balancing beyond the newidle pull and migration costs,
+priorities beyond the one "high priority" wake used by the Windows
 sampler thread, NUMA, SMT and steal time.
 """
 

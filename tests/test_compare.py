@@ -17,7 +17,7 @@ import pytest
 from contract.scenario_file import load_scenario
 from lab import calibrate, compare, grid
 from lab.grid_cells import cell_key, cell_scenario
-from lab.grid_results import render
+from lab.grid_results import render, scatter_checks
 from lab.machine import machine_here
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -151,6 +151,39 @@ def test_grid_figure_is_rebuilt_from_data_deterministically(tmp_path):
     assert "1 of them within 0.05" in alt
     text = render(data)
     assert "1/2 cells within 0.05" in text and "+0.150" in text
+
+
+def test_scatter_checks_set_a_gap_beside_its_runs_spread_and_binomial_error():
+    def cell(threads, predicted, runs):
+        return {
+            "workload": "native",
+            "threads": threads,
+            "rate_hz": 500,
+            "timer": "process",
+            "sim": {"capture_ratio": predicted},
+            "real": {
+                "capture_ratio": sorted(runs)[1],
+                "runs": [{"capture_ratio": r} for r in runs],
+            },
+        }
+
+    data = {
+        "duration_s": 2.0,
+        "cells": [
+            cell(2, 0.4, [0.45, 0.38, 0.42]),
+            cell(1, 0.5, [0.5] * 3),
+            cell(2, 0.99, [1.0] * 3),
+        ],
+    }
+    first, near_one = scatter_checks(data)
+
+    # 2 threads × 500 Hz × 2 s = 2,000 expected samples a run in each world.
+    assert first["cell"] == "native/2t/500Hz/process"
+    assert first["gap"] == pytest.approx(0.02)
+    assert first["span"] == pytest.approx(0.07)
+    assert first["se"] == pytest.approx(math.sqrt(0.4 * 0.6 * 2 / 2000))
+    assert (first["runs_above"], first["runs"]) == (2, 3)
+    assert near_one["se"] is None  # a capture of 0.99 loses samples, not a binomial draw
 
 
 def test_committed_grid_data_redraws(tmp_path):

@@ -24,7 +24,8 @@ Three rules, each checked on the docs and, on small strings, on known good and b
     project and Python names. What "looks like" is deliberately wide and simple:
     a lowerCamelCase or UpperCamelCase word with an inner capital (`setThreadCPUProfiler`,
     `StartCPUProfile`, `_ExternalCode`), a name qualified by a Go package or runtime
-    variable (`runtime.X`, `pprof.X`, `mp.X`, `prof.X`, `cpuprof.X`, `sched.X`), a
+    variable (`runtime.X`, `pprof.X`, `syscall.X`, `trace.X`, `mp.X`, `prof.X`,
+    `cpuprof.X`, `sched.X`) or by a lowerCamelCase type (`profBuf.write`), a
     snake_case word (`complete_signal`) or a C field access (`signal->curr_target`).
 
 Fenced code blocks, headings, admonition titles and images are not prose and are skipped
@@ -81,7 +82,10 @@ OTHER_PROJECT = re.compile(
 LOOKS_LIKE_SOURCE = (
     re.compile(r"^_?[a-z][a-z0-9]*[A-Z][A-Za-z0-9]*$"),  # setThreadCPUProfiler, profBuf
     re.compile(r"^_?[A-Z][a-z0-9]+[A-Z][A-Za-z0-9]*$"),  # StartCPUProfile, _ExternalCode
-    re.compile(r"^(?:runtime|pprof|runtime/pprof|mp|m|gp|sched|prof|cpuprof)\.[\w.]+$"),
+    re.compile(
+        r"^(?:runtime|pprof|runtime/pprof|syscall|trace|mp|m|gp|sched|prof|cpuprof)\.[\w.]+$"
+    ),
+    re.compile(r"^_?[a-z][a-z0-9]*[A-Z]\w*\.\w+$"),  # cpuProfile.addNonGo, profBuf.write
     re.compile(r"^_*[a-z][a-z0-9]*(?:_[a-z0-9]+)+$"),  # complete_signal, __run_posix_cpu_timers
     re.compile(r"^[a-z_]+->[a-z_]+$"),  # signal->curr_target
 )
@@ -404,12 +408,21 @@ def test_identifier_rule_wants_the_first_use_linked_and_everything_classified() 
     linked = f"[`sigprof`]({GO_FILE}) then `sigprof()` and `same_round_survival`."
     unlinked = f"`sigprof()` first, then [`sigprof`]({GO_FILE})."
     branch = "[`sigprof`](https://github.com/golang/go/blob/master/src/runtime/proc.go#L1)"
-    unknown = "`complete_signal` and `validSIGPROF` and `runtime.SetCgoTraceback`, `SIGPROF`."
+    unknown = (
+        "`complete_signal` and `validSIGPROF` and `runtime.SetCgoTraceback`, `SIGPROF`, "
+        "`cpuProfile.addNonGo`, `syscall.SyscallN`, `sim.signals`."
+    )
     fenced = "```\n`complete_signal`\n```\n## What `sigprof` does\n"
 
     assert identifier_problems("a.md", linked, registered, allowed) == []
     assert "first use of `sigprof`" in identifier_problems("a.md", unlinked, registered, allowed)[0]
     assert "not a pinned source" in identifier_problems("a.md", branch, registered, allowed)[0]
     flagged = [p.split("`")[1] for p in identifier_problems("a.md", unknown, registered, allowed)]
-    assert flagged == ["complete_signal", "validSIGPROF", "runtime.SetCgoTraceback"]
+    assert flagged == [
+        "complete_signal",
+        "validSIGPROF",
+        "runtime.SetCgoTraceback",
+        "cpuProfile.addNonGo",
+        "syscall.SyscallN",
+    ]
     assert identifier_problems("a.md", fenced, registered, allowed) == []
