@@ -4,9 +4,9 @@ No GODEBUG setting turns Go's per-thread profiling timers off, but the runtime h
 fallback. From Go 1.18, `setThreadCPUProfiler` gives each M a
 `timer_create(CLOCK_THREAD_CPUTIME_ID)` timer and, when that call fails (any error: the
 runtime's wrapper returns the negated errno and only a non-zero value is tested), leaves
-`profileTimerValid` false "to fall back to the process-wide setitimer profiler"
+`profileTimerValid` false, so the M falls back on the process-wide setitimer
 ([Go 1.19](https://github.com/golang/go/blob/go1.19.8/src/runtime/os_linux.go#L667-L672);
-current Go, [commit 02fa1b3b25](https://github.com/golang/go/blob/02fa1b3b25cd300bc96ee7f833b932c6a22acce1/src/runtime/os_linux.go#L662-L666)).
+current Go, [commit 02fa1b3b25](https://github.com/golang/go/blob/02fa1b3b25cd300bc96ee7f833b932c6a22acce1/src/runtime/os_linux.go#L662-L667)).
 The process-wide `setitimer(ITIMER_PROF)` is armed whatever happens
 ([setProcessCPUProfilerTimer, Go 1.19](https://github.com/golang/go/blob/go1.19.8/src/runtime/signal_unix.go#L279-L308)),
 and `validSIGPROF` keeps an M's setitimer signals (si_code SI_KERNEL) exactly when the M
