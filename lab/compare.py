@@ -1,6 +1,7 @@
 """compare: one scenario in every world, side by side.
 
-`python -m realprof compare SCENARIO.yaml [--repeat N] [--worlds sim,real,go] [--out DIR]`
+`python -m realprof compare SCENARIO.yaml [--repeat N] [--worlds sim,real,go] [--out DIR]
+[--emulate go1.17]`
 
 The point of the project is to hold the model's prediction against what the kernel did.
 A fair comparison simulates *what really runs*, on *the machine it runs on*:
@@ -12,7 +13,9 @@ A fair comparison simulates *what really runs*, on *the machine it runs on*:
   sampler, GIL included.
 * The Go world (`lab.go_world`) runs a generated Go program under the installed Go.
   Go 1.19 on Linux arms per-thread timers beside the process timer, so its twin is the
-  scenario under the `go1.18` model.
+  scenario under the `go1.18` model. With `--emulate go1.17` the program runs with
+  `timer_create` denied (`lab.go_seccomp`), Go falls back to the process timer alone,
+  and its twin is the `go1.17` model with the process timer.
 * Both twins run on this machine's calibrated profile (`machines/this-machine.yaml`,
   written by `python -m realprof calibrate`) when there is one, otherwise on the
   scenario's machine with this machine's CPU count and tick rate; the notes say which.
@@ -43,6 +46,7 @@ from contract.scenario import (
     validate_scenario,
 )
 from contract.scenario_file import load_scenario
+from lab.go_seccomp import EMULATIONS, Emulation, emulation
 from lab.go_toolchain import go_toolchain
 from lab.go_world import GoWorldError, run_go_world
 from lab.machine import machine_here
@@ -86,12 +90,17 @@ class WorldRuns:
 # -- the simulated twins ---------------------------------------------------------------
 
 
-def twin(scenario: Scenario, world: str, machine: dict) -> Scenario:
-    """The scenario as the simulator must run it to predict `world`."""
+def twin(
+    scenario: Scenario, world: str, machine: dict, emulate: Emulation | None = None
+) -> Scenario:
+    """The scenario as the simulator must run it to predict `world` (the Go world under
+    `emulate`: the model it emulates)."""
     raw = scenario_to_dict(scenario)
     raw["machine"] = dict(machine)
     profiler = raw["profiler"]
-    if world == "go":
+    if world == "go" and emulate is not None:
+        profiler["runtime"], profiler["timer"] = emulate.runtime, emulate.timer
+    elif world == "go":
         profiler["runtime"] = "go1.18"
         profiler["timer"] = "both"
     elif world == "real":
@@ -118,8 +127,12 @@ def run_compare(
     repeat: int = 3,
     scenario_path: Path | None = None,
     progress: bool = True,
+    emulate: Emulation | None = None,
 ) -> dict[str, Any]:
-    """Run every world `repeat` times; return the comparison as a JSON-ready mapping."""
+    """Run every world `repeat` times; return the comparison as a JSON-ready mapping.
+
+    With `emulate`, the Go world runs under that emulation (`lab.go_seccomp`) and its
+    twin is the model it emulates."""
     machine, machine_note = machine_here(scenario, scenario_path)
     runs: dict[str, WorldRuns] = {}
     sim_runs: dict[str, WorldRuns] = {}
@@ -148,13 +161,13 @@ def run_compare(
                 "go", "go", error="Go is not installed: apt-get install golang-go"
             )
         else:
-            go_twin = twin(scenario, "go", machine)
-            runs["go"] = WorldRuns("go", "go (real Go runtime)")
-            sim_runs["go"] = WorldRuns("sim", "sim (go1.18 model)")
+            go_twin = twin(scenario, "go", machine, emulate)
+            runs["go"] = WorldRuns("go", emulate.world if emulate else "go (real Go runtime)")
+            sim_runs["go"] = WorldRuns("sim", f"sim ({go_twin.profiler.model} model)")
 
             def go_job(i: int) -> Report:
                 try:
-                    return run_go_world(scenario)[0]
+                    return run_go_world(scenario, emulate=emulate)[0]
                 except GoWorldError as exc:
                     raise CompareError(str(exc)) from None
 
@@ -457,16 +470,29 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--worlds", type=_worlds, default=WORLDS, help="sim,real,go")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--out", type=Path, help="directory for compare.json and compare.png")
+    parser.add_argument(
+        "--emulate",
+        choices=sorted(EMULATIONS),
+        help="run the Go world as an older Go's profiler: go1.17 denies timer_create "
+        "(lab/go_seccomp.c), so Go falls back to the process timer alone",
+    )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.emulate and "go" not in args.worlds:
+        parser.error("--emulate runs the Go world: --worlds must include go")
     try:
         scenario = load_scenario(args.scenario, args.overrides)
         result = run_compare(
-            scenario, args.worlds, args.repeat, args.scenario, progress=not args.no_progress
+            scenario,
+            args.worlds,
+            args.repeat,
+            args.scenario,
+            progress=not args.no_progress,
+            emulate=emulation(args.emulate) if args.emulate else None,
         )
-    except (ScenarioError, CompareError) as exc:
+    except (ScenarioError, CompareError, GoWorldError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(render_table(result))

@@ -52,6 +52,7 @@ from contract.profile import Frame, Profile
 from contract.report import Report, build_report
 from contract.scenario import Scenario
 from lab.go_plan import Plan
+from lab.go_seccomp import Emulation
 from lab.go_toolchain import Symbol, first_error_line, model_runtime
 from lab.machine import kernel_hz, usable_cpus
 
@@ -165,10 +166,24 @@ def go_report(
     profile: Profile,
     rate: int,
     stderr: str,
+    emulated: tuple[Emulation, str] | None = None,
 ) -> Report:
-    """The run's report: samples attributed to the scenario's rows, the program's truth."""
+    """The run's report: samples attributed to the scenario's rows, the program's truth.
+
+    `emulated` (an emulation and the errno its filter answered) reports the run as the
+    model it emulates (`lab.go_seccomp`)."""
     version = str(result.get("go_version", "go?"))
     model, timer = model_runtime(version)
+    mechanism = (
+        f"{version} on Linux {platform.release()}: per-thread timer_create timers beside "
+        f"setitimer, validSIGPROF filter (src/runtime/os_linux.go): compare with the "
+        f"{model} model"
+    )
+    if emulated is not None:
+        which, errno_name = emulated
+        model, timer = which.runtime, which.timer
+        mechanism = which.note(f"{version} on Linux {platform.release()}", errno_name)
+        version = f"{version} ({which.denied} denied)"
     attributor = _Attributor(plan, symbols)
     function_samples: dict[str, int] = {}
     thread_samples: dict[str, int] = {}
@@ -197,9 +212,7 @@ def go_report(
     lost_extra = profile.lost.get("extra", 0)
     profile_cpu_s = profile.total_samples * profile.period_ns / _NS
     notes = [
-        f"{version} on Linux {platform.release()}: per-thread timer_create timers beside "
-        f"setitimer, validSIGPROF filter (src/runtime/os_linux.go): compare with the "
-        f"{model} model",
+        mechanism,
         f"profile CPU {profile_cpu_s:.3f} s (samples x period) vs rusage user+sys "
         f"{cpu_s:.3f} s: ratio {profile_cpu_s / cpu_s if cpu_s else math.nan:.3f} "
         "(runtime/pprof's TestCPUProfileMultithreadMagnitude accepts 0.9-1.1)",

@@ -27,6 +27,7 @@ from contract.scenario import Scenario
 from lab.go_plan import make_plan
 from lab.go_program import go_source
 from lab.go_report import go_report
+from lab.go_seccomp import Emulation, launcher
 from lab.go_toolchain import (
     INSTALL_HINT,
     GoWorldError,
@@ -51,13 +52,19 @@ def _check(scenario: Scenario) -> None:
 
 
 def run_go_world(
-    scenario: Scenario, workdir: Path | None = None, timeout_s: float | None = None
+    scenario: Scenario,
+    workdir: Path | None = None,
+    timeout_s: float | None = None,
+    emulate: Emulation | None = None,
+    errno_name: str = "EPERM",
 ) -> tuple[Report, Profile]:
     """Run `scenario`'s workload under the installed Go's CPU profiler.
 
     Returns the report (world "go") and the profile Go wrote. With `workdir`, the
     program's source (main.go), its profile (cpu.pb.gz), its JSON result and stderr are
-    kept there; otherwise they live in a temporary directory.
+    kept there; otherwise they live in a temporary directory. With `emulate`, the program
+    runs under that emulation's seccomp filter (`lab.go_seccomp`, answering `errno_name`)
+    and is reported as the model it emulates.
     """
     _check(scenario)
     go = go_toolchain()
@@ -83,7 +90,8 @@ def run_go_world(
         if workdir is not None:
             (where / "main.go").write_text(source, encoding="utf-8")
         profile_path = where / "cpu.pb.gz"
-        command = [str(binary), "-rate", str(rate), "-duration", repr(duration)]
+        command = launcher(emulate, errno_name) if emulate else []
+        command += [str(binary), "-rate", str(rate), "-duration", repr(duration)]
         command += ["-o", str(profile_path)]
         try:
             done = subprocess.run(
@@ -114,5 +122,14 @@ def run_go_world(
         except ProfileFormatError as error:
             raise GoWorldError(f"cannot read Go's profile: {error}") from None
 
-    report = go_report(scenario, plan, symbols, result, profile, rate, stderr)
+    report = go_report(
+        scenario,
+        plan,
+        symbols,
+        result,
+        profile,
+        rate,
+        stderr,
+        (emulate, errno_name) if emulate else None,
+    )
     return report, profile

@@ -1,8 +1,9 @@
 """grid: the validation grid, the model held against every real world, cell by cell.
 
 `python -m realprof grid [--out docs/data] [--repeat 3] [--worlds sim,real,go]
-[--timers process,per-thread,perf] [--merge]`, or `python -m realprof grid --resimulate
-docs/data/grid.json` to recompute only the predictions after a change of the model.
+[--timers process,per-thread,perf] [--merge] [--go-emulate go1.17]`, or
+`python -m realprof grid --resimulate docs/data/grid.json` to recompute only the
+predictions after a change of the model.
 
 Cells: busy threads {1, 2, 4} × rate {100, 200, 250, 500, 1000} Hz × timer {process,
 per-thread}, and × rate {100, 250, 1000, 2000, 5000} Hz for the perf_event timer (which
@@ -13,7 +14,9 @@ Each cell runs in the simulator (the realprof model on this machine's calibrated
 `machines/this-machine.yaml`) and for real under realprof (median of `--repeat` runs); the
 per-thread cells with native threads also run under the real Go runtime (Go 1.19 arms
 per-thread timers beside the process timer, so its twin is the go1.18 model), where Go is
-installed.
+installed; with `--go-emulate go1.17` the native process-timer cells also run that Go
+with `timer_create` denied (`lab.go_seccomp`: the process timer alone), world
+"go(go1.17 emulated)", against the go1.17 model.
 
 None of these cells is used by `realprof calibrate` (it measures at 150, 400 and 750 Hz),
 so the grid is a held-out test of the calibrated model. Real runs are interleaved: pass k
@@ -42,6 +45,7 @@ from typing import Any
 from contract.report import Report
 from contract.scenario import Scenario
 from lab import calibrate, cprobe
+from lab.go_seccomp import EMULATIONS, Emulation, emulates, emulation
 from lab.go_toolchain import go_toolchain
 from lab.go_world import run_go_world
 from lab.grid_cells import TIMERS, as_cell, cell_key, cell_scenario, cells
@@ -66,7 +70,9 @@ def _summary(report: Report) -> dict[str, Any]:
 
 BUSY_ATTEMPTS = 3
 # The simulated worlds and the runtime each one models.
-SIMULATED_RUNTIMES = {"sim": "realprof", "sim-go": "go1.18", "sim-cprobe": "cprobe"}
+SIMULATED_RUNTIMES = {"sim": "realprof", "sim-go": "go1.18", "sim-cprobe": "cprobe"} | {
+    e.sim_world: e.runtime for e in EMULATIONS.values()
+}
 
 
 def _realprof_run(scenario: Scenario) -> dict[str, Any]:
@@ -128,6 +134,7 @@ def run_grid(
     timers: tuple[str, ...] = TIMERS,
     only: tuple[str, ...] = (),
     with_cprobe: bool = False,
+    go_emulate: Emulation | None = None,
 ) -> dict[str, Any]:
     from tqdm import tqdm
 
@@ -161,6 +168,8 @@ def run_grid(
                 real_jobs.append(("cprobe", cell))
             if go_ok and cell[0] == "native" and cell[3] == "per-thread":
                 real_jobs.append(("go", cell))
+            if go_ok and go_emulate and emulates(cell):
+                real_jobs.append((go_emulate.world, cell))
     sim_jobs = []
     for cell in grid:
         sim_jobs.append(("sim", cell))
@@ -168,6 +177,8 @@ def run_grid(
             sim_jobs.append(("sim-go", cell))
         if with_cprobe and cprobe.probes(cell):
             sim_jobs.append(("sim-cprobe", cell))
+        if go_ok and go_emulate and emulates(cell):
+            sim_jobs.append((go_emulate.sim_world, cell))
     results: dict[str, dict[str, Any]] = {
         cell_key(*cell): {
             "workload": cell[0],
@@ -212,6 +223,16 @@ def run_grid(
                         duration_s,
                     )
                 )
+            elif go_emulate and world == go_emulate.world:
+                bar.set_postfix_str(f"{world} {cell_key(*job)}")
+                scenario = cell_scenario(*job, duration_s, machine, "go1.18")
+                real_runs.setdefault((cell_key(*job), world), []).append(
+                    _real_run(
+                        lambda s=scenario: _summary(run_go_world(s, emulate=go_emulate)[0]),
+                        job,
+                        duration_s,
+                    )
+                )
             else:
                 bar.set_postfix_str(f"go {cell_key(*job)}")
                 scenario = cell_scenario(*job, duration_s, machine, "go1.18")
@@ -241,6 +262,8 @@ def run_grid(
         command += " --cells " + ",".join(only)
     if with_cprobe:
         command += " --cprobe"
+    if go_emulate:
+        command += f" --go-emulate {go_emulate.name}"
     return {
         "command": command,
         "machine": machine_facts(),
@@ -339,6 +362,12 @@ def main(argv: list[str]) -> int:
         help="also run the C probe (lab/cprobe.c, needs gcc) beside realprof in the native "
         "process-timer cells, and its own survival runs, in the same passes",
     )
+    parser.add_argument(
+        "--go-emulate",
+        choices=sorted(EMULATIONS),
+        help="also run the Go world with timer_create denied (lab/go_seccomp.c) in the "
+        "native process-timer cells: world 'go(go1.17 emulated)', against the go1.17 model",
+    )
     parser.add_argument("--plot-only", type=Path, metavar="GRID_JSON", help="redraw from data")
     parser.add_argument(
         "--resimulate",
@@ -427,6 +456,7 @@ def main(argv: list[str]) -> int:
         timers,
         only,
         with_cprobe=args.cprobe,
+        go_emulate=emulation(args.go_emulate) if args.go_emulate else None,
     )
     if old is not None:
         data = merge_grids(old, data)

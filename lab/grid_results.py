@@ -16,6 +16,7 @@ import math
 import statistics
 from typing import Any
 
+from lab.go_seccomp import EMULATIONS
 from lab.grid_cells import as_cell, cell_key, grid_order
 
 
@@ -266,10 +267,24 @@ def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
                 f"  {cell_key(*as_cell(cell)):<32} {_value(cell, 'sim-cprobe'):>6} "
                 f"{_value(cell, 'cprobe'):>6} {gap:>7}"
             )
+    emulated = [e for e in EMULATIONS.values() if any(e.world in c for c in data["cells"])]
+    for e in emulated:
+        lines.append(
+            f"  {e.world} (the installed Go with {e.denied} denied, lab/go_seccomp.c), "
+            f"against the {e.runtime} model:"
+        )
+        lines.append(f"  {'cell':<32} {e.runtime:>6} {'go':>6} {'gap':>7}")
+        for cell in (c for c in data["cells"] if e.world in c):
+            gap = _gap_text(cell, e.sim_world, e.world, tolerance)
+            lines.append(
+                f"  {cell_key(*as_cell(cell)):<32} {_value(cell, e.sim_world):>6} "
+                f"{_value(cell, e.world):>6} {gap:>7}"
+            )
     worlds = (
         (("sim", "real"), "realprof"),
         (("sim-cprobe", "cprobe"), "C probe"),
         (("sim-go", "go"), "Go"),
+        *(((e.sim_world, e.world), e.world) for e in emulated),
     )
     for pair, name in worlds:
         g = gaps(data, pair)

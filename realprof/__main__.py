@@ -11,7 +11,9 @@ The commands, each a module with `main(argv) -> int`:
   it like `python -m sim`;
 * ``compare``, ``calibrate``, ``grid`` (`lab.compare`, `lab.calibrate`, `lab.grid`): the
   laboratory's runs: a scenario in the simulator, for real and in Go side by side; this
-  machine's kernel parameters measured into a machine profile; the validation grid.
+  machine's kernel parameters measured into a machine profile; the validation grid;
+  ``go-fit`` (`lab.go_fit_check`): `python -m sim fit` on real Go profiles against p
+  measured in the same sitting.
 
 This module is the front end, above the laboratory: it is the one module of `realprof`
 that may import `lab`. Each command is imported only when asked for, so `record` loads
@@ -52,6 +54,8 @@ commands:
                        the validation grid: the model against every real world
   go-samples [--out DIR] [--scale MS]
                        real Go samples for the walkthrough: labels, trace, cgo threads
+  go-fit [--out DIR] [--repeat N] [--duration S]
+                       python -m sim fit on real go1.17-emulated Go profiles vs measured p
 
 `python -m realprof COMMAND --help` explains each command.
 """
@@ -75,6 +79,8 @@ def _command(name: str) -> Callable[[list[str]], int] | None:
         from lab.grid import main
     elif name == "go-samples":
         from lab.go_samples import main
+    elif name == "go-fit":
+        from lab.go_fit_check import main
     else:
         return None
     return main

@@ -1,0 +1,197 @@
+"""go-fit: `python -m sim fit` held against a real Go profile of the same sitting.
+
+    python -m realprof go-fit [--out DIR] [--repeat 3] [--duration 4] [--threads 2]
+                              [--rate-hz 250]
+
+The fit (`sim.fit`, `python -m sim fit --profile`) answers a Go 1.17 user with the
+same-round survival p that explains their profile. This command checks that answer on
+this machine, in one sitting, against p measured the way the project measures it:
+
+1. p counted in tick rounds: `lab.calibrate.survival_run` at 400 Hz with two busy native
+   threads under realprof's process timer (the grid's "calibrate 400 Hz, 2 threads"),
+   and the same with the C probe (`lab.cprobe`: a trivial handler, no reader thread),
+   which is the process closer to Go's (whose profile reader wakes every 100 ms, not
+   every 10 ms);
+2. the Go world's program for `threads` busy goroutines at `rate_hz` under the go1.17
+   emulation (`lab.go_seccomp`: timer_create denied, so the process timer alone samples
+   it), which writes a real `cpu.pb.gz` and reports the process's CPU time (rusage);
+3. `python -m sim fit --cpus C --hz HZ --go go1.17 --profile cpu.pb.gz
+   --process-cpu-s CPU --threads N --preset this-vm` on that profile, as a user would.
+
+Steps 1 and 2 are interleaved, `repeat` times, so a drift of the host's p affects both
+alike. The verdict: whether each measured median p lies in the fitted range of each Go
+run. With two busy CPUs at rate = HZ every tick round generates two signals, so the
+capture is (1 + p)/2 and the profile carries p with little noise; with fewer CPUs than
+busy goroutines free (another job on the machine), the process timer sees fewer ticks
+per round and the fit is refused or lands at its edge, which the output says
+(`machine_busy`, as the grid flags its runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from lab import calibrate, cprobe
+from lab.go_seccomp import EMULATIONS
+from lab.go_toolchain import GoWorldError
+from lab.go_world import run_go_world
+from lab.grid_cells import cell_scenario
+from lab.machine import kernel_hz, usable_cpus
+
+P_RATE_HZ = 400  # calibration's survival rate (not a grid cell)
+_FIT_LINE = re.compile(
+    r"p \(machine\.same_round_survival\) = (?P<p>[\d.]+), range (?P<low>[\d.]+) to "
+    r"(?P<high>[\d.]+)"
+)
+
+
+def fit_command(profile: Path, cpus: int, hz: int, cpu_s: float, threads: int) -> list[str]:
+    """The `python -m sim fit` command a user would run on this Go profile."""
+    return [
+        sys.executable,
+        "-m",
+        "sim",
+        "fit",
+        "--cpus",
+        str(cpus),
+        "--hz",
+        str(hz),
+        "--go",
+        "go1.17",
+        "--profile",
+        str(profile),
+        "--process-cpu-s",
+        f"{cpu_s:.4f}",
+        "--threads",
+        str(threads),
+        "--preset",
+        "this-vm",
+    ]
+
+
+def run_fit(command: list[str]) -> dict[str, Any]:
+    """The fitted p and its range from the fit command's output (None when refused)."""
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
+    match = _FIT_LINE.search(done.stdout)
+    if done.returncode != 0 or match is None:
+        return {"p": None, "error": (done.stderr.strip() or done.stdout.strip())[:300]}
+    return {k: float(v) for k, v in match.groupdict().items()} | {"output": done.stdout}
+
+
+def go_fit_check(
+    out: Path, repeat: int = 3, duration_s: float = 4.0, threads: int = 2, rate_hz: int = 250
+) -> dict[str, Any]:
+    """Measure p, run the emulated Go, fit its profiles: the JSON-ready result."""
+    hz = kernel_hz()[0] or 250
+    cpus = usable_cpus()
+    wanted_cpu_s = min(threads, cpus) * duration_s * 0.9
+    realprof_runs: list[dict[str, Any]] = []
+    probe_runs: list[dict[str, Any]] = []
+    go_runs: list[dict[str, Any]] = []
+    for i in range(repeat):
+        realprof_runs.append(calibrate.survival_run(P_RATE_HZ, 2, duration_s, hz))
+        probe_runs.append(cprobe.probe_run(2, P_RATE_HZ, duration_s, hz))
+        scenario = cell_scenario("native", threads, rate_hz, "process", duration_s, {}, "go1.18")
+        where = out / f"go-{i + 1}"
+        report, profile = run_go_world(scenario, where, emulate=EMULATIONS["go1.17"])
+        command = fit_command(where / "cpu.pb.gz", cpus, hz, report.cpu_seconds, threads)
+        go_runs.append(
+            {
+                "profile": str(where / "cpu.pb.gz"),
+                "cpu_seconds": report.cpu_seconds,
+                "samples": profile.total_samples,
+                "capture_ratio": report.capture_ratio,
+                "machine_busy": report.cpu_seconds < wanted_cpu_s,
+                "fit_command": " ".join(["python", *command[1:]]),
+                "fit": run_fit(command),
+            }
+        )
+
+    def median_p(runs: list[dict[str, Any]]) -> float | None:
+        values = [r["p"] for r in runs if r.get("p") is not None]
+        return round(statistics.median(values), 4) if values else None
+
+    measured = {"realprof": median_p(realprof_runs), "cprobe": median_p(probe_runs)}
+    verdicts = {
+        name: [
+            run["fit"]["p"] is not None and run["fit"]["low"] <= p <= run["fit"]["high"]
+            for run in go_runs
+        ]
+        for name, p in measured.items()
+        if p is not None
+    }
+    return {
+        "command": "python -m realprof go-fit",
+        "cell": f"{threads} busy goroutines, {cpus} CPUs, HZ={hz}, {rate_hz} Hz, go1.17 emulated",
+        "load_average": os.getloadavg(),
+        "measured_p": measured,
+        "realprof_survival_runs": realprof_runs,
+        "cprobe_survival_runs": [
+            {k: r[k] for k in ("p", "rounds", "capture_ratio", "cpu_seconds")} for r in probe_runs
+        ],
+        "go_runs": go_runs,
+        "p_in_fitted_range": verdicts,
+    }
+
+
+def render(result: dict[str, Any]) -> str:
+    """The result as text: measured p, each Go run's fit, the verdicts."""
+    lines = [
+        f"{result['cell']}; load average {', '.join(f'{x:.2f}' for x in result['load_average'])}"
+    ]
+    realprof_ps = [r["p"] for r in result["realprof_survival_runs"]]
+    probe_ps = [r["p"] for r in result["cprobe_survival_runs"]]
+    lines.append(
+        f"measured p ({P_RATE_HZ} Hz, 2 threads, counted in tick rounds): realprof median "
+        f"{result['measured_p']['realprof']} (runs {realprof_ps}); C probe median "
+        f"{result['measured_p']['cprobe']} (runs {probe_ps})"
+    )
+    for i, run in enumerate(result["go_runs"], 1):
+        fit = run["fit"]
+        fitted = (
+            f"fitted p {fit['p']:.3f} (range {fit['low']:.3f} to {fit['high']:.3f})"
+            if fit["p"] is not None
+            else f"no fit: {fit['error']}"
+        )
+        busy = " (machine busy: fewer CPUs than asked)" if run["machine_busy"] else ""
+        lines.append(
+            f"Go run {i}: {run['samples']} samples, process CPU {run['cpu_seconds']:.2f} s, "
+            f"capture {run['capture_ratio']:.3f}{busy}: {fitted}"
+        )
+        lines.append(f"  {run['fit_command']}")
+    for name, verdict in result["p_in_fitted_range"].items():
+        lines.append(f"{name}'s p in the fitted range: {sum(verdict)}/{len(verdict)} Go runs")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m realprof go-fit", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument("--out", type=Path, default=Path("go-fit"), help="directory for files")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=4.0, help="seconds per run")
+    parser.add_argument("--threads", type=int, default=2, help="busy goroutines")
+    parser.add_argument("--rate-hz", type=int, default=250)
+    args = parser.parse_args(argv)
+    if args.repeat < 1 or args.duration <= 0 or args.threads < 1 or args.rate_hz < 1:
+        print("error: --repeat, --threads, --rate-hz >= 1 and --duration > 0", file=sys.stderr)
+        return 2
+    try:
+        result = go_fit_check(args.out, args.repeat, args.duration, args.threads, args.rate_hz)
+    except (GoWorldError, calibrate.CalibrationError, cprobe.CProbeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(result))
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "go-fit.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {args.out / 'go-fit.json'}", file=sys.stderr)
+    return 0
