@@ -6,13 +6,13 @@ fallback. From Go 1.18, `setThreadCPUProfiler` gives each M a
 runtime's wrapper returns the negated errno and only a non-zero value is tested), leaves
 `profileTimerValid` false, so the M falls back on the process-wide setitimer
 ([Go 1.19](https://github.com/golang/go/blob/go1.19.8/src/runtime/os_linux.go#L667-L672);
-current Go, [commit 02fa1b3b25](https://github.com/golang/go/blob/02fa1b3b25cd300bc96ee7f833b932c6a22acce1/src/runtime/os_linux.go#L662-L667)).
+current Go, [1.27.3](https://github.com/golang/go/blob/go1.27.3/src/runtime/os_linux.go#L688-L693)).
 The process-wide `setitimer(ITIMER_PROF)` is armed whatever happens
 ([setProcessCPUProfilerTimer, Go 1.19](https://github.com/golang/go/blob/go1.19.8/src/runtime/signal_unix.go#L279-L308)),
 and `validSIGPROF` keeps an M's setitimer signals (si_code SI_KERNEL) exactly when the M
 has no valid per-thread timer
 ([Go 1.19](https://github.com/golang/go/blob/go1.19.8/src/runtime/os_linux.go#L566-L607);
-[current Go](https://github.com/golang/go/blob/02fa1b3b25cd300bc96ee7f833b932c6a22acce1/src/runtime/os_linux.go#L565-L606)).
+[current Go](https://github.com/golang/go/blob/go1.27.3/src/runtime/os_linux.go#L591-L632)).
 So a Go whose `timer_create` fails samples with the process timer alone: Go 1.17's
 profiler, the `go1.17` model. EPERM (what a container's seccomp policy answers) and
 ENOSYS (a kernel without POSIX timers) take the same path; `tests/test_go_seccomp.py`
