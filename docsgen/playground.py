@@ -21,7 +21,11 @@ The zip is byte-stable: sorted entries, a fixed timestamp, fixed permissions. Wi
 npm package the site is built without the runtime (the playground page then says how to
 install it); under CI that is an error. `encode_scenario` is the page's URL form of a
 scenario (`#yaml=` + raw DEFLATE + base64url, what the page's `DecompressionStream
-("deflate-raw")` reads back), used by the walkthrough's "try it" links.
+("deflate-raw")` reads back). `add_try_it_links` gives every figure of a simulator run
+(`docsgen.figure_list.FIGURES` of kind timeline, funnel or sweep; measured figures get
+none) a "Try it in the playground" link that opens that run's scenario, with the
+figure's overrides applied (and, for a timeline, its window); the MkDocs hook
+`on_page_markdown` applies it to every page.
 """
 
 from __future__ import annotations
@@ -31,11 +35,17 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 import shutil
 import zlib
 from pathlib import Path
 
+import yaml
+
+from contract.scenario import apply_override
+from contract.scenario_file import parse_override
 from docsgen.common import ROOT, SCENARIOS
+from docsgen.figure_list import FIGURES, FigureSpec
 
 PYODIDE_PACKAGE = ROOT / "web" / "node_modules" / "pyodide"
 PYODIDE_FILES = (
@@ -136,17 +146,77 @@ def pack_playground(site_dir: str | Path) -> Path | None:
     return runtime
 
 
-def encode_scenario(yaml_text: str) -> str:
-    """The playground URL fragment that opens `yaml_text`: `yaml=` + base64url(raw DEFLATE)."""
+def encode_scenario(yaml_text: str, window_ms: tuple[float, float] | None = None) -> str:
+    """The playground URL fragment that opens `yaml_text`: `yaml=` + base64url(raw
+    DEFLATE), and `&window=START:END` (ms) for the timeline when given."""
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
     packed = compressor.compress(yaml_text.encode("utf-8")) + compressor.flush()
-    return "yaml=" + base64.urlsafe_b64encode(packed).decode("ascii").rstrip("=")
+    fragment = "yaml=" + base64.urlsafe_b64encode(packed).decode("ascii").rstrip("=")
+    if window_ms is not None:
+        fragment += f"&window={window_ms[0]:g}:{window_ms[1]:g}"
+    return fragment
 
 
-def decode_scenario(fragment: str) -> str:
-    """The YAML text of a playground URL fragment made by `encode_scenario`."""
-    if not fragment.startswith("yaml="):
+def decode_scenario(fragment: str) -> tuple[str, tuple[float, float] | None]:
+    """The YAML text and the timeline window of a fragment made by `encode_scenario`."""
+    fields = dict(part.partition("=")[::2] for part in fragment.removeprefix("#").split("&"))
+    if "yaml" not in fields:
         raise ValueError(f"not a playground scenario fragment: {fragment[:40]!r}")
-    data = fragment.removeprefix("yaml=")
-    packed = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
-    return zlib.decompress(packed, -15).decode("utf-8")
+    data = fields["yaml"]
+    text = zlib.decompress(base64.urlsafe_b64decode(data + "=" * (-len(data) % 4)), -15)
+    window = None
+    if "window" in fields:
+        start, _, end = fields["window"].partition(":")
+        window = (float(start), float(end))
+    return text.decode("utf-8"), window
+
+
+# ---------------------------------------------------------------------------------------
+# "Try it" links: each simulator figure of the docs opens the playground on its run.
+
+SIMULATOR_KINDS = ("timeline", "funnel", "sweep")  # figures of a run of a shipped scenario
+_FIGURE_BLOCK = re.compile(r"<figure\b.*?</figure>", re.S)
+_FIGURE_IMAGE = re.compile(r"\]\((?:\.\./)*figures/([\w-]+)\.png\)")
+
+
+def figure_scenario_text(spec: FigureSpec) -> str:
+    """The scenario file a figure's run used: the shipped file itself, or, with the
+    figure's `--set` overrides, its mapping with them applied, written out as YAML."""
+    text = (SCENARIOS / f"{spec.scenario}.yaml").read_text(encoding="utf-8")
+    if not spec.overrides:
+        return text
+    raw = yaml.safe_load(text)
+    for override in spec.overrides:
+        apply_override(raw, *parse_override(override))
+    # The description is the shipped file's: say what changed.
+    header = f"# The run of the figure {spec.name}: {spec.command()}\n"
+    return header + yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, width=88)
+
+
+def try_it_fragment(spec: FigureSpec) -> str:
+    """The playground fragment of a figure: its scenario, and its window if a timeline."""
+    window = spec.window_ms if spec.kind == "timeline" else None
+    return encode_scenario(figure_scenario_text(spec), window)
+
+
+def add_try_it_links(markdown: str, page_url: str) -> str:
+    """Each <figure> of a simulator figure gets a "try it" link at the end of its caption,
+    relative to the page's URL (`page_url`, as MkDocs gives it: `walkthrough/03-x/`)."""
+    specs = {spec.name: spec for spec in FIGURES if spec.kind in SIMULATOR_KINDS}
+    to_site_root = "../" * page_url.count("/")
+
+    def link(block: re.Match[str]) -> str:
+        text = block.group(0)
+        names = [m.group(1) for m in _FIGURE_IMAGE.finditer(text) if m.group(1) in specs]
+        if not names:
+            return text
+        href = f"{to_site_root}{PLAYGROUND_PAGE}#{try_it_fragment(specs[names[0]])}"
+        anchor = (
+            f' <a class="try-it" href="{href}" title="open this run in the playground and '
+            'change it">Try it in the playground</a>'
+        )
+        closing = "</figcaption>" if "</figcaption>" in text else "</figure>"
+        head, _, tail = text.rpartition(closing)
+        return f"{head}{anchor}{closing}{tail}"
+
+    return _FIGURE_BLOCK.sub(link, markdown)

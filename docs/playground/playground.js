@@ -3,8 +3,9 @@
 // The scenario file's text (the text area) is the one state: the controls are a view of
 // it (a control edits the parsed mapping and the text is written anew from it; editing
 // the text rebuilds the controls from what Python parsed), the address bar holds it
-// (#yaml= + base64url of its raw DEFLATE, the form docsgen.playground.encode_scenario
-// writes for the walkthrough's "try it" links), and "Download" saves it. Every run sends
+// (#yaml= + base64url of its raw DEFLATE, &window=START:END of the timeline in ms: the
+// form docsgen.playground.encode_scenario writes for the walkthrough's "try it" links),
+// and "Download" saves it. Every run sends
 // that text to the worker (worker.js), which runs it the way `python -m sim FILE --json`
 // does (sim/playground.py) and answers with the report's JSON text, the funnel rows,
 // the trace of the timeline's window and the parsed mapping, or the command's one-line
@@ -56,7 +57,8 @@ const state = {
   view: null, // [start_ns, end_ns] of the timeline
   stopTimer: null,
   typingTimer: null,
-  timings: { readySeconds: null, runs: [] },
+  doneId: 0, // the last run answered (a report, an error or a cancellation)
+  timings: { readySeconds: null, firstResultSeconds: null, runs: [] },
 };
 window.playground = state; // for the browser test and the curious
 
@@ -72,8 +74,20 @@ async function encodeScenario(text) {
   return "yaml=" + btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
-async function decodeScenario(fragment) {
-  const data = fragment.replace(/^#?yaml=/, "").replaceAll("-", "+").replaceAll("_", "/");
+// "#yaml=...&window=100:140" -> {text, window: [100, 140] or null}
+async function decodeFragment(fragment) {
+  const fields = Object.fromEntries(
+    fragment.replace(/^#/, "").split("&").map((part) => {
+      const at = part.indexOf("=");
+      return at < 0 ? [part, ""] : [part.slice(0, at), part.slice(at + 1)];
+    }),
+  );
+  const window = fields.window ? fields.window.split(":").map(Number) : null;
+  return { text: await decodeScenario(fields.yaml ?? ""), window };
+}
+
+async function decodeScenario(data64) {
+  const data = data64.replaceAll("-", "+").replaceAll("_", "/");
   const binary = atob(data + "=".repeat((4 - (data.length % 4)) % 4));
   const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
   const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("deflate-raw"));
@@ -160,6 +174,7 @@ function onWorkerMessage(message) {
     const first = state.timings.readySeconds === null;
     state.ready = true;
     state.timings.readySeconds = performance.now() / 1000;
+    state.timings.bootPhases = message.phases;
     state.scenarios = message.scenarios;
     showVersions(message.versions, message.seconds);
     setStatus("ready", `Python ${message.versions.running.python} is ready.`);
@@ -178,6 +193,8 @@ function onWorkerMessage(message) {
     }
   } else if (message.type === "result") {
     onResult(message);
+  } else if (message.type === "bytecode") {
+    state.timings.bytecodeSaved = message.saved;
   } else if (message.type === "failed") {
     if (message.id === state.running) state.running = null;
     setStatus("error", `Python failed: ${message.message}`);
@@ -217,6 +234,7 @@ function cancelRun() {
 
 function onResult(message) {
   if (message.id !== state.runId) return; // a run that a newer one replaced
+  state.doneId = message.id;
   state.running = null;
   clearTimeout(state.stopTimer);
   $("cancel").disabled = true;
@@ -226,6 +244,8 @@ function onResult(message) {
   }
   const seconds = (performance.now() - state.runStarted) / 1000;
   state.timings.runs.push(seconds);
+  // seconds since the page's navigation started, to the first report shown
+  state.timings.firstResultSeconds ??= performance.now() / 1000;
   $("run-time").textContent = `${seconds.toFixed(2)} s`;
   if (message.mapping && typeof message.mapping === "object" && !isSameMapping(message.mapping)) {
     state.mapping = message.mapping;
@@ -285,7 +305,8 @@ function setText(text, { run = true, fileName = "scenario.yaml" } = {}) {
 }
 
 async function updateUrl() {
-  const fragment = await encodeScenario($("yaml").value);
+  const [start, end] = windowMs();
+  const fragment = `${await encodeScenario($("yaml").value)}&window=${start}:${end}`;
   const url = `${location.pathname}${location.search}#${fragment}`;
   if (location.hash !== `#${fragment}`) history.replaceState(null, "", url);
 }
@@ -787,7 +808,12 @@ async function start() {
   });
   for (const id of ["window-start", "window-end"]) $(id).addEventListener("change", requestRun);
   state.textReady = location.hash.startsWith("#yaml=")
-    ? decodeScenario(location.hash).then((text) => setText(text, { run: false }))
+    ? decodeFragment(location.hash).then(({ text, window }) => {
+        if (window && window.length === 2 && window.every(Number.isFinite)) {
+          [$("window-start").value, $("window-end").value] = window;
+        }
+        setText(text, { run: false });
+      })
     : Promise.resolve();
   startWorker();
   state.schema = await fetch("../reference/scenario.schema.json")
