@@ -441,9 +441,9 @@ def playground(
         + f"; median {run['rerunMedianSeconds']:.3f} s",
         f"cancel answered in {run['long']['cancelSeconds']:.2f} s",
     ]
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    for line in lines:
-        (reporter.write_line if reporter else print)(line)
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print("\n" + "\n".join(lines))
     (shots / "timings.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return run
 
@@ -488,7 +488,8 @@ def test_playground_16_cpus_on_go117_show_the_ceiling(playground: dict, tmp_path
     cli = _cli_report("scenario.yaml", cwd=tmp_path)
 
     assert (report["machine"]["cpus"], report["runtime"]) == (16, "go1.17")
-    assert report["cpu_seconds"] / report["wall_seconds"] > 15  # 16 busy threads
+    # 16 threads that compute 40 ms, then sleep 5 ms: about 14 of 16 CPUs busy
+    assert report["cpu_seconds"] / report["wall_seconds"] > 13
     # HZ / rate x 100% = 250% (docs/labs/lab-02-ceiling.md)
     assert 240 <= report["profile_cpu_percent"] <= 255
     assert f"profile shows {report['profile_cpu_percent']:,.1f}% CPU" in ceiling["summary"]

@@ -180,8 +180,11 @@ function onWorkerMessage(message) {
     setStatus("ready", `Python ${message.versions.running.python} is ready.`);
     state.textReady.then(() => {
       // A link's scenario, else the quickstart (the shipped ones come from the worker).
+      // "#scenario=NAME" (the labs' links) opens a shipped scenario by its name.
+      const named = new URLSearchParams(location.hash.slice(1)).get("scenario");
       if ($("yaml").value === "") {
-        $("yaml").value = state.scenarios.quickstart ?? Object.values(state.scenarios)[0];
+        $("yaml").value =
+          state.scenarios[named] ?? state.scenarios.quickstart ?? Object.values(state.scenarios)[0];
       }
       if (first) fillPresets();
       requestRun();
