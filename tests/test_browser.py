@@ -490,8 +490,9 @@ def test_playground_16_cpus_on_go117_show_the_ceiling(playground: dict, tmp_path
     assert (report["machine"]["cpus"], report["runtime"]) == (16, "go1.17")
     # 16 threads that compute 40 ms, then sleep 5 ms: about 14 of 16 CPUs busy
     assert report["cpu_seconds"] / report["wall_seconds"] > 13
-    # HZ / rate x 100% = 250% (docs/labs/lab-02-ceiling.md)
-    assert 240 <= report["profile_cpu_percent"] <= 255
+    # at most HZ / rate x 100% = 250% (docs/labs/lab-02-ceiling.md); a little less here,
+    # where the threads' sleeps leave some tick rounds without a busy CPU to charge
+    assert 200 <= report["profile_cpu_percent"] <= 250
     assert f"profile shows {report['profile_cpu_percent']:,.1f}% CPU" in ceiling["summary"]
     # the downloaded file is the text shown, and the command line runs it to the same report
     assert ceiling["downloaded"] == ceiling["text"]
