@@ -33,6 +33,12 @@ def one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
+def error_line(message: str) -> str:
+    """The line a command prints for bad input (`python -m sim` and the playground page
+    print the same line for the same scenario text, from this function)."""
+    return f"error: {one_line(message)}"
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage dump) and exit status 2."""
 

@@ -40,3 +40,34 @@ def simulate(scenario: str | Path, overrides: list[str], seed: int | None = None
     from sim.model import simulate as run
 
     return run(load_scenario(str(scenario), overrides, seed)).report
+
+
+def playground_reading(
+    args: list[str],
+    *,
+    scenario: str,
+    overrides: list[str],
+    field: str,
+    what: str,
+    tolerance: float,
+) -> tuple[bool, str]:
+    """The check of a lab's playground step: the learner predicts `field` of the report
+    of a shipped `scenario` with `overrides` (the change the step makes with the
+    playground's controls), then reads it off the page. The playground runs the same
+    simulator with the same seed, so its number is the command line's; `tolerance`
+    (absolute) allows for a prediction from the model's formula and for rounding."""
+    want_args(args, 1)
+    answer = number(args[0], what)
+    got = getattr(simulate(scenario, overrides), field)
+    low, high = got - tolerance, got + tolerance
+    command = f"python -m sim {scenario} " + " ".join(f"--set {o}" for o in overrides)
+    if low <= answer <= high:
+        return True, (
+            f"{field} is {got:g} (accepted {low:g} to {high:g}); the playground and "
+            f"`{command}` show the same number."
+        )
+    direction = "more" if answer > high else "less"
+    return False, (
+        f"{answer:g} is {direction} than the run shows: in the playground, open {scenario}, "
+        f"set {', '.join(overrides)} and read {field} in the report."
+    )

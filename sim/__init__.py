@@ -21,6 +21,7 @@ only SimPy, the standard library and the pure contract (`contract.runtimes`,
 * `sim.context`: what the mechanisms of one run share (clock, machine, runtime, counts);
 * `sim.model`: the loop that runs them together (`simulate`, `Simulation`).
 
-Above the core: `sim.sweep` (runs over a grid of parameters) and `python -m sim`
-(`sim.__main__`, the command line).
+Above the core: `sim.sweep` (runs over a grid of parameters), `python -m sim`
+(`sim.__main__`, the command line) and `sim.playground` (the same run, driven from the
+docs site's playground page in the browser's Pyodide).
 """

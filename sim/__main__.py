@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from contract.cli import EXIT_BAD_INPUT, add_scenario_options, int_in, one_line
+from contract.cli import EXIT_BAD_INPUT, add_scenario_options, error_line, int_in
 from contract.cli import OneLineParser as _Parser
 from contract.scenario import ScenarioError, json_schema
 from contract.scenario_file import load_scenario
@@ -227,12 +227,12 @@ def main(argv: list[str] | None = None) -> int:
             return commands[argv[0]](argv[1:])
         return run_main(argv)
     except ScenarioError as exc:
-        print(f"error: {one_line(str(exc))}", file=sys.stderr)
+        print(error_line(str(exc)), file=sys.stderr)
         return EXIT_BAD_INPUT
     except OSError as exc:
         # Output paths: an existing file where a directory should be, no permission, ...
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {one_line(where + (exc.strerror or str(exc)))}", file=sys.stderr)
+        print(error_line(where + (exc.strerror or str(exc))), file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import simpy
@@ -140,6 +140,8 @@ class Simulation:
         self.round_id = 0
         self.in_round = False  # returns to user mode wait for the round's check phase
         self.stopped = False
+        self._started = 0.0
+        self._extra_stop_events = 0
         self.switch_times_ns: list[int] = []
 
         self.ctx = RunContext(self.env, self.machine, self.spec, self.counters, self._event)
@@ -425,13 +427,32 @@ class Simulation:
         self.reader.drain()
 
     def run(self) -> SimResult:
-        started = time.perf_counter()
+        for _ in self.run_in_slices(1):
+            pass
+        return self.result()
+
+    def run_in_slices(self, slices: int) -> Iterator[float]:
+        """Run as `run` does, in `slices` equal spans of virtual time, yielding the share
+        of the duration done after each (the browser's progress bar and Cancel sit between
+        them); then call `result()`. Each span ends with SimPy's `run(until=...)` stop
+        event, scheduled URGENT before the span's last instant: the model's events keep
+        their order (time, priority, then creation), so the report is the same for any
+        `slices`; `sim_events` counts one stop event, as `run` does."""
+        self._started = time.perf_counter()
         self._start()
         for offset, cpus in self._tick_groups():
             self.env.process(self._tick_loop(offset, cpus))
-        self.env.run(until=self.duration_ns)
+        ends = sorted({self.duration_ns * k // slices for k in range(1, slices + 1)} - {0})
+        for end_ns in ends:
+            self.env.run(until=end_ns)
+            yield end_ns / self.duration_ns
+        # SimPy schedules each stop event twice: once, and again when it stops the run.
+        self._extra_stop_events = 2 * (len(ends) - 1)
         self._stop()
-        elapsed = time.perf_counter() - started
+
+    def result(self) -> SimResult:
+        """The report of a run that `run_in_slices` finished."""
+        elapsed = time.perf_counter() - self._started
         report = sim_report(
             self.scenario,
             self.spec,
@@ -446,7 +467,7 @@ class Simulation:
         )
         stats = {
             "wall_time_s": elapsed,
-            "sim_events": self.env.events_scheduled,
+            "sim_events": self.env.events_scheduled - self._extra_stop_events,
             "context_switches": self.machine.context_switches,
             "gil_handovers": self.machine.gil_handovers,
             "reader_reads": self.reader.reads,

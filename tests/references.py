@@ -33,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("contract", "sim", "figures", "realprof", "lab", "docsgen", "labs")
-TOP_FOLDERS = (*PACKAGES, "scenarios", "docs", "tests", "benchmarks", "machines", ".ci")
+TOP_FOLDERS = (*PACKAGES, "scenarios", "docs", "tests", "benchmarks", "machines", ".ci", "web")
 
 # Where a link may point: the primary source of what it cites. GitHub by repository.
 PRIMARY_SOURCES = (
@@ -60,6 +60,7 @@ PRIMARY_SOURCES = (
     "https://github.com/pytest-dev/pytest/",
     "https://github.com/google/pprof/",
     "https://github.com/jlfwong/speedscope/",
+    "https://github.com/pyodide/pyodide/",  # the playground's Python in the browser
     "https://www.speedscope.app",  # the viewer itself and its file-format schema
     "https://json-schema.org/draft/",  # the JSON Schema standard ($schema)
 )

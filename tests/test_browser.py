@@ -353,3 +353,208 @@ def test_speedscope_app_shows_the_sim_profile(browser_run: dict) -> None:
     assert speedscope["pageErrors"] == []
     assert speedscope["failedRequests"] == []
     assert speedscope["consoleErrors"] == []
+
+
+# ---------------------------------------------------------------------------------------
+# The playground page (docs/playground.md), driven by tests/browser/playground.mjs with
+# every request but the local server's refused.
+
+PYODIDE = ROOT / "web" / "node_modules" / "pyodide"
+PLAYGROUND_INSTALL = "npm ci --prefix web (the site's Pyodide) and npm ci --prefix tests/browser"
+LOAD_BUDGET_S = 5.0  # the page interactive, its first report shown (median of warm loads)
+RERUN_BUDGET_S = 1.0  # the quickstart rerun after a change (median)
+# A scenario with a misspelt field: the command line names the line, the field and the
+# likely word.
+BAD_SCENARIO = (
+    (ROOT / "scenarios" / "quickstart.yaml")
+    .read_text(encoding="utf-8")
+    .replace("  rate_hz: 100", "  rate_hx: 100")
+)
+# The ceiling scenario run for ten minutes of virtual time: long enough to cancel.
+LONG_SCENARIO = (
+    (ROOT / "scenarios" / "go117-many-threads.yaml")
+    .read_text(encoding="utf-8")
+    .replace("duration_s: 5", "duration_s: 600")
+)
+
+
+def _cli_report(scenario: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "sim", scenario, "--json"],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def playground(
+    served: tuple[str, Path],
+    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest,
+) -> dict:
+    if not (PYODIDE / "pyodide.asm.wasm").is_file():
+        message = f"missing {PYODIDE.relative_to(ROOT)}: {PLAYGROUND_INSTALL}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    base, _ = served
+    shots = Path(
+        os.environ.get("SIGPROF_PLAYGROUND_SCREENSHOTS")
+        or tmp_path_factory.mktemp("playground-screenshots")
+    )
+    shots.mkdir(parents=True, exist_ok=True)
+    assert "rate_hx" in BAD_SCENARIO and "duration_s: 600" in LONG_SCENARIO
+    config = {
+        "chromium": CHROMIUM,
+        "userDataDir": str(tmp_path_factory.mktemp("chromium-playground")),
+        "screenshots": str(shots),
+        "downloads": str(tmp_path_factory.mktemp("downloads")),
+        "url": f"{base}/site/playground/",
+        "scenarios": sorted(p.stem for p in (ROOT / "scenarios").glob("*.yaml")),
+        "bad": BAD_SCENARIO,
+        "long": LONG_SCENARIO,
+        "warmLoads": 5,
+        "reruns": 5,
+    }
+    result = subprocess.run(
+        ["node", str(HARNESS / "playground.mjs"), json.dumps(config)],
+        cwd=HARNESS,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    run = json.loads(result.stdout)
+    # The numbers the closing note quotes, printed past pytest's capture.
+    cold, warm = run["coldLoad"], run["warmLoads"]
+    lines = [
+        f"playground in {run['version']}: cold load: Python ready {cold['readySeconds']:.2f} s, "
+        f"first report {cold['firstResultSeconds']:.2f} s",
+        "warm loads, first report (s): "
+        + ", ".join(f"{w['firstResultSeconds']:.2f}" for w in warm)
+        + f"; median {run['warmFirstResultMedianSeconds']:.2f} s",
+        "quickstart reruns after a change (s): "
+        + ", ".join(f"{s:.3f}" for s in run["reruns"])
+        + f"; median {run['rerunMedianSeconds']:.3f} s",
+        f"cancel answered in {run['long']['cancelSeconds']:.2f} s",
+    ]
+    capture = request.config.pluginmanager.getplugin("capturemanager")
+    with capture.global_and_fixture_disabled():
+        print("\n" + "\n".join(lines))
+    (shots / "timings.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return run
+
+
+def test_playground_needs_no_network_and_logs_no_error(playground: dict) -> None:
+    assert playground["outside"] == []
+    assert playground["problems"] == []
+
+
+def test_playground_is_interactive_in_5_s_and_reruns_in_1_s(playground: dict) -> None:
+    assert playground["warmFirstResultMedianSeconds"] < LOAD_BUDGET_S
+    assert playground["rerunMedianSeconds"] < RERUN_BUDGET_S
+
+
+def test_playground_runs_the_simpy_and_pyyaml_of_the_command_line(playground: dict) -> None:
+    import importlib.metadata
+
+    versions = playground["versions"]
+
+    assert versions["simpy"] == importlib.metadata.version("simpy")
+    assert versions["pyyaml"] == importlib.metadata.version("PyYAML")
+
+
+def test_playground_report_of_every_shipped_scenario_is_the_cli_report(playground: dict) -> None:
+    different = []
+    for name, shown in playground["scenarios"].items():
+        cli = _cli_report(name)
+        assert cli.returncode == 0, cli.stderr
+        if shown["report"] != cli.stdout:
+            different.append(name)
+
+    assert sorted(playground["scenarios"]) == sorted(
+        p.stem for p in (ROOT / "scenarios").glob("*.yaml")
+    )
+    assert different == []
+
+
+def test_playground_16_cpus_on_go117_show_the_ceiling(playground: dict, tmp_path: Path) -> None:
+    ceiling = playground["ceiling"]
+    report = json.loads(ceiling["report"])
+    (tmp_path / "scenario.yaml").write_text(ceiling["downloaded"], encoding="utf-8")
+    cli = _cli_report("scenario.yaml", cwd=tmp_path)
+
+    assert (report["machine"]["cpus"], report["runtime"]) == (16, "go1.17")
+    # 16 threads that compute 40 ms, then sleep 5 ms: about 14 of 16 CPUs busy
+    assert report["cpu_seconds"] / report["wall_seconds"] > 13
+    # at most HZ / rate x 100% = 250% (docs/labs/lab-02-ceiling.md); a little less here,
+    # where the threads' sleeps leave some tick rounds without a busy CPU to charge
+    assert 200 <= report["profile_cpu_percent"] <= 250
+    assert f"profile shows {report['profile_cpu_percent']:,.1f}% CPU" in ceiling["summary"]
+    # the downloaded file is the text shown, and the command line runs it to the same report
+    assert ceiling["downloaded"] == ceiling["text"]
+    assert cli.stdout == ceiling["report"]
+
+
+def test_playground_link_reproduces_the_changed_scenario(playground: dict) -> None:
+    ceiling, reopened = playground["ceiling"], playground["urlRoundTrip"]
+
+    assert "#yaml=" in ceiling["url"]
+    assert reopened["state"] == "done"
+    assert reopened["text"] == ceiling["text"]
+    assert reopened["report"] == ceiling["report"]
+
+
+def test_playground_shows_the_cli_line_for_a_bad_scenario(playground: dict, tmp_path: Path) -> None:
+    (tmp_path / "scenario.yaml").write_text(BAD_SCENARIO, encoding="utf-8")
+    cli = _cli_report("scenario.yaml", cwd=tmp_path)
+
+    assert cli.returncode == 2
+    assert playground["bad"]["state"] == "error"
+    assert playground["bad"]["error"] == cli.stderr.strip()
+    assert "rate_hx" in playground["bad"]["error"]
+
+
+def test_playground_long_run_shows_progress_stays_responsive_and_cancels(
+    playground: dict,
+) -> None:
+    long = playground["long"]
+    quickstart = _cli_report("quickstart")
+
+    assert len(long["progress"]) >= 3
+    assert long["progress"] == sorted(long["progress"]) and long["progress"][-1] < 1
+    assert "% of the simulated time" in long["statusWhileRunning"]
+    # each click on the page was handled while Python ran: the box toggled every time
+    assert [c["checked"] for c in long["clicks"]] == [
+        i % 2 == 1 for i in range(len(long["clicks"]))
+    ]
+    assert max(c["ms"] for c in long["clicks"]) < 500
+    assert long["cancelSeconds"] < 3
+    assert long["afterCancel"] == {"state": "done", "report": quickstart.stdout}
+
+
+def test_playground_timeline_zooms_and_pans(playground: dict) -> None:
+    timeline = playground["timeline"]
+    before, zoomed, panned, reset = (timeline[k] for k in ("before", "zoomed", "panned", "reset"))
+
+    assert before["segments"] > 0 and before["events"] > 0
+    assert zoomed["end"] - zoomed["start"] < 0.6 * (before["end"] - before["start"])
+    assert panned["end"] - panned["start"] == pytest.approx(zoomed["end"] - zoomed["start"])
+    assert panned["start"] > zoomed["start"]  # dragged left: later times come into view
+    assert (reset["start"], reset["end"]) == (before["start"], before["end"])
+
+
+def test_playground_screenshots_show_the_funnel_and_the_timeline(playground: dict) -> None:
+    facts = playground["screenshotFacts"]
+    report = json.loads(_cli_report("quickstart").stdout)
+    rows = {name: shown for name, _, shown in facts["funnelRows"]}
+
+    assert all(
+        Path(p).is_file() and Path(p).stat().st_size > 10_000 for p in playground["screenshots"]
+    )
+    assert rows["samples_in_profile"] == f"{report['samples_in_profile']:,}"
+    assert rows["signals_generated"] == f"{report['signals_generated']:,}"
+    assert facts["timelineRects"] > 10

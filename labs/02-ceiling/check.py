@@ -12,9 +12,12 @@ profile at run time (`realprof calibrate` rewrites it), never a number written h
 from __future__ import annotations
 
 from labs import LABS_DIR
-from labs.common import number, simulate, want_args
+from labs.common import number, playground_reading, simulate, want_args
 
-USAGE = "PERCENT   (what pprof shows for 8 busy threads, 8 CPUs, HZ=1000, go1.17 at 500 Hz)"
+USAGE = (
+    "PERCENT   (what pprof shows for 8 busy threads, 8 CPUs, HZ=1000, go1.17 at 500 Hz)"
+    " | playground PERCENT   (playground: go117-many-threads at HZ=1000)"
+)
 TOLERANCE = 0.025
 KERNEL_HZ, RATE_HZ = 1000, 500
 
@@ -42,6 +45,15 @@ def this_machine() -> str:
 
 
 def check(args: list[str]) -> tuple[bool, str]:
+    if args[:1] == ["playground"]:
+        return playground_reading(
+            args[1:],
+            scenario="go117-many-threads",
+            overrides=["machine.kernel_hz=1000"],
+            field="profile_cpu_percent",
+            what="PERCENT",
+            tolerance=25.0,
+        )
     want_args(args, 1)
     answer = number(args[0], "PERCENT")
     truth = simulate(LABS_DIR / "02-ceiling/sim-two-cpus.yaml", OVERRIDES).profile_cpu_percent

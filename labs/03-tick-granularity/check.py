@@ -13,13 +13,25 @@ HZ / rate).
 from __future__ import annotations
 
 from labs import REPO_DIR
-from labs.common import Usage, number, simulate, want_args
+from labs.common import Usage, number, playground_reading, simulate, want_args
 
-USAGE = "RATE_HZ   (the largest rate a HZ=250 kernel samples in full)"
+USAGE = (
+    "RATE_HZ   (the largest rate a HZ=250 kernel samples in full)"
+    " | playground RATIO   (playground: tick-granularity at HZ=1000)"
+)
 SCENARIO = REPO_DIR / "scenarios/tick-granularity.yaml"
 
 
 def check(args: list[str]) -> tuple[bool, str]:
+    if args[:1] == ["playground"]:
+        return playground_reading(
+            args[1:],
+            scenario="tick-granularity",
+            overrides=["machine.kernel_hz=1000"],
+            field="capture_ratio",
+            what="RATIO",
+            tolerance=0.02,
+        )
     want_args(args, 1)
     rate = number(args[0], "RATE_HZ")
     if not 0 < rate <= 1_000_000:

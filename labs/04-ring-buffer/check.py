@@ -4,9 +4,12 @@ scenario loses no sample. The check simulates the answer and half of it."""
 from __future__ import annotations
 
 from labs import REPO_DIR
-from labs.common import Usage, number, simulate, want_args
+from labs.common import Usage, number, playground_reading, simulate, want_args
 
-USAGE = "WORDS   (smallest power-of-two profiler.buffer_words that loses nothing)"
+USAGE = (
+    "WORDS   (smallest power-of-two profiler.buffer_words that loses nothing)"
+    " | playground RATIO   (playground: starved-reader, reader every 25 ms)"
+)
 SCENARIO = REPO_DIR / "scenarios/starved-reader.yaml"
 
 
@@ -15,6 +18,15 @@ def lost(words: int) -> int:
 
 
 def check(args: list[str]) -> tuple[bool, str]:
+    if args[:1] == ["playground"]:
+        return playground_reading(
+            args[1:],
+            scenario="starved-reader",
+            overrides=["profiler.reader_period_ms=25"],
+            field="capture_ratio",
+            what="RATIO",
+            tolerance=0.02,
+        )
     want_args(args, 1)
     value = number(args[0], "WORDS")
     if value != int(value) or not 16 <= value <= 1 << 24:
