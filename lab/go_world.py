@@ -8,8 +8,10 @@ toolchain (`lab.go_toolchain`), runs it under `runtime/pprof` at the scenario's 
 for its duration, reads the profile Go wrote with `contract.profile_files.read_profile`, and
 reports it (`lab.go_report`), so its report sits beside the other two worlds'.
 
-The installed release decides the model the run measures
-(`lab.go_toolchain.model_runtime`: Go 1.18 to 1.25 is the `go1.18` model);
+The toolchain is the `go` on PATH, or the release a `GoVariant` names
+(`lab.go_toolchain.find_toolchain`); its release decides the model the run measures
+(`lab.go_toolchain.model_runtime`: Go 1.18 to 1.25 is the `go1.18` model) and the
+report names the version that ran (`machine.go_version`);
 `go-windows`, a suspend-and-sample profiler, has no run on Linux and is refused.
 """
 
@@ -28,13 +30,12 @@ from lab.go_plan import make_plan
 from lab.go_program import go_source
 from lab.go_report import go_report
 from lab.go_toolchain import (
-    INSTALL_HINT,
+    GoVariant,
     GoWorldError,
     build_program,
     c_symbols,
+    find_toolchain,
     first_error_line,
-    go_toolchain,
-    version_of,
 )
 
 # runtime.SetCPUProfileRate's warning when StartCPUProfile asks for 100 Hz after we set
@@ -51,21 +52,20 @@ def _check(scenario: Scenario) -> None:
 
 
 def run_go_world(
-    scenario: Scenario, workdir: Path | None = None, timeout_s: float | None = None
+    scenario: Scenario,
+    workdir: Path | None = None,
+    timeout_s: float | None = None,
+    variant: GoVariant | None = None,
 ) -> tuple[Report, Profile]:
-    """Run `scenario`'s workload under the installed Go's CPU profiler.
+    """Run `scenario`'s workload under a Go's CPU profiler: `variant`'s release, or the
+    `go` on PATH.
 
     Returns the report (world "go") and the profile Go wrote. With `workdir`, the
     program's source (main.go), its profile (cpu.pb.gz), its JSON result and stderr are
     kept there; otherwise they live in a temporary directory.
     """
     _check(scenario)
-    go = go_toolchain()
-    if go is None:
-        raise GoWorldError(f"the Go world needs Go: {INSTALL_HINT}")
-    version = version_of(go)
-    if version is None:
-        raise GoWorldError(f"{go} does not report a version; is it a Go toolchain?")
+    go, version = find_toolchain(variant.release if variant else None)
     plan = make_plan(scenario)
     source = go_source(scenario)
     binary = build_program(go, version, source, plan.cgo)
