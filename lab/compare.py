@@ -1,6 +1,7 @@
 """compare: one scenario in every world, side by side.
 
-`python -m realprof compare SCENARIO.yaml [--repeat N] [--worlds sim,real,go] [--out DIR]`
+`python -m realprof compare SCENARIO.yaml [--repeat N] [--worlds sim,real,go]
+[--go-versions 1.19,1.26] [--out DIR]`
 
 The point of the project is to hold the model's prediction against what the kernel did.
 A fair comparison simulates *what really runs*, on *the machine it runs on*:
@@ -10,9 +11,11 @@ A fair comparison simulates *what really runs*, on *the machine it runs on*:
   timers, cpython → the Python-level handler). Its simulated twin is the same scenario
   under the `realprof` (or `cpython`) runtime with that timer: the model of our own C
   sampler, GIL included.
-* The Go world (`lab.go_world`) runs a generated Go program under the installed Go.
-  Go 1.19 on Linux arms per-thread timers beside the process timer, so its twin is the
-  scenario under the `go1.18` model.
+* The Go world (`lab.go_world`) runs a generated Go program under the `go` on PATH, or
+  under each release of `--go-versions` (`lab.go_toolchain.find_toolchain`), one column
+  per release, named by it (`go1.23`). Each twin is the scenario under the model of its
+  release (`GoVariant.model`): Go 1.18 to 1.25 arm per-thread timers beside the process
+  timer, the `go1.18` model; 1.26 and later wake the reader at half full, `go1.26`.
 * Both twins run on this machine's calibrated profile (`machines/this-machine.yaml`,
   written by `python -m realprof calibrate`) when there is one, otherwise on the
   scenario's machine with this machine's CPU count and tick rate; the notes say which.
@@ -43,8 +46,8 @@ from contract.scenario import (
     validate_scenario,
 )
 from contract.scenario_file import load_scenario
-from lab.go_toolchain import go_toolchain
-from lab.go_world import GoWorldError, run_go_world
+from lab.go_toolchain import GoVariant, GoWorldError, find_toolchain, go_variants, release_of
+from lab.go_world import run_go_world
 from lab.machine import machine_here
 from lab.real_settings import RealWorldError, real_settings
 from lab.workload import run_scenario
@@ -86,13 +89,16 @@ class WorldRuns:
 # -- the simulated twins ---------------------------------------------------------------
 
 
-def twin(scenario: Scenario, world: str, machine: dict) -> Scenario:
-    """The scenario as the simulator must run it to predict `world`."""
+def twin(
+    scenario: Scenario, world: str, machine: dict, variant: GoVariant | None = None
+) -> Scenario:
+    """The scenario as the simulator must run it to predict `world` (for "go", the Go
+    release of `variant`; without one, Go 1.19's)."""
     raw = scenario_to_dict(scenario)
     raw["machine"] = dict(machine)
     profiler = raw["profiler"]
     if world == "go":
-        profiler["runtime"] = "go1.18"
+        profiler["runtime"] = (variant or GoVariant("1.19")).model
         profiler["timer"] = "both"
     elif world == "real":
         settings = real_settings(scenario)
@@ -118,8 +124,12 @@ def run_compare(
     repeat: int = 3,
     scenario_path: Path | None = None,
     progress: bool = True,
+    go: tuple[GoVariant, ...] | None = None,
 ) -> dict[str, Any]:
-    """Run every world `repeat` times; return the comparison as a JSON-ready mapping."""
+    """Run every world `repeat` times; return the comparison as a JSON-ready mapping.
+
+    `go`: the Go releases to run (None: the `go` on PATH), one world each.
+    """
     machine, machine_note = machine_here(scenario, scenario_path)
     runs: dict[str, WorldRuns] = {}
     sim_runs: dict[str, WorldRuns] = {}
@@ -143,26 +153,33 @@ def run_compare(
             jobs.append(("real", real_job))
             jobs.append(("sim:real", sim_real_job))
     if "go" in worlds:
-        if go_toolchain() is None:
-            runs["go"] = WorldRuns(
-                "go", "go", error="Go is not installed: apt-get install golang-go"
-            )
-        else:
-            go_twin = twin(scenario, "go", machine)
-            runs["go"] = WorldRuns("go", "go (real Go runtime)")
-            sim_runs["go"] = WorldRuns("sim", "sim (go1.18 model)")
+        try:
+            variants = go if go is not None else (GoVariant(_path_release()),)
+        except GoWorldError as exc:
+            runs["go"] = WorldRuns("go", "go", error=str(exc))
+            variants = ()
+        for variant in variants:
+            key = variant.world
+            go_twin = twin(scenario, "go", machine, variant)
+            try:
+                version = find_toolchain(variant.release)[1]
+            except GoWorldError as exc:
+                runs[key] = WorldRuns(key, key, error=str(exc))
+                continue
+            runs[key] = WorldRuns(key, f"{key} (real {version})")
+            sim_runs[key] = WorldRuns("sim", f"sim ({variant.model} model)")
 
-            def go_job(i: int) -> Report:
+            def go_job(i: int, v=variant) -> Report:
                 try:
-                    return run_go_world(scenario)[0]
+                    return run_go_world(scenario, variant=v)[0]
                 except GoWorldError as exc:
                     raise CompareError(str(exc)) from None
 
             def sim_go_job(i: int, s=go_twin) -> Report:
                 return simulate(dataclasses.replace(s, seed=s.seed + i)).report
 
-            jobs.append(("go", go_job))
-            jobs.append(("sim:go", sim_go_job))
+            jobs.append((key, go_job))
+            jobs.append((f"sim:{key}", sim_go_job))
     if "sim" in worlds and not sim_runs:
         sim_twin = twin(scenario, "sim", machine)
         sim_runs["sim"] = WorldRuns("sim", "sim")
@@ -191,6 +208,15 @@ def run_compare(
                     target.error = str(exc)
                 bar.update(1)
     return summarize(scenario, runs, sim_runs, repeat, machine_note)
+
+
+def _path_release() -> str:
+    """The release of the `go` on PATH ("1.19"); a `GoWorldError` without one."""
+    _go, version = find_toolchain()
+    release = release_of(version)
+    if release is None:
+        raise GoWorldError(f"the go on PATH reports {version!r}, not a Go release")
+    return release
 
 
 def _stat(reports: list[Report], name: str) -> dict[str, float] | None:
@@ -228,7 +254,8 @@ def summarize(
     machine_note: str,
 ) -> dict[str, Any]:
     columns = []
-    for key in ("real", "go", "sim"):
+    # realprof's pair, each Go release's pair, then the simulator alone.
+    for key in ["real", *(k for k in runs if k != "real"), "sim"]:
         if key in sim_runs:
             columns.append(("sim:" + key, sim_runs[key]))
         if key in runs:
@@ -250,7 +277,13 @@ def summarize(
             "reports": [json.loads(r.to_json()) for r in world_runs.reports],
         }
         result["columns"].append(entry)
-    result["pairs"] = [{"sim": f"sim:{key}", "world": key} for key in ("real", "go") if key in runs]
+    result["pairs"] = [{"sim": f"sim:{key}", "world": key} for key in runs if key in sim_runs]
+    # The version each Go world ran, as its reports name it.
+    result["go_versions"] = {
+        key: sorted({str(r.machine.get("go_version")) for r in world.reports})
+        for key, world in runs.items()
+        if key.startswith("go") and world.reports
+    }
     return result
 
 
@@ -322,7 +355,7 @@ def table_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                     "min": stat["min"] * 100,
                     "max": stat["max"] * 100,
                 }
-                if stat.get("true") is not None and key in ("real", "go"):
+                if stat.get("true") is not None and not key.startswith("sim"):
                     truth = stat["true"] * 100
         row["truth"] = truth
         for pair in result["pairs"]:
@@ -455,6 +488,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("scenario", type=Path)
     parser.add_argument("--repeat", type=int, default=3, help="runs per world (median, range)")
     parser.add_argument("--worlds", type=_worlds, default=WORLDS, help="sim,real,go")
+    parser.add_argument(
+        "--go-versions",
+        default="",
+        help="Go releases the go world runs, e.g. 1.19,1.26 (default: the go on PATH); "
+        "fetch them with .ci/go-toolchains",
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--out", type=Path, help="directory for compare.json and compare.png")
     parser.add_argument("--no-progress", action="store_true")
@@ -462,11 +501,18 @@ def main(argv: list[str]) -> int:
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
     try:
+        go = None
+        if args.go_versions:
+            go = go_variants(args.go_versions)
+            if "go" not in args.worlds:
+                raise CompareError("--go-versions runs the Go world: --worlds must include go")
+            for variant in go:
+                find_toolchain(variant.release)
         scenario = load_scenario(args.scenario, args.overrides)
         result = run_compare(
-            scenario, args.worlds, args.repeat, args.scenario, progress=not args.no_progress
+            scenario, args.worlds, args.repeat, args.scenario, not args.no_progress, go
         )
-    except (ScenarioError, CompareError) as exc:
+    except (ScenarioError, CompareError, GoWorldError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     sys.stdout.write(render_table(result))

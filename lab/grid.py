@@ -1,8 +1,9 @@
 """grid: the validation grid, the model held against every real world, cell by cell.
 
 `python -m realprof grid [--out docs/data] [--repeat 3] [--worlds sim,real,go]
-[--timers process,per-thread,perf] [--merge]`, or `python -m realprof grid --resimulate
-docs/data/grid.json` to recompute only the predictions after a change of the model.
+[--go-versions 1.19,1.23,1.26,1.27] [--timers process,per-thread,perf] [--merge]`, or
+`python -m realprof grid --resimulate docs/data/grid.json` to recompute only the
+predictions after a change of the model.
 
 Cells: busy threads {1, 2, 4} × rate {100, 200, 250, 500, 1000} Hz × timer {process,
 per-thread}, and × rate {100, 250, 1000, 2000, 5000} Hz for the perf_event timer (which
@@ -11,9 +12,13 @@ threads. `--timers` runs some timers only; `--merge` puts the cells run into the
 grid.json instead of replacing it.
 Each cell runs in the simulator (the realprof model on this machine's calibrated profile,
 `machines/this-machine.yaml`) and for real under realprof (median of `--repeat` runs); the
-per-thread cells with native threads also run under the real Go runtime (Go 1.19 arms
-per-thread timers beside the process timer, so its twin is the go1.18 model), where Go is
-installed.
+per-thread cells with native threads also run under the real Go runtime, once per Go
+release of `--go-versions` (default: the `go` on PATH, where Go is installed), each
+against the model of its release (`lab.go_toolchain.GoVariant`: Go 1.19 and 1.23 arm
+per-thread timers beside the process timer, the go1.18 model; 1.26 and 1.27 add the
+reader woken at half full, the go1.26 model). A cell keys each Go run by its release
+(`go1.23`) and each twin by its model (`sim-go1.18`); `go_versions` in grid.json names
+the exact version each release ran (go1.23.5). `--worlds go` runs only the cells Go runs.
 
 None of these cells is used by `realprof calibrate` (it measures at 150, 400 and 750 Hz),
 so the grid is a held-out test of the calibrated model. Real runs are interleaved: pass k
@@ -42,7 +47,7 @@ from typing import Any
 from contract.report import Report
 from contract.scenario import Scenario
 from lab import calibrate, cprobe
-from lab.go_toolchain import go_toolchain
+from lab.go_toolchain import GoVariant, GoWorldError, find_toolchain, go_variants, release_of
 from lab.go_world import run_go_world
 from lab.grid_cells import TIMERS, as_cell, cell_key, cell_scenario, cells
 from lab.grid_results import median_of, merge_grids, render
@@ -65,8 +70,34 @@ def _summary(report: Report) -> dict[str, Any]:
 
 
 BUSY_ATTEMPTS = 3
-# The simulated worlds and the runtime each one models.
-SIMULATED_RUNTIMES = {"sim": "realprof", "sim-go": "go1.18", "sim-cprobe": "cprobe"}
+# The simulated worlds and the runtime each one models; a Go twin is "sim-" and its
+# model's name ("sim-go1.26", `GoVariant.twin`).
+SIMULATED_RUNTIMES = {"sim": "realprof", "sim-cprobe": "cprobe"}
+
+
+def simulated_runtime(world: str) -> str | None:
+    """The runtime a cell's world simulates, or None for a real world."""
+    if world in SIMULATED_RUNTIMES:
+        return SIMULATED_RUNTIMES[world]
+    if world.startswith("sim-go"):
+        return world.removeprefix("sim-")
+    return None
+
+
+def go_runs_in(cell: tuple[str, int, int, str]) -> bool:
+    """Go runs the per-thread cells of busy native threads: goroutines have no GIL, and
+    Go arms its own timers (the twin's timer is its model's default, `both`)."""
+    return cell[0] == "native" and cell[3] == "per-thread"
+
+
+def default_go_variants() -> tuple[GoVariant, ...]:
+    """The `go` on PATH as the one variant, or none without Go."""
+    try:
+        _go, version = find_toolchain()
+    except GoWorldError:
+        return ()
+    release = release_of(version)
+    return (GoVariant(release),) if release else ()
 
 
 def _realprof_run(scenario: Scenario) -> dict[str, Any]:
@@ -97,9 +128,10 @@ def _real_run(
 def _simulated(
     cell: tuple[str, int, int, str], world: str, duration_s: float, machine: dict, repeat: int
 ) -> dict[str, Any]:
-    """A cell's simulated world ("sim": the realprof model, "sim-go": go1.18, "sim-cprobe":
-    the C probe's model), seeds 1..N."""
-    runtime = SIMULATED_RUNTIMES[world]
+    """A cell's simulated world ("sim": the realprof model, "sim-go1.18": the go1.18 model,
+    "sim-cprobe": the C probe's model), seeds 1..N."""
+    runtime = simulated_runtime(world)
+    assert runtime is not None, world
     scenario = cell_scenario(*cell, duration_s, machine, runtime)
     return median_of(
         [
@@ -128,15 +160,20 @@ def run_grid(
     timers: tuple[str, ...] = TIMERS,
     only: tuple[str, ...] = (),
     with_cprobe: bool = False,
+    go: tuple[GoVariant, ...] | None = None,
 ) -> dict[str, Any]:
+    """The grid's data; `go`: the Go variants to run (None: the `go` on PATH, if any)."""
     from tqdm import tqdm
 
     base = cell_scenario("native", 1, 100, "process", duration_s, {})
     machine, machine_note = machine_here(base, None)
-    go_ok = "go" in worlds and go_toolchain() is not None
+    variants = (default_go_variants() if go is None else go) if "go" in worlds else ()
+    go_versions = {v.world: find_toolchain(v.release)[1] for v in variants}
     grid = cells(quick, timers)
     if only:
         grid = [cell for cell in grid if cell_key(*cell) in only]
+    if "sim" not in worlds and "real" not in worlds:
+        grid = [cell for cell in grid if variants and go_runs_in(cell)]
     # Real worlds drift (the process timer's same-round survival changes over minutes on
     # a VM), so their repeats are interleaved: pass k runs every cell once, and a drift
     # affects all cells alike instead of whichever cell ran at the wrong minute. Each pass
@@ -159,13 +196,14 @@ def run_grid(
                 real_jobs.append(("real", cell))
             if with_cprobe and cprobe.probes(cell):
                 real_jobs.append(("cprobe", cell))
-            if go_ok and cell[0] == "native" and cell[3] == "per-thread":
-                real_jobs.append(("go", cell))
+            if go_runs_in(cell):
+                real_jobs += [(variant.world, cell) for variant in variants]
     sim_jobs = []
     for cell in grid:
-        sim_jobs.append(("sim", cell))
-        if go_ok and cell[0] == "native" and cell[3] == "per-thread":
-            sim_jobs.append(("sim-go", cell))
+        if "sim" in worlds or "real" in worlds:
+            sim_jobs.append(("sim", cell))
+        if go_runs_in(cell):
+            sim_jobs += [(twin, cell) for twin in dict.fromkeys(v.twin for v in variants)]
         if with_cprobe and cprobe.probes(cell):
             sim_jobs.append(("sim-cprobe", cell))
     results: dict[str, dict[str, Any]] = {
@@ -213,10 +251,12 @@ def run_grid(
                     )
                 )
             else:
-                bar.set_postfix_str(f"go {cell_key(*job)}")
-                scenario = cell_scenario(*job, duration_s, machine, "go1.18")
+                bar.set_postfix_str(f"{world} {cell_key(*job)}")
+                variant = next(v for v in variants if v.world == world)
+                scenario = cell_scenario(*job, duration_s, machine, variant.model)
+                report = run_go_world(scenario, variant=variant)[0]
                 real_runs.setdefault((cell_key(*job), world), []).append(
-                    _summary(run_go_world(scenario)[0])
+                    _summary(report) | {"go_version": report.machine.get("go_version")}
                 )
             bar.update(1)
         session: dict[str, Any] | None = None
@@ -241,6 +281,10 @@ def run_grid(
         command += " --cells " + ",".join(only)
     if with_cprobe:
         command += " --cprobe"
+    if tuple(worlds) != ("sim", "real", "go"):
+        command += " --worlds " + ",".join(worlds)
+    if go is not None and variants:
+        command += " --go-versions " + ",".join(v.release for v in variants)
     return {
         "command": command,
         "machine": machine_facts(),
@@ -268,6 +312,10 @@ def run_grid(
         ),
         "repeat": repeat,
         "duration_s": duration_s,
+        # Each Go world's release and the version that ran it, and the model of its twin.
+        "go_versions": {
+            v.world: {"version": go_versions[v.world], "model": v.model} for v in variants
+        },
         "cells": [results[cell_key(*cell)] for cell in grid],
     }
 
@@ -281,7 +329,7 @@ def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     from tqdm import tqdm
 
     jobs = [
-        (cell, world) for cell in data["cells"] for world in SIMULATED_RUNTIMES if world in cell
+        (cell, world) for cell in data["cells"] for world in cell if simulated_runtime(world)
     ]
     with tqdm(
         total=len(jobs), desc="resimulate", unit="cell", disable=not progress, file=sys.stderr
@@ -321,6 +369,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per real run")
     parser.add_argument("--worlds", default="sim,real,go")
+    parser.add_argument(
+        "--go-versions",
+        default="",
+        help="Go releases to run the Go cells on, e.g. 1.19,1.23,1.26,1.27 (default: the go "
+        "on PATH); fetch them with .ci/go-toolchains",
+    )
     parser.add_argument("--quick", action="store_true", help="the reduced grid (9 cells)")
     parser.add_argument(
         "--timers", default=",".join(TIMERS), help="timers to run (default: all three)"
@@ -390,6 +444,17 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
+    go = None
+    if args.go_versions:
+        try:
+            go = go_variants(args.go_versions)
+            if "go" not in worlds:
+                raise GoWorldError("--go-versions runs the Go world: --worlds must include go")
+            for variant in go:
+                find_toolchain(variant.release)
+        except GoWorldError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     only = tuple(c.strip() for c in args.cells.split(",") if c.strip())
     known = {cell_key(*cell) for cell in cells(args.quick, timers)}
     if set(only) - known:
@@ -427,6 +492,7 @@ def main(argv: list[str]) -> int:
         timers,
         only,
         with_cprobe=args.cprobe,
+        go=go,
     )
     if old is not None:
         data = merge_grids(old, data)

@@ -6,16 +6,22 @@ run, a `--plot-only` redraw and `--resimulate` alike: `median_of` (a world's ent
 its runs), `gaps` (measured − predicted capture per cell), `share_checks` (each thread's
 share error against the model's, within binomial standard errors), `render` (the
 table), `merge_grids` (a partial run merged into stored data) and `revalidate` (runs
-recorded before busy runs were retried, flagged after the fact).
+recorded before busy runs were retried, flagged after the fact). `go_pairs` lists the Go
+worlds (one per release, `go1.23`) with the twin each is held against (`sim-go1.18`),
+from the `go_versions` the grid stored.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import statistics
 from typing import Any
 
+from lab.go_toolchain import model_runtime
 from lab.grid_cells import as_cell, cell_key, grid_order
+
+_GO_WORLD = re.compile(r"go1\.[0-9]+\S*")
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -76,6 +82,7 @@ def merge_grids(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             )
         notes.append(note)
     merged["notes"] = notes
+    merged["go_versions"] = old.get("go_versions", {}) | new.get("go_versions", {})
     merged.setdefault("runs", [{"command": old.get("command"), "machine": old.get("machine")}])
     merged["runs"] = [
         *merged["runs"],
@@ -107,6 +114,28 @@ def gaps(data: dict[str, Any], pair: tuple[str, str] = ("sim", "real")) -> list[
                 }
             )
     return out
+
+
+def go_pairs(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(twin, Go world) of every Go world in the grid, in the order the grid ran them.
+
+    The twin's model is the one stored in `go_versions`; a world the grid did not
+    describe there is held against its release's model (`lab.go_toolchain.model_runtime`).
+    """
+    described = data.get("go_versions", {})
+    found = {w for cell in data["cells"] for w in cell if _GO_WORLD.fullmatch(w)}
+    worlds = [w for w in described if w in found] + sorted(found - set(described))
+    return [
+        (f"sim-{described[w]['model'] if w in described else model_runtime(w)[0]}", w)
+        for w in worlds
+    ]
+
+
+def go_title(data: dict[str, Any], world: str) -> str:
+    """A Go world in words: `Go 1.23 (go1.23.5)`."""
+    version = data.get("go_versions", {}).get(world, {}).get("version")
+    name = f"Go {world.removeprefix('go')}"
+    return f"{name} ({version})" if version else name
 
 
 def _value(cell: dict[str, Any], world: str) -> str:
@@ -176,16 +205,33 @@ def share_checks(
 def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
     """The grid as a table: capture per world and gap per cell, then the summary lines."""
     lines = [f"Validation grid ({data['command']}), median of {data['repeat']} run(s)"]
-    header = (
-        f"  {'cell':<32} {'sim':>6} {'real':>6} {'gap':>7}   {'go1.18':>6} {'go':>6} {'gap':>7}"
-    )
-    lines.append(header)
-    for cell in data["cells"]:
-        key = cell_key(*as_cell(cell))
+    realprof = [cell for cell in data["cells"] if "sim" in cell or "real" in cell]
+    if realprof:
+        lines.append(f"  {'cell':<32} {'sim':>6} {'real':>6} {'gap':>7}")
+    for cell in realprof:
         lines.append(
-            f"  {key:<32} {_value(cell, 'sim'):>6} {_value(cell, 'real'):>6} "
-            f"{_gap_text(cell, 'sim', 'real', tolerance):>7}   {_value(cell, 'sim-go'):>6} "
-            f"{_value(cell, 'go'):>6} {_gap_text(cell, 'sim-go', 'go', tolerance):>7}"
+            f"  {cell_key(*as_cell(cell)):<32} {_value(cell, 'sim'):>6} "
+            f"{_value(cell, 'real'):>6} {_gap_text(cell, 'sim', 'real', tolerance):>7}"
+        )
+    pairs = go_pairs(data)
+    go_cells = [cell for cell in data["cells"] if any(w in cell for _, w in pairs)]
+    if go_cells:
+        lines.append(
+            "  The real Go runtime, each release against the model of its release "
+            "(model, measured, gap):"
+        )
+        lines.append(
+            f"  {'cell':<32}"
+            + "".join(f" {twin[4:]:>10} {world:>8} {'gap':>7}  " for twin, world in pairs)
+        )
+    for cell in go_cells:
+        lines.append(
+            f"  {cell_key(*as_cell(cell)):<32}"
+            + "".join(
+                f" {_value(cell, twin):>10} {_value(cell, world):>8} "
+                f"{_gap_text(cell, twin, world, tolerance):>7}  "
+                for twin, world in pairs
+            )
         )
     probed = [cell for cell in data["cells"] if "cprobe" in cell]
     if probed:
@@ -200,11 +246,12 @@ def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
                 f"  {cell_key(*as_cell(cell)):<32} {_value(cell, 'sim-cprobe'):>6} "
                 f"{_value(cell, 'cprobe'):>6} {gap:>7}"
             )
-    worlds = (
+    go_named = [(pair, f"{go_title(data, pair[1])}, {pair[0][4:]} model") for pair in pairs]
+    worlds = [
         (("sim", "real"), "realprof"),
         (("sim-cprobe", "cprobe"), "C probe"),
-        (("sim-go", "go"), "Go"),
-    )
+        *go_named,
+    ]
     for pair, name in worlds:
         g = gaps(data, pair)
         if g:
@@ -214,7 +261,7 @@ def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
                 f"{name}: {within}/{len(g)} cells within {tolerance} of the model; "
                 f"largest gap {worst['gap']:+.3f} at {worst['cell']}"
             )
-    for pair, name in ((("sim", "real"), "realprof"), (("sim-go", "go"), "Go")):
+    for pair, name in [(("sim", "real"), "realprof"), *go_named]:
         checks = share_checks(data, pair)
         if checks:
             bad = [c for c in checks if not c["ok"]]
