@@ -1,0 +1,121 @@
+"""The Go world on several Go releases: finding each toolchain, building with it, and the
+reduced version grid CI runs (two Go cells per release, each against its release's model).
+
+The releases other than the `go` on PATH come from `.ci/go-toolchains`; a missing one
+skips its tests with that command, and fails them under CI. The grid's part takes about
+6 s per release with a warm build cache (10 s more per release when cold).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from contract.scenario import validate_scenario
+from lab.go_program import go_source
+from lab.go_toolchain import GoVariant, build_program
+from lab.grid import run_grid
+from lab.grid_results import gaps
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# The project's version-to-model table (contract/runtimes.py), written out: 1.18 to 1.25
+# is the go1.18 model, 1.26 and later go1.26.
+RELEASES_AND_MODELS = {"1.19": "go1.18", "1.23": "go1.18", "1.26": "go1.26", "1.27": "go1.26"}
+# Two cells of the quick grid that hold on a loaded machine: unsaturated (capture ~1) and
+# capped by the tick (HZ / rate); the oversubscribed 4-thread cell is left to the full grid.
+CI_CELLS = ("native/2t/100Hz/per-thread", "native/2t/1000Hz/per-thread")
+TOLERANCE = 0.05  # the grid's (lab.grid_results.render)
+
+
+def run_cli(*args: str, cache: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
+    return subprocess.run(
+        [sys.executable, "-m", "realprof", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("command", ["grid", "compare"])
+def test_a_missing_release_is_one_line_naming_the_command_that_installs_it(command, tmp_path):
+    args = ["--worlds", "go", "--go-versions", "1.19,1.22", "--out", str(tmp_path)]
+    if command == "compare":
+        args.insert(0, "scenarios/quickstart.yaml")
+    done = run_cli(command, *args, cache=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == "error: Go 1.22 is not installed here: run `.ci/go-toolchains 1.22`\n"
+
+
+@pytest.mark.parametrize("text", ["2.0", "1.x", "go", ","])
+def test_a_version_that_is_not_a_release_is_one_line(text, tmp_path):
+    done = run_cli("grid", "--worlds", "go", "--go-versions", text, cache=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ")
+    assert "Traceback" not in done.stderr
+
+
+def test_go_versions_need_the_go_world(tmp_path):
+    done = run_cli("grid", "--worlds", "sim", "--go-versions", "1.19", cache=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "error: --go-versions runs the Go world: --worlds must include go\n"
+    )
+
+
+def test_a_newer_release_builds_with_its_own_godebug_defaults(require_go_release):
+    """From Go 1.21 the go.mod `go` line picks the GODEBUG defaults; an older line makes
+    the toolchain record old defaults in the binary (`DefaultGODEBUG`)."""
+    go, version = require_go_release("1.27")
+    scenario = validate_scenario(
+        {
+            "name": "go-line",
+            "profiler": {"runtime": "go1.26", "rate_hz": 100},
+            "workload": {
+                "duration_s": 0.1,
+                "threads": [{"name": "w", "program": [{"run": {"function": "f", "cpu_ms": 5}}]}],
+            },
+        }
+    )
+    binary = build_program(go, version, go_source(scenario), cgo=False)
+    info = subprocess.run(
+        [go, "version", "-m", str(binary)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=dict(os.environ, GOTOOLCHAIN="local"),
+    ).stdout
+    assert "\tpath\tsigproflab/goworld\n" in info  # the module was read
+    assert "DefaultGODEBUG" not in info, info
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("release", list(RELEASES_AND_MODELS))
+def test_each_release_runs_the_version_grid_within_the_tolerance_of_its_model(
+    release, require_go_release
+):
+    _go, version = require_go_release(release)
+    variant = GoVariant(release)
+    data = run_grid(
+        worlds=("go",),
+        repeat=1,
+        quick=True,
+        progress=False,
+        only=CI_CELLS,
+        go=(variant,),
+    )
+    model = RELEASES_AND_MODELS[release]
+    assert data["go_versions"] == {f"go{release}": {"version": version, "model": model}}
+    for cell in data["cells"]:
+        assert [run["go_version"] for run in cell[f"go{release}"]["runs"]] == [version]
+    measured = gaps(data, (f"sim-{model}", f"go{release}"))
+    assert sorted(g["cell"] for g in measured) == sorted(CI_CELLS)
+    assert all(abs(g["gap"]) <= TOLERANCE for g in measured), measured
