@@ -66,6 +66,14 @@ def _summary(report: Report) -> dict[str, Any]:
         "attribution_error_pp": report.attribution_error_pp,
         "thread_shares": {row.name: row.share for row in report.threads},
         "thread_true_shares": {row.name: row.true_share for row in report.threads},
+        # How long the written profile runs past the profiled interval: the time the
+        # reader takes to see the end (Go 1.18-1.25 sleep 100 ms between reads: 100-200
+        # ms; Go 1.26 wakes the reader at the end: about 0; golang/go #63043).
+        "profile_overhang_s": (
+            report.profile_seconds - report.wall_seconds
+            if report.profile_seconds is not None
+            else None
+        ),
     }
 
 

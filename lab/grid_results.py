@@ -27,7 +27,8 @@ _GO_WORLD = re.compile(r"go1\.[0-9]+\S*")
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """A world's entry in a cell: the runs, and the median of each measured value."""
     out: dict[str, Any] = {"runs": runs}
-    for name in ("capture_ratio", "cpu_seconds", "samples_in_profile", "attribution_error_pp"):
+    names = ("capture_ratio", "cpu_seconds", "samples_in_profile", "attribution_error_pp")
+    for name in (*names, "profile_overhang_s"):
         values = [r[name] for r in runs if r.get(name) is not None]
         out[name] = statistics.median(values) if values else None
     return out
@@ -129,6 +130,16 @@ def go_pairs(data: dict[str, Any]) -> list[tuple[str, str]]:
         (f"sim-{described[w]['model'] if w in described else model_runtime(w)[0]}", w)
         for w in worlds
     ]
+
+
+def _median_ms(data: dict[str, Any], world: str) -> float | None:
+    """A world's median `profile_overhang_s` over the cells, in ms (None if unrecorded)."""
+    values = [
+        cell[world]["profile_overhang_s"]
+        for cell in data["cells"]
+        if cell.get(world, {}).get("profile_overhang_s") is not None
+    ]
+    return statistics.median(values) * 1000 if values else None
 
 
 def go_title(data: dict[str, Any], world: str) -> str:
@@ -279,6 +290,13 @@ def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
                     if bad
                     else ""
                 )
+            )
+    for (twin, world), (_pair, name) in zip(pairs, go_named, strict=True):
+        model_ms, measured_ms = (_median_ms(data, w) for w in (twin, world))
+        if measured_ms is not None and model_ms is not None:
+            lines.append(
+                f"{name}: the profile ends {measured_ms:.0f} ms after the stop (median of the "
+                f"cells; the model: {model_ms:.0f} ms): the reader's wake rule"
             )
     lines.append("! = outside the tolerance")
     for note in data.get("notes", []):
