@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.report import Report
+from docsgen.common import GRID_DATA
 from docsgen.figure_list import FIGURES, draw_figure
 from docsgen.reference_pages import (
     library_reference,
@@ -42,6 +43,11 @@ from docsgen.reference_pages import (
 
 # ---------------------------------------------------------------------------------------
 # Driver
+
+
+def _grid_data() -> dict[str, Any]:
+    """The committed validation grid, which the runtime page quotes."""
+    return json.loads(GRID_DATA.read_text(encoding="utf-8"))
 
 
 @dataclass
@@ -93,7 +99,7 @@ def generate(
     pages = (
         ("scenario.md", scenario_reference()),
         ("report.md", report_reference()),
-        ("runtimes.md", runtime_reference()),
+        ("runtimes.md", runtime_reference(_grid_data())),
         ("scenarios.md", library_reference(reports)),
     )
     for name, text in pages:

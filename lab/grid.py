@@ -77,6 +77,8 @@ def _summary(report: Report) -> dict[str, Any]:
     }
 
 
+# The grid on every Go release the project measures (the docs cite it).
+GO_VERSIONS_COMMAND = "python -m realprof grid --go-versions 1.19,1.23,1.26,1.27"
 BUSY_ATTEMPTS = 3
 # The simulated worlds and the runtime each one models; a Go twin is "sim-" and its
 # model's name ("sim-go1.26", `GoVariant.twin`).
@@ -110,6 +112,11 @@ def default_go_variants() -> tuple[GoVariant, ...]:
 
 def _realprof_run(scenario: Scenario) -> dict[str, Any]:
     return _summary(run_scenario(scenario).report)
+
+
+def _go_run(scenario: Scenario, variant: GoVariant) -> dict[str, Any]:
+    report = run_go_world(scenario, variant=variant)[0]
+    return _summary(report) | {"go_version": report.machine.get("go_version")}
 
 
 def _real_run(
@@ -262,9 +269,8 @@ def run_grid(
                 bar.set_postfix_str(f"{world} {cell_key(*job)}")
                 variant = next(v for v in variants if v.world == world)
                 scenario = cell_scenario(*job, duration_s, machine, variant.model)
-                report = run_go_world(scenario, variant=variant)[0]
                 real_runs.setdefault((cell_key(*job), world), []).append(
-                    _summary(report) | {"go_version": report.machine.get("go_version")}
+                    _real_run(functools.partial(_go_run, scenario, variant), job, duration_s)
                 )
             bar.update(1)
         session: dict[str, Any] | None = None
@@ -336,9 +342,7 @@ def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     """
     from tqdm import tqdm
 
-    jobs = [
-        (cell, world) for cell in data["cells"] for world in cell if simulated_runtime(world)
-    ]
+    jobs = [(cell, world) for cell in data["cells"] for world in cell if simulated_runtime(world)]
     with tqdm(
         total=len(jobs), desc="resimulate", unit="cell", disable=not progress, file=sys.stderr
     ) as bar:

@@ -142,6 +142,23 @@ def _median_ms(data: dict[str, Any], world: str) -> float | None:
     return statistics.median(values) * 1000 if values else None
 
 
+def go_world_summary(data: dict[str, Any], world: str) -> dict[str, Any] | None:
+    """One Go world over the grid's cells, or None if it did not run: its twin, the median
+    capture measured and predicted, and how long the profile ran past the stop (ms)."""
+    twin = dict((w, t) for t, w in go_pairs(data)).get(world)
+    both = [c for c in data["cells"] if world in c and twin in c]
+    if twin is None or not both:
+        return None
+    return {
+        "twin": twin,
+        "cells": len(both),
+        "capture": statistics.median(c[world]["capture_ratio"] for c in both),
+        "model_capture": statistics.median(c[twin]["capture_ratio"] for c in both),
+        "overhang_ms": _median_ms(data, world),
+        "model_overhang_ms": _median_ms(data, twin),
+    }
+
+
 def go_title(data: dict[str, Any], world: str) -> str:
     """A Go world in words: `Go 1.23 (go1.23.5)`."""
     version = data.get("go_versions", {}).get(world, {}).get("version")
@@ -295,8 +312,8 @@ def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
         model_ms, measured_ms = (_median_ms(data, w) for w in (twin, world))
         if measured_ms is not None and model_ms is not None:
             lines.append(
-                f"{name}: the profile ends {measured_ms:.0f} ms after the stop (median of the "
-                f"cells; the model: {model_ms:.0f} ms): the reader's wake rule"
+                f"{name}: the profile ends {round(measured_ms)} ms after the stop (median of "
+                f"the cells; the model: {round(model_ms)} ms): the reader's wake rule"
             )
     lines.append("! = outside the tolerance")
     for note in data.get("notes", []):
