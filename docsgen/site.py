@@ -40,6 +40,7 @@ from docsgen.reference_pages import (
     runtime_reference,
     scenario_reference,
 )
+from lab.grid_results import read_grid
 
 # ---------------------------------------------------------------------------------------
 # Driver
@@ -47,7 +48,7 @@ from docsgen.reference_pages import (
 
 def _grid_data() -> dict[str, Any]:
     """The committed validation grid, which the runtime page quotes."""
-    return json.loads(GRID_DATA.read_text(encoding="utf-8"))
+    return read_grid(GRID_DATA.read_text(encoding="utf-8"))
 
 
 @dataclass

@@ -50,7 +50,7 @@ from lab import calibrate, cprobe
 from lab.go_toolchain import GoVariant, GoWorldError, find_toolchain, go_variants, release_of
 from lab.go_world import run_go_world
 from lab.grid_cells import TIMERS, as_cell, cell_key, cell_scenario, cells
-from lab.grid_results import median_of, merge_grids, render
+from lab.grid_results import median_of, merge_grids, read_grid, render
 from lab.machine import machine_facts, machine_here
 from lab.workload import run_scenario
 from sim.model import simulate
@@ -416,7 +416,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.resimulate:
         try:
-            data = json.loads(args.resimulate.read_text(encoding="utf-8"))
+            data = read_grid(args.resimulate.read_text(encoding="utf-8"))
             data["cells"], data["model_machine"]
         except (OSError, ValueError, KeyError) as exc:
             print(f"error: {args.resimulate}: cannot read grid data: {exc}", file=sys.stderr)
@@ -432,7 +432,7 @@ def main(argv: list[str]) -> int:
         return 0
     if args.plot_only:
         try:
-            data = json.loads(args.plot_only.read_text(encoding="utf-8"))
+            data = read_grid(args.plot_only.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             print(f"error: {args.plot_only}: cannot read grid data: {exc}", file=sys.stderr)
             return 2
@@ -491,7 +491,7 @@ def main(argv: list[str]) -> int:
     old = None
     if args.merge:
         try:
-            old = json.loads((args.out / name).read_text(encoding="utf-8"))
+            old = read_grid((args.out / name).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             print(f"error: --merge: cannot read {args.out / name}: {exc}", file=sys.stderr)
             return 2

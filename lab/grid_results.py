@@ -6,13 +6,15 @@ run, a `--plot-only` redraw and `--resimulate` alike: `median_of` (a world's ent
 its runs), `gaps` (measured − predicted capture per cell), `share_checks` (each thread's
 share error against the model's, within binomial standard errors), `render` (the
 table), `merge_grids` (a partial run merged into stored data) and `revalidate` (runs
-recorded before busy runs were retried, flagged after the fact). `go_pairs` lists the Go
+recorded before busy runs were retried, flagged after the fact), and `read_grid` (the
+data from its file, older data's Go worlds keyed by release). `go_pairs` lists the Go
 worlds (one per release, `go1.23`) with the twin each is held against (`sim-go1.18`),
 from the `go_versions` the grid stored.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import statistics
@@ -22,6 +24,25 @@ from lab.go_toolchain import model_runtime
 from lab.grid_cells import as_cell, cell_key, grid_order
 
 _GO_WORLD = re.compile(r"go1\.[0-9]+\S*")
+
+
+# Grid data written before the Go world took a release ran the go on PATH, Go 1.19
+# (Debian bookworm's golang-go), as world "go" beside its twin "sim-go", the go1.18 model.
+_UNVERSIONED_GO = {"go": "go1.19", "sim-go": "sim-go1.18"}
+
+
+def read_grid(text: str) -> dict[str, Any]:
+    """Grid data from its JSON text, with the Go worlds of older data keyed by release."""
+    data = json.loads(text)
+    renamed = False
+    for cell in data.get("cells", []):
+        for old, new in _UNVERSIONED_GO.items():
+            if old in cell:
+                cell[new] = cell.pop(old)
+                renamed = True
+    if renamed:
+        data.setdefault("go_versions", {}).setdefault("go1.19", {"model": "go1.18"})
+    return data
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ skips its tests with that command, and fails them under CI. The grid's part take
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from lab.go_program import go_source
 from lab.go_toolchain import GoVariant, build_program
 from lab.grid import run_grid
 from lab.grid_cells import as_cell, cell_key
-from lab.grid_results import gaps
+from lab.grid_results import gaps, read_grid, render
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -135,3 +136,28 @@ def test_each_release_runs_the_version_grid_within_the_tolerance_of_its_model(
         measured_s = cell[f"go{release}"]["profile_overhang_s"]
         predicted_s = cell[f"sim-{model}"]["profile_overhang_s"]
         assert (measured_s > 0.05, predicted_s > 0.05) == (sleeps, sleeps), cell
+
+
+def test_grid_data_from_before_the_releases_reads_as_go_1_19():
+    """Data written when the Go world ran only the go on PATH (Go 1.19) keyed it "go"."""
+    entry = {"capture_ratio": 0.99, "samples_in_profile": 400, "runs": []}
+    old = {
+        "command": "python -m realprof grid",
+        "repeat": 1,
+        "cells": [
+            {
+                "workload": "native",
+                "threads": 1,
+                "rate_hz": 100,
+                "timer": "per-thread",
+                "go": entry,
+                "sim-go": entry | {"capture_ratio": 0.97},
+            }
+        ],
+    }
+    data = read_grid(json.dumps(old))
+    assert set(data["cells"][0]) - {"workload", "threads", "rate_hz", "timer"} == {
+        "go1.19",
+        "sim-go1.18",
+    }
+    assert "Go 1.19, go1.18 model: 1/1 cells within 0.05 of the model" in render(data)
