@@ -134,7 +134,17 @@ _ROWS = (
         ((1, 26), None),
         "per-thread timers beside setitimer, reader woken at half full (src/runtime/profbuf.go)",
         reader="half-full",
-        sources=(("golang/go #63043", "https://github.com/golang/go/issues/63043"),),
+        sources=(
+            ("golang/go #63043", "https://github.com/golang/go/issues/63043"),
+            (
+                "profBuf.write wakes the reader at half full",
+                "https://github.com/golang/go/blob/go1.26.10/src/runtime/profbuf.go#L404",
+            ),
+            (
+                "profileWriter sleeps only on darwin/ios",
+                "https://github.com/golang/go/blob/go1.26.10/src/runtime/pprof/pprof.go#L926",
+            ),
+        ),
     ),
     # src/runtime/os_windows.go profileLoop: no signals, a thread suspends the others.
     Runtime(
@@ -219,9 +229,87 @@ _GO_LINES = sorted(
 
 # The Go releases a scenario may name (`runtime: go1.21`, `go1.21.5`): Go 1.5 and newer.
 # A release past NEWEST_KNOWN_GO_RELEASE, the newest whose profiler was read for this
-# table, is taken as the newest line, and the note says so.
+# table, is taken as the newest line, and the note says so. Go 1.27 (1.27.3, Debian's
+# golang-1.27-src) against 1.26.10: runtime/cpuprof.go, profbuf.go and os_linux.go are
+# identical, and so is proc.go's sigprof; signal_unix.go changes only how the signal
+# handler marks a secret-holding M and the exit status of a signal death; pprof.go only
+# the goroutine-leak and heap profiles. Nothing the go1.26 model follows changed.
 OLDEST_GO_RELEASE: GoRelease = (1, 5)
-NEWEST_KNOWN_GO_RELEASE: GoRelease = (1, 26)
+NEWEST_KNOWN_GO_RELEASE: GoRelease = (1, 27)
+
+
+@dataclass(frozen=True)
+class ProfilerChange:
+    """What one Go release changed in the Linux CPU profiler, with its sources; `world`
+    names the grid's Go world that measures it ("go1.26"), if a grid cell can show it."""
+
+    release: str
+    change: str
+    sources: tuple[tuple[str, str], ...]
+    world: str | None = None
+
+
+# The runtime page's table "what changed in the profiler, release by release": each
+# change read in the source of the release named (Go 1.19.8, and Debian's golang-X.Y-src
+# packages of 1.23.5, 1.26.10 and 1.27.3, compared function by function).
+PROFILER_CHANGES = (
+    ProfilerChange(
+        "1.18",
+        "every M gets its own timer_create(CLOCK_THREAD_CPUTIME_ID) timer beside the process "
+        "timer; validSIGPROF drops the process timer's signals on Ms that have one",
+        (
+            ("golang/go #35057", "https://github.com/golang/go/issues/35057"),
+            ("Go 1.18 release notes", "https://go.dev/doc/go1.18"),
+            (
+                "setThreadCPUProfiler",
+                "https://github.com/golang/go/blob/go1.19.8/src/runtime/os_linux.go#L613",
+            ),
+        ),
+        "go1.19",
+    ),
+    ProfilerChange(
+        "1.22",
+        "on darwin and ios only, the reader reads without blocking (not on Linux)",
+        (
+            ("golang/go #61768", "https://github.com/golang/go/issues/61768"),
+            (
+                "runtime_pprof_readProfile",
+                "https://github.com/golang/go/blob/go1.23.5/src/runtime/cpuprof.go#L249",
+            ),
+        ),
+    ),
+    ProfilerChange(
+        "1.23",
+        "nothing the model follows: the timers, validSIGPROF and the reader are those of "
+        "1.19 (atomic types; sigprof walks the stack with the newer unwinder)",
+        (("sigprof", "https://github.com/golang/go/blob/go1.23.5/src/runtime/proc.go#L5408"),),
+        "go1.23",
+    ),
+    ProfilerChange(
+        "1.26",
+        "the reader no longer sleeps 100 ms between reads: it blocks until the writer wakes "
+        "it, when half the buffer is unread, on overflow and at the end",
+        (
+            ("golang/go #63043", "https://github.com/golang/go/issues/63043"),
+            (
+                "profBuf.write",
+                "https://github.com/golang/go/blob/go1.26.10/src/runtime/profbuf.go#L404",
+            ),
+        ),
+        "go1.26",
+    ),
+    ProfilerChange(
+        "1.27",
+        "nothing: cpuprof.go, profbuf.go, os_linux.go and sigprof are those of 1.26",
+        (
+            (
+                "profBuf.write",
+                "https://github.com/golang/go/blob/go1.27.3/src/runtime/profbuf.go#L404",
+            ),
+        ),
+        "go1.27",
+    ),
+)
 GO_RELEASE_PATTERN = r"go1\.(?:[5-9]|[1-9][0-9]+)(?:\.(?:0|[1-9][0-9]*))?"
 GO_RELEASE_FORMS = "a Go release from go1.5 on (go1.21, go1.21.5)"
 

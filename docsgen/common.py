@@ -6,6 +6,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
+GRID_DATA = ROOT / "docs" / "data" / "grid.json"  # the validation grid (lab.grid)
 
 REGENERATE = "python -m docsgen docs/figures"
 GENERATED_NOTE = (

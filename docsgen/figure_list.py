@@ -19,7 +19,7 @@ from typing import Any
 
 from contract.report import Report
 from contract.scenario_file import load_scenario
-from docsgen.common import REGENERATE, ROOT, SCENARIOS
+from docsgen.common import GRID_DATA, REGENERATE, ROOT, SCENARIOS
 from docsgen.layer_map import draw_layer_map
 from docsgen.pipeline import draw_pipeline
 from figures.funnel import plot_funnel
@@ -27,6 +27,7 @@ from figures.sweep import plot_sweep
 from figures.timeline import plot_timeline
 from lab.go_samples_figure import plot_go_cgo_phases, plot_go_labels, plot_go_trace_samples
 from lab.grid_figure import plot_validation_grid
+from lab.grid_results import read_grid
 
 
 @dataclass(frozen=True)
@@ -210,7 +211,7 @@ def draw_figure(spec: FigureSpec, out_dir: Path, reports: dict[str, Report]) -> 
     if spec.kind == "diagram":
         return draw_pipeline(path)
     if spec.kind == "grid":
-        data = json.loads((ROOT / "docs" / "data" / "grid.json").read_text(encoding="utf-8"))
+        data = read_grid(GRID_DATA.read_text(encoding="utf-8"))
         return plot_validation_grid(data, path)
     if spec.kind == "go-samples":
         data = json.loads((ROOT / "docs" / "data" / "go-samples.json").read_text(encoding="utf-8"))

@@ -9,7 +9,9 @@ runtime table and the scenario library (`scenario.md`, `report.md`, `runtimes.md
   words of `REPORT_MEANINGS`.
 * `runtime_reference`, built from `contract.runtimes` (its rows, their notes and
   sources, the Go release lines), so the page cannot disagree with what the scenario
-  schema accepts and the Go world maps a release to.
+  schema accepts and the Go world maps a release to; its last section, what each Go
+  release changed in the profiler (`PROFILER_CHANGES`), carries what the validation grid
+  (`docs/data/grid.json`) measured on each release (`lab.grid_results.go_world_summary`).
 * `library_reference`, each shipped scenario with the numbers of its own run.
 """
 
@@ -26,6 +28,7 @@ from contract.runtimes import (
     GO_RELEASE_PATTERN,
     NEWEST_KNOWN_GO_RELEASE,
     OLDEST_GO_RELEASE,
+    PROFILER_CHANGES,
     RUNTIMES,
     release_note,
     release_span,
@@ -34,6 +37,8 @@ from contract.scenario import json_schema
 from contract.scenario_file import load_scenario
 from docsgen.common import GENERATED_NOTE, SCENARIOS
 from figures.style import machine_words
+from lab.grid import GO_VERSIONS_COMMAND
+from lab.grid_results import go_title, go_world_summary
 
 
 def _cell(text: Any) -> str:
@@ -329,8 +334,9 @@ def _links(sources: tuple[tuple[str, str], ...]) -> str:
     return ", ".join(f"[{_cell(label)}]({url})" for label, url in sources) or "—"
 
 
-def runtime_reference() -> str:
-    """The runtime table page: each Go release line and each runtime, from `contract.runtimes`."""
+def runtime_reference(grid: dict[str, Any] | None = None) -> str:
+    """The runtime table page: each Go release line and each runtime, from `contract.runtimes`,
+    and what each release changed, with what the grid (`grid`, grid.json) measured."""
     oldest = f"{OLDEST_GO_RELEASE[0]}.{OLDEST_GO_RELEASE[1]}"
     newest = f"{NEWEST_KNOWN_GO_RELEASE[0]}.{NEWEST_KNOWN_GO_RELEASE[1]}"
     lines = [
@@ -397,8 +403,49 @@ def runtime_reference() -> str:
         "A new runtime or Go release is one row of `contract/runtimes.py`; CONTRIBUTING.md "
         "says what else to touch.",
         "",
+        *_changes_by_release(grid or {"cells": []}),
     ]
     return "\n".join(lines)
+
+
+def _changes_by_release(grid: dict[str, Any]) -> list[str]:
+    """The section "What changed in the profiler, release by release", with what the
+    validation grid (`docs/data/grid.json`) measured on each release."""
+    lines = [
+        "## What changed in the profiler, release by release",
+        "",
+        "Go on Linux. Each change was read in the source its links name; the last "
+        "column is what the validation grid measured on that release: the median capture "
+        "ratio of its Go cells (busy goroutines, per-thread timers) and how long the "
+        "written profile ran past the stop, beside what the release's model predicts. "
+        "The second number is the reader's wake rule: a reader that sleeps 100 ms between "
+        "reads sees the end 100 to 200 ms late; one the writer wakes sees it at once. "
+        f"Command: `{GO_VERSIONS_COMMAND}` (chapter 11).",
+        "",
+        "| Go | what changed | sources | measured (model) |",
+        "|---|---|---|---|",
+    ]
+    for change in PROFILER_CHANGES:
+        summary = go_world_summary(grid, change.world) if change.world else None
+        if change.world is None:
+            measured = "not on Linux" if "not on Linux" in change.change else "—"
+        elif summary is None:
+            measured = f"{change.world} is not in docs/data/grid.json yet"
+        else:
+            measured = (
+                f"{go_title(grid, change.world)}: capture {summary['capture']:.3f} "
+                f"({summary['model_capture']:.3f}, {summary['twin'][4:]}) over "
+                f"{summary['cells']} cells"
+            )
+            if summary["overhang_ms"] is not None and summary["model_overhang_ms"] is not None:
+                measured += (
+                    f"; the profile ends {round(summary['overhang_ms'])} ms after the stop "
+                    f"({round(summary['model_overhang_ms'])} ms)"
+                )
+        lines.append(
+            f"| {change.release} | {_cell(change.change)} | {_links(change.sources)} | {measured} |"
+        )
+    return [*lines, ""]
 
 
 def library_reference(reports: dict[str, Report]) -> str:

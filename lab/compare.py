@@ -1,7 +1,7 @@
 """compare: one scenario in every world, side by side.
 
-`python -m realprof compare SCENARIO.yaml [--repeat N] [--worlds sim,real,go] [--out DIR]
-[--emulate go1.17]`
+`python -m realprof compare SCENARIO.yaml [--repeat N] [--worlds sim,real,go]
+[--go-versions 1.19,1.26] [--emulate go1.17] [--out DIR]`
 
 The point of the project is to hold the model's prediction against what the kernel did.
 A fair comparison simulates *what really runs*, on *the machine it runs on*:
@@ -11,11 +11,15 @@ A fair comparison simulates *what really runs*, on *the machine it runs on*:
   timers, cpython → the Python-level handler). Its simulated twin is the same scenario
   under the `realprof` (or `cpython`) runtime with that timer: the model of our own C
   sampler, GIL included.
-* The Go world (`lab.go_world`) runs a generated Go program under the installed Go.
-  Go 1.19 on Linux arms per-thread timers beside the process timer, so its twin is the
-  scenario under the `go1.18` model. With `--emulate go1.17` the program runs with
-  `timer_create` denied (`lab.go_seccomp`), Go falls back to the process timer alone,
-  and its twin is the `go1.17` model with the process timer.
+* The Go world (`lab.go_world`) runs a generated Go program under the `go` on PATH, or
+  under each release of `--go-versions` (`lab.go_toolchain.find_toolchain`), one column
+  per release, named by it (`go1.23`). Each twin is the scenario under the model of its
+  release (`lab.go_variant.GoVariant`): Go 1.18 to 1.25 arm per-thread timers beside the
+  process timer, the `go1.18` model; 1.26 and later wake the reader at half full,
+  `go1.26`. With `--emulate go1.17` each of those releases runs with `timer_create`
+  denied (`lab.go_seccomp`), Go falls back to the process timer alone, the column is
+  named by both (`go1.19-as-go1.17`) and its twin is the `go1.17` model with the process
+  timer.
 * Both twins run on this machine's calibrated profile (`machines/this-machine.yaml`,
   written by `python -m realprof calibrate`) when there is one, otherwise on the
   scenario's machine with this machine's CPU count and tick rate; the notes say which.
@@ -47,8 +51,9 @@ from contract.scenario import (
 )
 from contract.scenario_file import load_scenario
 from lab.go_seccomp import EMULATIONS, Emulation, emulation
-from lab.go_toolchain import go_toolchain
-from lab.go_world import GoWorldError, run_go_world
+from lab.go_toolchain import GoWorldError, find_toolchain
+from lab.go_variant import GoVariant, go_variants, path_variant
+from lab.go_world import run_go_world
 from lab.machine import machine_here
 from lab.real_settings import RealWorldError, real_settings
 from lab.workload import run_scenario
@@ -91,18 +96,16 @@ class WorldRuns:
 
 
 def twin(
-    scenario: Scenario, world: str, machine: dict, emulate: Emulation | None = None
+    scenario: Scenario, world: str, machine: dict, variant: GoVariant | None = None
 ) -> Scenario:
-    """The scenario as the simulator must run it to predict `world` (the Go world under
-    `emulate`: the model it emulates)."""
+    """The scenario as the simulator must run it to predict `world` (for "go", the model
+    and timer of `variant`, its release's or its emulation's; without one, Go 1.19's)."""
     raw = scenario_to_dict(scenario)
     raw["machine"] = dict(machine)
     profiler = raw["profiler"]
-    if world == "go" and emulate is not None:
-        profiler["runtime"], profiler["timer"] = emulate.runtime, emulate.timer
-    elif world == "go":
-        profiler["runtime"] = "go1.18"
-        profiler["timer"] = "both"
+    if world == "go":
+        go = variant or GoVariant("1.19")
+        profiler["runtime"], profiler["timer"] = go.model, go.timer
     elif world == "real":
         settings = real_settings(scenario)
         if settings.handler == "python":
@@ -127,12 +130,14 @@ def run_compare(
     repeat: int = 3,
     scenario_path: Path | None = None,
     progress: bool = True,
+    go: tuple[GoVariant, ...] | None = None,
     emulate: Emulation | None = None,
 ) -> dict[str, Any]:
     """Run every world `repeat` times; return the comparison as a JSON-ready mapping.
 
-    With `emulate`, the Go world runs under that emulation (`lab.go_seccomp`) and its
-    twin is the model it emulates."""
+    `go`: the Go releases to run (None: the `go` on PATH), one world each; with
+    `emulate`, each runs under that emulation (`lab.go_seccomp`) against its model.
+    """
     machine, machine_note = machine_here(scenario, scenario_path)
     runs: dict[str, WorldRuns] = {}
     sim_runs: dict[str, WorldRuns] = {}
@@ -156,26 +161,33 @@ def run_compare(
             jobs.append(("real", real_job))
             jobs.append(("sim:real", sim_real_job))
     if "go" in worlds:
-        if go_toolchain() is None:
-            runs["go"] = WorldRuns(
-                "go", "go", error="Go is not installed: apt-get install golang-go"
-            )
-        else:
-            go_twin = twin(scenario, "go", machine, emulate)
-            runs["go"] = WorldRuns("go", emulate.world if emulate else "go (real Go runtime)")
-            sim_runs["go"] = WorldRuns("sim", f"sim ({go_twin.profiler.model} model)")
+        try:
+            releases = go if go is not None else (path_variant(),)
+        except GoWorldError as exc:
+            runs["go"] = WorldRuns("go", "go", error=str(exc))
+            releases = ()
+        for variant in (release.emulated(emulate) for release in releases):
+            key = variant.world
+            go_twin = twin(scenario, "go", machine, variant)
+            try:
+                version = find_toolchain(variant.release)[1]
+            except GoWorldError as exc:
+                runs[key] = WorldRuns(key, key, error=str(exc))
+                continue
+            runs[key] = WorldRuns(key, f"{key} (real {version})")
+            sim_runs[key] = WorldRuns("sim", f"sim ({variant.model} model)")
 
-            def go_job(i: int) -> Report:
+            def go_job(i: int, v=variant) -> Report:
                 try:
-                    return run_go_world(scenario, emulate=emulate)[0]
+                    return run_go_world(scenario, variant=v)[0]
                 except GoWorldError as exc:
                     raise CompareError(str(exc)) from None
 
             def sim_go_job(i: int, s=go_twin) -> Report:
                 return simulate(dataclasses.replace(s, seed=s.seed + i)).report
 
-            jobs.append(("go", go_job))
-            jobs.append(("sim:go", sim_go_job))
+            jobs.append((key, go_job))
+            jobs.append((f"sim:{key}", sim_go_job))
     if "sim" in worlds and not sim_runs:
         sim_twin = twin(scenario, "sim", machine)
         sim_runs["sim"] = WorldRuns("sim", "sim")
@@ -241,7 +253,8 @@ def summarize(
     machine_note: str,
 ) -> dict[str, Any]:
     columns = []
-    for key in ("real", "go", "sim"):
+    # realprof's pair, each Go release's pair, then the simulator alone.
+    for key in ["real", *(k for k in runs if k != "real"), "sim"]:
         if key in sim_runs:
             columns.append(("sim:" + key, sim_runs[key]))
         if key in runs:
@@ -263,7 +276,13 @@ def summarize(
             "reports": [json.loads(r.to_json()) for r in world_runs.reports],
         }
         result["columns"].append(entry)
-    result["pairs"] = [{"sim": f"sim:{key}", "world": key} for key in ("real", "go") if key in runs]
+    result["pairs"] = [{"sim": f"sim:{key}", "world": key} for key in runs if key in sim_runs]
+    # The version each Go world ran, as its reports name it.
+    result["go_versions"] = {
+        key: sorted({str(r.machine.get("go_version")) for r in world.reports})
+        for key, world in runs.items()
+        if key.startswith("go") and world.reports
+    }
     return result
 
 
@@ -335,7 +354,7 @@ def table_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                     "min": stat["min"] * 100,
                     "max": stat["max"] * 100,
                 }
-                if stat.get("true") is not None and key in ("real", "go"):
+                if stat.get("true") is not None and not key.startswith("sim"):
                     truth = stat["true"] * 100
         row["truth"] = truth
         for pair in result["pairs"]:
@@ -468,13 +487,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("scenario", type=Path)
     parser.add_argument("--repeat", type=int, default=3, help="runs per world (median, range)")
     parser.add_argument("--worlds", type=_worlds, default=WORLDS, help="sim,real,go")
+    parser.add_argument(
+        "--go-versions",
+        default="",
+        help="Go releases the go world runs, e.g. 1.19,1.26 (default: the go on PATH); "
+        "fetch them with .ci/go-toolchains",
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--out", type=Path, help="directory for compare.json and compare.png")
     parser.add_argument(
         "--emulate",
         choices=sorted(EMULATIONS),
-        help="run the Go world as an older Go's profiler: go1.17 denies timer_create "
-        "(lab/go_seccomp.c), so Go falls back to the process timer alone",
+        help="run the Go world (each --go-versions release, or the go on PATH) as an older "
+        "Go's profiler: go1.17 denies timer_create (lab/go_seccomp.c), so Go falls back to "
+        "the process timer alone; the world is named by both, e.g. go1.19-as-go1.17",
     )
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -483,6 +509,13 @@ def main(argv: list[str]) -> int:
     if args.emulate and "go" not in args.worlds:
         parser.error("--emulate runs the Go world: --worlds must include go")
     try:
+        go = None
+        if args.go_versions:
+            go = go_variants(args.go_versions)
+            if "go" not in args.worlds:
+                raise CompareError("--go-versions runs the Go world: --worlds must include go")
+            for variant in go:
+                find_toolchain(variant.release)
         scenario = load_scenario(args.scenario, args.overrides)
         result = run_compare(
             scenario,
@@ -490,6 +523,7 @@ def main(argv: list[str]) -> int:
             args.repeat,
             args.scenario,
             progress=not args.no_progress,
+            go=go,
             emulate=emulation(args.emulate) if args.emulate else None,
         )
     except (ScenarioError, CompareError, GoWorldError) as exc:

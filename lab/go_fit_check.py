@@ -12,9 +12,11 @@ this machine, in one sitting, against p measured the way the project measures it
    and the same with the C probe (`lab.cprobe`: a trivial handler, no reader thread),
    which is the process closer to Go's (whose profile reader wakes every 100 ms, not
    every 10 ms);
-2. the Go world's program for `threads` busy goroutines at `rate_hz` under the go1.17
-   emulation (`lab.go_seccomp`: timer_create denied, so the process timer alone samples
-   it), which writes a real `cpu.pb.gz` and reports the process's CPU time (rusage);
+2. the Go world's program for `threads` busy goroutines at `rate_hz`, built by the `go`
+   on PATH and run under the go1.17 emulation (`lab.go_seccomp`: timer_create denied, so
+   the process timer alone samples it) as the grid runs it (`lab.go_variant.GoVariant`,
+   world `go1.19-as-go1.17` for Go 1.19), which writes a real `cpu.pb.gz` and reports
+   the process's CPU time (rusage);
 3. `python -m sim fit --cpus C --hz HZ --go go1.17 --profile cpu.pb.gz
    --process-cpu-s CPU --threads N --preset this-vm` on that profile, as a user would.
 
@@ -42,6 +44,7 @@ from typing import Any
 from lab import calibrate, cprobe
 from lab.go_seccomp import EMULATIONS
 from lab.go_toolchain import GoWorldError
+from lab.go_variant import GoVariant, path_variant
 from lab.go_world import run_go_world
 from lab.grid_cells import cell_scenario
 from lab.machine import kernel_hz, usable_cpus
@@ -87,9 +90,18 @@ def run_fit(command: list[str]) -> dict[str, Any]:
 
 
 def go_fit_check(
-    out: Path, repeat: int = 3, duration_s: float = 4.0, threads: int = 2, rate_hz: int = 250
+    out: Path,
+    repeat: int = 3,
+    duration_s: float = 4.0,
+    threads: int = 2,
+    rate_hz: int = 250,
+    go: GoVariant | None = None,
 ) -> dict[str, Any]:
-    """Measure p, run the emulated Go, fit its profiles: the JSON-ready result."""
+    """Measure p, run the emulated Go, fit its profiles: the JSON-ready result.
+
+    `go`: the Go release that runs under the go1.17 emulation (None: the `go` on PATH), the
+    same Go run (`lab.go_variant.GoVariant`) as the grid's and `compare`'s."""
+    variant = (go or path_variant()).emulated(EMULATIONS["go1.17"])
     hz = kernel_hz()[0] or 250
     cpus = usable_cpus()
     wanted_cpu_s = min(threads, cpus) * duration_s * 0.9
@@ -101,7 +113,7 @@ def go_fit_check(
         probe_runs.append(cprobe.probe_run(2, P_RATE_HZ, duration_s, hz))
         scenario = cell_scenario("native", threads, rate_hz, "process", duration_s, {}, "go1.18")
         where = out / f"go-{i + 1}"
-        report, profile = run_go_world(scenario, where, emulate=EMULATIONS["go1.17"])
+        report, profile = run_go_world(scenario, where, variant=variant)
         command = fit_command(where / "cpu.pb.gz", cpus, hz, report.cpu_seconds, threads)
         go_runs.append(
             {
@@ -130,7 +142,7 @@ def go_fit_check(
     }
     return {
         "command": "python -m realprof go-fit",
-        "cell": f"{threads} busy goroutines, {cpus} CPUs, HZ={hz}, {rate_hz} Hz, go1.17 emulated",
+        "cell": f"{threads} busy goroutines, {cpus} CPUs, HZ={hz}, {rate_hz} Hz, {variant.world}",
         "load_average": os.getloadavg(),
         "measured_p": measured,
         "realprof_survival_runs": realprof_runs,

@@ -33,7 +33,9 @@ when the filter did not take.
 
 Invariants: an emulated run is reported as the model it emulates (`go1.17`, timer
 `process`) with the real Go version and the denied call in its notes; only the
-emulations in `EMULATIONS` exist, and a name outside it is one clear error.
+emulations in `EMULATIONS` exist, and a name outside it is one clear error. The
+emulation is a field of the Go run (`lab.go_variant.GoVariant`), so any release can run
+under it, keyed by both ("go1.19-as-go1.17").
 """
 
 from __future__ import annotations
@@ -63,16 +65,6 @@ class Emulation:
     denied: str  # the system call the filter denies
     runtime: str  # the model runtime that predicts it
     timer: str  # the timer that model arms
-
-    @property
-    def world(self) -> str:
-        """The world's name in the grid and in `compare`, e.g. "go(go1.17 emulated)"."""
-        return f"go({self.name} emulated)"
-
-    @property
-    def sim_world(self) -> str:
-        """The simulated twin's key in the grid's cells."""
-        return f"sim-{self.world}"
 
     def note(self, version: str, errno_name: str) -> str:
         """The report's first note: what ran, and why it is the emulated model."""

@@ -8,8 +8,12 @@ toolchain (`lab.go_toolchain`), runs it under `runtime/pprof` at the scenario's 
 for its duration, reads the profile Go wrote with `contract.profile_files.read_profile`, and
 reports it (`lab.go_report`), so its report sits beside the other two worlds'.
 
-The installed release decides the model the run measures
-(`lab.go_toolchain.model_runtime`: Go 1.18 to 1.25 is the `go1.18` model);
+The toolchain is the `go` on PATH, or the release a `GoVariant` names
+(`lab.go_toolchain.find_toolchain`); its release decides the model the run measures
+(`lab.go_toolchain.model_runtime`: Go 1.18 to 1.25 is the `go1.18` model), unless the
+variant runs under an emulation (`lab.go_seccomp`: the program is exec'd by a launcher
+that denies `timer_create`, and the run is the `go1.17` model); the report names the
+version that ran (`machine.go_version`);
 `go-windows`, a suspend-and-sample profiler, has no run on Linux and is refused.
 """
 
@@ -27,16 +31,15 @@ from contract.scenario import Scenario
 from lab.go_plan import make_plan
 from lab.go_program import go_source
 from lab.go_report import go_report
-from lab.go_seccomp import Emulation, launcher
+from lab.go_seccomp import launcher
 from lab.go_toolchain import (
-    INSTALL_HINT,
     GoWorldError,
     build_program,
     c_symbols,
+    find_toolchain,
     first_error_line,
-    go_toolchain,
-    version_of,
 )
+from lab.go_variant import GoVariant
 
 # runtime.SetCPUProfileRate's warning when StartCPUProfile asks for 100 Hz after we set
 # the rate (src/runtime/cpuprof.go); expected, so it is filtered from the program's stderr.
@@ -55,24 +58,21 @@ def run_go_world(
     scenario: Scenario,
     workdir: Path | None = None,
     timeout_s: float | None = None,
-    emulate: Emulation | None = None,
+    variant: GoVariant | None = None,
     errno_name: str = "EPERM",
 ) -> tuple[Report, Profile]:
-    """Run `scenario`'s workload under the installed Go's CPU profiler.
+    """Run `scenario`'s workload under a Go's CPU profiler: `variant`'s release, or the
+    `go` on PATH.
 
     Returns the report (world "go") and the profile Go wrote. With `workdir`, the
     program's source (main.go), its profile (cpu.pb.gz), its JSON result and stderr are
-    kept there; otherwise they live in a temporary directory. With `emulate`, the program
-    runs under that emulation's seccomp filter (`lab.go_seccomp`, answering `errno_name`)
+    kept there; otherwise they live in a temporary directory. A variant with an emulation
+    runs the program under its seccomp filter (`lab.go_seccomp`, answering `errno_name`)
     and is reported as the model it emulates.
     """
     _check(scenario)
-    go = go_toolchain()
-    if go is None:
-        raise GoWorldError(f"the Go world needs Go: {INSTALL_HINT}")
-    version = version_of(go)
-    if version is None:
-        raise GoWorldError(f"{go} does not report a version; is it a Go toolchain?")
+    go, version = find_toolchain(variant.release if variant else None)
+    emulate = variant.emulate if variant else None
     plan = make_plan(scenario)
     source = go_source(scenario)
     binary = build_program(go, version, source, plan.cgo)

@@ -1,7 +1,8 @@
 """grid: the validation grid, the model held against every real world, cell by cell.
 
 `python -m realprof grid [--out docs/data] [--repeat 3] [--worlds sim,real,go]
-[--timers process,per-thread,perf] [--merge] [--go-emulate go1.17]`, or
+[--go-versions 1.19,1.23,1.26,1.27] [--go-emulate go1.17] [--timers process,per-thread,perf]
+[--merge]`, or
 `python -m realprof grid --resimulate docs/data/grid.json` to recompute only the
 predictions after a change of the model.
 
@@ -12,11 +13,16 @@ threads. `--timers` runs some timers only; `--merge` puts the cells run into the
 grid.json instead of replacing it.
 Each cell runs in the simulator (the realprof model on this machine's calibrated profile,
 `machines/this-machine.yaml`) and for real under realprof (median of `--repeat` runs); the
-per-thread cells with native threads also run under the real Go runtime (Go 1.19 arms
-per-thread timers beside the process timer, so its twin is the go1.18 model), where Go is
-installed; with `--go-emulate go1.17` the native process-timer cells also run that Go
-with `timer_create` denied (`lab.go_seccomp`: the process timer alone), world
-"go(go1.17 emulated)", against the go1.17 model.
+per-thread cells with native threads also run under the real Go runtime, once per Go
+release of `--go-versions` (default: the `go` on PATH, where Go is installed), each
+against the model of its release (`lab.go_variant.GoVariant`: Go 1.19 and 1.23 arm
+per-thread timers beside the process timer, the go1.18 model; 1.26 and 1.27 add the
+reader woken at half full, the go1.26 model). With `--go-emulate go1.17` the native
+process-timer cells also run each of those releases with `timer_create` denied
+(`lab.go_seccomp`: the process timer alone), against the go1.17 model. A cell keys each
+Go run by its release and emulation (`go1.23`, `go1.19-as-go1.17`) and each twin by its
+model (`sim-go1.18`, `sim-go1.17`); `go_versions` in grid.json names the exact version
+each ran (go1.23.5). `--worlds go` runs only the cells Go runs.
 
 None of these cells is used by `realprof calibrate` (it measures at 150, 400 and 750 Hz),
 so the grid is a held-out test of the calibrated model. Real runs are interleaved: pass k
@@ -45,11 +51,12 @@ from typing import Any
 from contract.report import Report
 from contract.scenario import Scenario
 from lab import calibrate, cprobe
-from lab.go_seccomp import EMULATIONS, Emulation, emulates, emulation
-from lab.go_toolchain import go_toolchain
+from lab.go_seccomp import EMULATIONS, Emulation, emulation
+from lab.go_toolchain import GoWorldError, find_toolchain
+from lab.go_variant import GoVariant, go_variants, path_variant
 from lab.go_world import run_go_world
 from lab.grid_cells import TIMERS, as_cell, cell_key, cell_scenario, cells
-from lab.grid_results import median_of, merge_grids, render
+from lab.grid_results import median_of, merge_grids, read_grid, render
 from lab.machine import machine_facts, machine_here
 from lab.workload import run_scenario
 from sim.model import simulate
@@ -65,18 +72,49 @@ def _summary(report: Report) -> dict[str, Any]:
         "attribution_error_pp": report.attribution_error_pp,
         "thread_shares": {row.name: row.share for row in report.threads},
         "thread_true_shares": {row.name: row.true_share for row in report.threads},
+        # How long the written profile runs past the profiled interval: the time the
+        # reader takes to see the end (Go 1.18-1.25 sleep 100 ms between reads: 100-200
+        # ms; Go 1.26 wakes the reader at the end: about 0; golang/go #63043).
+        "profile_overhang_s": (
+            report.profile_seconds - report.wall_seconds
+            if report.profile_seconds is not None
+            else None
+        ),
     }
 
 
+# The grid on every Go release the project measures (the docs cite it).
+GO_VERSIONS_COMMAND = "python -m realprof grid --go-versions 1.19,1.23,1.26,1.27"
 BUSY_ATTEMPTS = 3
-# The simulated worlds and the runtime each one models.
-SIMULATED_RUNTIMES = {"sim": "realprof", "sim-go": "go1.18", "sim-cprobe": "cprobe"} | {
-    e.sim_world: e.runtime for e in EMULATIONS.values()
-}
+# The simulated worlds and the runtime each one models; a Go twin is "sim-" and its
+# model's name ("sim-go1.26", `GoVariant.twin`).
+SIMULATED_RUNTIMES = {"sim": "realprof", "sim-cprobe": "cprobe"}
+
+
+def simulated_runtime(world: str) -> str | None:
+    """The runtime a cell's world simulates, or None for a real world."""
+    if world in SIMULATED_RUNTIMES:
+        return SIMULATED_RUNTIMES[world]
+    if world.startswith("sim-go"):
+        return world.removeprefix("sim-")
+    return None
+
+
+def default_go_variants() -> tuple[GoVariant, ...]:
+    """The `go` on PATH as the one variant, or none without Go."""
+    try:
+        return (path_variant(),)
+    except GoWorldError:
+        return ()
 
 
 def _realprof_run(scenario: Scenario) -> dict[str, Any]:
     return _summary(run_scenario(scenario).report)
+
+
+def _go_run(scenario: Scenario, variant: GoVariant) -> dict[str, Any]:
+    report = run_go_world(scenario, variant=variant)[0]
+    return _summary(report) | {"go_version": report.machine.get("go_version")}
 
 
 def _real_run(
@@ -103,9 +141,10 @@ def _real_run(
 def _simulated(
     cell: tuple[str, int, int, str], world: str, duration_s: float, machine: dict, repeat: int
 ) -> dict[str, Any]:
-    """A cell's simulated world ("sim": the realprof model, "sim-go": go1.18, "sim-cprobe":
-    the C probe's model), seeds 1..N."""
-    runtime = SIMULATED_RUNTIMES[world]
+    """A cell's simulated world ("sim": the realprof model, "sim-go1.18": the go1.18 model,
+    "sim-cprobe": the C probe's model), seeds 1..N."""
+    runtime = simulated_runtime(world)
+    assert runtime is not None, world
     scenario = cell_scenario(*cell, duration_s, machine, runtime)
     return median_of(
         [
@@ -134,16 +173,23 @@ def run_grid(
     timers: tuple[str, ...] = TIMERS,
     only: tuple[str, ...] = (),
     with_cprobe: bool = False,
+    go: tuple[GoVariant, ...] | None = None,
     go_emulate: Emulation | None = None,
 ) -> dict[str, Any]:
+    """The grid's data; `go`: the Go releases to run (None: the `go` on PATH, if any);
+    `go_emulate`: also run each of them under that emulation in the cells it runs."""
     from tqdm import tqdm
 
     base = cell_scenario("native", 1, 100, "process", duration_s, {})
     machine, machine_note = machine_here(base, None)
-    go_ok = "go" in worlds and go_toolchain() is not None
+    releases = (default_go_variants() if go is None else go) if "go" in worlds else ()
+    variants = (*releases, *(r.emulated(go_emulate) for r in releases if go_emulate))
+    go_versions = {v.world: find_toolchain(v.release)[1] for v in variants}
     grid = cells(quick, timers)
     if only:
         grid = [cell for cell in grid if cell_key(*cell) in only]
+    if "sim" not in worlds and "real" not in worlds:
+        grid = [cell for cell in grid if any(v.runs_in(cell) for v in variants)]
     # Real worlds drift (the process timer's same-round survival changes over minutes on
     # a VM), so their repeats are interleaved: pass k runs every cell once, and a drift
     # affects all cells alike instead of whichever cell ran at the wrong minute. Each pass
@@ -166,19 +212,15 @@ def run_grid(
                 real_jobs.append(("real", cell))
             if with_cprobe and cprobe.probes(cell):
                 real_jobs.append(("cprobe", cell))
-            if go_ok and cell[0] == "native" and cell[3] == "per-thread":
-                real_jobs.append(("go", cell))
-            if go_ok and go_emulate and emulates(cell):
-                real_jobs.append((go_emulate.world, cell))
+            real_jobs += [(v.world, cell) for v in variants if v.runs_in(cell)]
     sim_jobs = []
     for cell in grid:
-        sim_jobs.append(("sim", cell))
-        if go_ok and cell[0] == "native" and cell[3] == "per-thread":
-            sim_jobs.append(("sim-go", cell))
+        if "sim" in worlds or "real" in worlds:
+            sim_jobs.append(("sim", cell))
+        twins = dict.fromkeys(v.twin for v in variants if v.runs_in(cell))
+        sim_jobs += [(twin, cell) for twin in twins]
         if with_cprobe and cprobe.probes(cell):
             sim_jobs.append(("sim-cprobe", cell))
-        if go_ok and go_emulate and emulates(cell):
-            sim_jobs.append((go_emulate.sim_world, cell))
     results: dict[str, dict[str, Any]] = {
         cell_key(*cell): {
             "workload": cell[0],
@@ -223,21 +265,12 @@ def run_grid(
                         duration_s,
                     )
                 )
-            elif go_emulate and world == go_emulate.world:
-                bar.set_postfix_str(f"{world} {cell_key(*job)}")
-                scenario = cell_scenario(*job, duration_s, machine, "go1.18")
-                real_runs.setdefault((cell_key(*job), world), []).append(
-                    _real_run(
-                        lambda s=scenario: _summary(run_go_world(s, emulate=go_emulate)[0]),
-                        job,
-                        duration_s,
-                    )
-                )
             else:
-                bar.set_postfix_str(f"go {cell_key(*job)}")
-                scenario = cell_scenario(*job, duration_s, machine, "go1.18")
+                bar.set_postfix_str(f"{world} {cell_key(*job)}")
+                variant = next(v for v in variants if v.world == world)
+                scenario = cell_scenario(*job, duration_s, machine, variant.model)
                 real_runs.setdefault((cell_key(*job), world), []).append(
-                    _summary(run_go_world(scenario)[0])
+                    _real_run(functools.partial(_go_run, scenario, variant), job, duration_s)
                 )
             bar.update(1)
         session: dict[str, Any] | None = None
@@ -262,7 +295,11 @@ def run_grid(
         command += " --cells " + ",".join(only)
     if with_cprobe:
         command += " --cprobe"
-    if go_emulate:
+    if tuple(worlds) != ("sim", "real", "go"):
+        command += " --worlds " + ",".join(worlds)
+    if go is not None and releases:
+        command += " --go-versions " + ",".join(v.release for v in releases)
+    if go_emulate and releases:
         command += f" --go-emulate {go_emulate.name}"
     return {
         "command": command,
@@ -291,6 +328,13 @@ def run_grid(
         ),
         "repeat": repeat,
         "duration_s": duration_s,
+        # Each Go world's release and the version that ran it, the model of its twin, and
+        # the emulation it ran under, if any.
+        "go_versions": {
+            v.world: {"version": go_versions[v.world], "model": v.model}
+            | ({"emulate": v.emulate.name} if v.emulate else {})
+            for v in variants
+        },
         "cells": [results[cell_key(*cell)] for cell in grid],
     }
 
@@ -303,9 +347,7 @@ def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     """
     from tqdm import tqdm
 
-    jobs = [
-        (cell, world) for cell in data["cells"] for world in SIMULATED_RUNTIMES if world in cell
-    ]
+    jobs = [(cell, world) for cell in data["cells"] for world in cell if simulated_runtime(world)]
     with tqdm(
         total=len(jobs), desc="resimulate", unit="cell", disable=not progress, file=sys.stderr
     ) as bar:
@@ -344,6 +386,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--duration", type=float, default=2.0, help="seconds per real run")
     parser.add_argument("--worlds", default="sim,real,go")
+    parser.add_argument(
+        "--go-versions",
+        default="",
+        help="Go releases to run the Go cells on, e.g. 1.19,1.23,1.26,1.27 (default: the go "
+        "on PATH); fetch them with .ci/go-toolchains",
+    )
     parser.add_argument("--quick", action="store_true", help="the reduced grid (9 cells)")
     parser.add_argument(
         "--timers", default=",".join(TIMERS), help="timers to run (default: all three)"
@@ -365,8 +413,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--go-emulate",
         choices=sorted(EMULATIONS),
-        help="also run the Go world with timer_create denied (lab/go_seccomp.c) in the "
-        "native process-timer cells: world 'go(go1.17 emulated)', against the go1.17 model",
+        help="also run each Go release with timer_create denied (lab/go_seccomp.c) in the "
+        "native process-timer cells: world go1.19-as-go1.17, against the go1.17 model",
     )
     parser.add_argument("--plot-only", type=Path, metavar="GRID_JSON", help="redraw from data")
     parser.add_argument(
@@ -379,7 +427,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.resimulate:
         try:
-            data = json.loads(args.resimulate.read_text(encoding="utf-8"))
+            data = read_grid(args.resimulate.read_text(encoding="utf-8"))
             data["cells"], data["model_machine"]
         except (OSError, ValueError, KeyError) as exc:
             print(f"error: {args.resimulate}: cannot read grid data: {exc}", file=sys.stderr)
@@ -395,7 +443,7 @@ def main(argv: list[str]) -> int:
         return 0
     if args.plot_only:
         try:
-            data = json.loads(args.plot_only.read_text(encoding="utf-8"))
+            data = read_grid(args.plot_only.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             print(f"error: {args.plot_only}: cannot read grid data: {exc}", file=sys.stderr)
             return 2
@@ -419,6 +467,20 @@ def main(argv: list[str]) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.go_emulate and "go" not in worlds:
+        print("error: --go-emulate runs the Go world: --worlds must include go", file=sys.stderr)
+        return 2
+    go = None
+    if args.go_versions:
+        try:
+            go = go_variants(args.go_versions)
+            if "go" not in worlds:
+                raise GoWorldError("--go-versions runs the Go world: --worlds must include go")
+            for variant in go:
+                find_toolchain(variant.release)
+        except GoWorldError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     only = tuple(c.strip() for c in args.cells.split(",") if c.strip())
     known = {cell_key(*cell) for cell in cells(args.quick, timers)}
     if set(only) - known:
@@ -443,7 +505,7 @@ def main(argv: list[str]) -> int:
     old = None
     if args.merge:
         try:
-            old = json.loads((args.out / name).read_text(encoding="utf-8"))
+            old = read_grid((args.out / name).read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             print(f"error: --merge: cannot read {args.out / name}: {exc}", file=sys.stderr)
             return 2
@@ -456,6 +518,7 @@ def main(argv: list[str]) -> int:
         timers,
         only,
         with_cprobe=args.cprobe,
+        go=go,
         go_emulate=emulation(args.go_emulate) if args.go_emulate else None,
     )
     if old is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from contract.runtimes import RUNTIMES
 from contract.scenario import Scenario, validate_scenario
 
 THREADS = (1, 2, 4)
@@ -58,7 +59,8 @@ def cell_scenario(
             "machine": machine,
             "profiler": {
                 "runtime": runtime,
-                "timer": "both" if runtime == "go1.18" else timer,
+                # A Go model arms the timers of its release (go1.18 on: both).
+                "timer": RUNTIMES[runtime].default_timer if RUNTIMES[runtime].go else timer,
                 "rate_hz": rate_hz,
             },
             "workload": {

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from figures.style import house_style, new_figure, save
+from lab.grid_results import go_pairs, go_title
 
 
 def plot_validation_grid(data: dict[str, Any], path: str | Path) -> str:
@@ -20,13 +21,21 @@ def plot_validation_grid(data: dict[str, Any], path: str | Path) -> str:
     the simulated twin's and each real world's median capture ratio. The top row puts
     every cell on the predicted/measured plane with the ±0.05 band, one panel per timer
     (process, per-thread, perf) so the three sit side by side; the bottom panel shows the
-    gap per cell, so the regimes where the model misses stand out.
+    gap per cell, so the regimes where the model misses stand out. Each Go release
+    (`--go-versions`) is its own colour and marker, held against its own model.
     """
     styles = {
         ("sim", "real", "native"): ("#0072B2", "o", "realprof, native threads"),
         ("sim", "real", "python"): ("#E69F00", "s", "realprof, Python threads"),
-        ("sim-go", "go", "native"): ("#009E73", "^", "Go 1.19, goroutines"),
     }
+    go_colours = ("#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000", "#F0E442")
+    go_markers = ("^", "v", "D", "P", "X", "*")
+    for index, (twin, world) in enumerate(go_pairs(data)):
+        styles[(twin, world, "native")] = (
+            go_colours[index % len(go_colours)],
+            go_markers[index % len(go_markers)],
+            f"{go_title(data, world)} goroutines, {twin[4:]} model",
+        )
     timer_titles = {
         "process": "process timer (setitimer)",
         "per-thread": "per-thread timers (timer_create)",
@@ -89,8 +98,8 @@ def plot_validation_grid(data: dict[str, Any], path: str | Path) -> str:
                         continue
                     gap = c[world]["capture_ratio"] - c[model]["capture_ratio"]
                     labels.append(
-                        f"{'go' if world == 'go' else workload[:2]} {c['threads']}t "
-                        f"{c['rate_hz']} {c['timer'][:4]}"
+                        f"{world if world.startswith('go') else workload[:2]} "
+                        f"{c['threads']}t {c['rate_hz']} {c['timer'][:4]}"
                     )
                     values.append(gap)
                     colours.append(colour)

@@ -7,23 +7,55 @@ its runs), `gaps` (measured − predicted capture per cell), `share_checks` (eac
 share error against the model's, within binomial standard errors), `scatter_checks` (a
 process-timer gap beside its runs' spread and its binomial standard error), `render` (the
 table), `merge_grids` (a partial run merged into stored data) and `revalidate` (runs
-recorded before busy runs were retried, flagged after the fact).
+recorded before busy runs were retried, flagged after the fact), and `read_grid` (the
+data from its file, older data's Go worlds keyed by release). `go_pairs` lists the Go
+worlds (one per release, `go1.23`, and one per emulated release, `go1.19-as-go1.17`) with
+the twin each is held against (`sim-go1.18`, `sim-go1.17`), from the `go_versions` the
+grid stored or, where it stored none, from the world's key (`lab.go_variant`).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 from typing import Any
 
-from lab.go_seccomp import EMULATIONS
+from lab.go_variant import variant_of_world
 from lab.grid_cells import as_cell, cell_key, grid_order
+
+# Grid data written before the Go world took a release ran the go on PATH, Go 1.19
+# (Debian bookworm's golang-go), as world "go" beside its twin "sim-go", the go1.18 model,
+# and its go1.17 emulation as "go(go1.17 emulated)" beside "sim-go(go1.17 emulated)".
+_UNVERSIONED_GO = {
+    "go": "go1.19",
+    "sim-go": "sim-go1.18",
+    "go(go1.17 emulated)": "go1.19-as-go1.17",
+    "sim-go(go1.17 emulated)": "sim-go1.17",
+}
+_UNVERSIONED_MODELS = {"go1.19": {"model": "go1.18"}, "go1.19-as-go1.17": {"model": "go1.17"}}
+
+
+def read_grid(text: str) -> dict[str, Any]:
+    """Grid data from its JSON text, with the Go worlds of older data keyed by release."""
+    data = json.loads(text)
+    renamed = set()
+    for cell in data.get("cells", []):
+        for old, new in _UNVERSIONED_GO.items():
+            if old in cell:
+                cell[new] = cell.pop(old)
+                renamed.add(new)
+    for world, described in _UNVERSIONED_MODELS.items():
+        if world in renamed:
+            data.setdefault("go_versions", {}).setdefault(world, described)
+    return data
 
 
 def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """A world's entry in a cell: the runs, and the median of each measured value."""
     out: dict[str, Any] = {"runs": runs}
-    for name in ("capture_ratio", "cpu_seconds", "samples_in_profile", "attribution_error_pp"):
+    names = ("capture_ratio", "cpu_seconds", "samples_in_profile", "attribution_error_pp")
+    for name in (*names, "profile_overhang_s"):
         values = [r[name] for r in runs if r.get(name) is not None]
         out[name] = statistics.median(values) if values else None
     return out
@@ -78,6 +110,7 @@ def merge_grids(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
             )
         notes.append(note)
     merged["notes"] = notes
+    merged["go_versions"] = old.get("go_versions", {}) | new.get("go_versions", {})
     merged.setdefault("runs", [{"command": old.get("command"), "machine": old.get("machine")}])
     merged["runs"] = [
         *merged["runs"],
@@ -109,6 +142,57 @@ def gaps(data: dict[str, Any], pair: tuple[str, str] = ("sim", "real")) -> list[
                 }
             )
     return out
+
+
+def go_pairs(data: dict[str, Any]) -> list[tuple[str, str]]:
+    """(twin, Go world) of every Go world in the grid, in the order the grid ran them.
+
+    The twin's model is the one stored in `go_versions`; a world the grid did not
+    describe there is held against the model its key names (`lab.go_variant`: its
+    release's, or its emulation's).
+    """
+    described = data.get("go_versions", {})
+    found = {w: v for cell in data["cells"] for w in cell if (v := variant_of_world(w))}
+    worlds = [w for w in described if w in found] + sorted(set(found) - set(described))
+    return [
+        (f"sim-{described[w]['model']}" if w in described else found[w].twin, w) for w in worlds
+    ]
+
+
+def _median_ms(data: dict[str, Any], world: str) -> float | None:
+    """A world's median `profile_overhang_s` over the cells, in ms (None if unrecorded)."""
+    values = [
+        cell[world]["profile_overhang_s"]
+        for cell in data["cells"]
+        if cell.get(world, {}).get("profile_overhang_s") is not None
+    ]
+    return statistics.median(values) * 1000 if values else None
+
+
+def go_world_summary(data: dict[str, Any], world: str) -> dict[str, Any] | None:
+    """One Go world over the grid's cells, or None if it did not run: its twin, the median
+    capture measured and predicted, and how long the profile ran past the stop (ms)."""
+    twin = dict((w, t) for t, w in go_pairs(data)).get(world)
+    both = [c for c in data["cells"] if world in c and twin in c]
+    if twin is None or not both:
+        return None
+    return {
+        "twin": twin,
+        "cells": len(both),
+        "capture": statistics.median(c[world]["capture_ratio"] for c in both),
+        "model_capture": statistics.median(c[twin]["capture_ratio"] for c in both),
+        "overhang_ms": _median_ms(data, world),
+        "model_overhang_ms": _median_ms(data, twin),
+    }
+
+
+def go_title(data: dict[str, Any], world: str) -> str:
+    """A Go world in words: `Go 1.23 (go1.23.5)`, `Go 1.19 as go1.17 (timer_create
+    denied) (go1.19.8)`."""
+    version = data.get("go_versions", {}).get(world, {}).get("version")
+    variant = variant_of_world(world)
+    name = variant.title if variant else f"Go {world.removeprefix('go')}"
+    return f"{name} ({version})" if version else name
 
 
 def _value(cell: dict[str, Any], world: str) -> str:
@@ -243,16 +327,33 @@ def _scatter_lines(data: dict[str, Any]) -> list[str]:
 def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
     """The grid as a table: capture per world and gap per cell, then the summary lines."""
     lines = [f"Validation grid ({data['command']}), median of {data['repeat']} run(s)"]
-    header = (
-        f"  {'cell':<32} {'sim':>6} {'real':>6} {'gap':>7}   {'go1.18':>6} {'go':>6} {'gap':>7}"
-    )
-    lines.append(header)
-    for cell in data["cells"]:
-        key = cell_key(*as_cell(cell))
+    realprof = [cell for cell in data["cells"] if "sim" in cell or "real" in cell]
+    if realprof:
+        lines.append(f"  {'cell':<32} {'sim':>6} {'real':>6} {'gap':>7}")
+    for cell in realprof:
         lines.append(
-            f"  {key:<32} {_value(cell, 'sim'):>6} {_value(cell, 'real'):>6} "
-            f"{_gap_text(cell, 'sim', 'real', tolerance):>7}   {_value(cell, 'sim-go'):>6} "
-            f"{_value(cell, 'go'):>6} {_gap_text(cell, 'sim-go', 'go', tolerance):>7}"
+            f"  {cell_key(*as_cell(cell)):<32} {_value(cell, 'sim'):>6} "
+            f"{_value(cell, 'real'):>6} {_gap_text(cell, 'sim', 'real', tolerance):>7}"
+        )
+    pairs = go_pairs(data)
+    go_cells = [cell for cell in data["cells"] if any(w in cell for _, w in pairs)]
+    if go_cells:
+        lines.append(
+            "  The real Go runtime, each release (or emulated release) against its model "
+            "(model, measured, gap):"
+        )
+        lines.append(
+            f"  {'cell':<32}"
+            + "".join(f" {twin[4:]:>10} {world:>8} {'gap':>7}  " for twin, world in pairs)
+        )
+    for cell in go_cells:
+        lines.append(
+            f"  {cell_key(*as_cell(cell)):<32}"
+            + "".join(
+                f" {_value(cell, twin):>10} {_value(cell, world):>8} "
+                f"{_gap_text(cell, twin, world, tolerance):>7}  "
+                for twin, world in pairs
+            )
         )
     probed = [cell for cell in data["cells"] if "cprobe" in cell]
     if probed:
@@ -267,25 +368,12 @@ def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
                 f"  {cell_key(*as_cell(cell)):<32} {_value(cell, 'sim-cprobe'):>6} "
                 f"{_value(cell, 'cprobe'):>6} {gap:>7}"
             )
-    emulated = [e for e in EMULATIONS.values() if any(e.world in c for c in data["cells"])]
-    for e in emulated:
-        lines.append(
-            f"  {e.world} (the installed Go with {e.denied} denied, lab/go_seccomp.c), "
-            f"against the {e.runtime} model:"
-        )
-        lines.append(f"  {'cell':<32} {e.runtime:>6} {'go':>6} {'gap':>7}")
-        for cell in (c for c in data["cells"] if e.world in c):
-            gap = _gap_text(cell, e.sim_world, e.world, tolerance)
-            lines.append(
-                f"  {cell_key(*as_cell(cell)):<32} {_value(cell, e.sim_world):>6} "
-                f"{_value(cell, e.world):>6} {gap:>7}"
-            )
-    worlds = (
+    go_named = [(pair, f"{go_title(data, pair[1])}, {pair[0][4:]} model") for pair in pairs]
+    worlds = [
         (("sim", "real"), "realprof"),
         (("sim-cprobe", "cprobe"), "C probe"),
-        (("sim-go", "go"), "Go"),
-        *(((e.sim_world, e.world), e.world) for e in emulated),
-    )
+        *go_named,
+    ]
     for pair, name in worlds:
         g = gaps(data, pair)
         if g:
@@ -295,7 +383,7 @@ def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
                 f"{name}: {within}/{len(g)} cells within {tolerance} of the model; "
                 f"largest gap {worst['gap']:+.3f} at {worst['cell']}"
             )
-    for pair, name in ((("sim", "real"), "realprof"), (("sim-go", "go"), "Go")):
+    for pair, name in [(("sim", "real"), "realprof"), *go_named]:
         checks = share_checks(data, pair)
         if checks:
             bad = [c for c in checks if not c["ok"]]
@@ -315,6 +403,13 @@ def render(data: dict[str, Any], tolerance: float = 0.05) -> str:
                 )
             )
     lines.extend(_scatter_lines(data))
+    for (twin, world), (_pair, name) in zip(pairs, go_named, strict=True):
+        model_ms, measured_ms = (_median_ms(data, w) for w in (twin, world))
+        if measured_ms is not None and model_ms is not None:
+            lines.append(
+                f"{name}: the profile ends {round(measured_ms)} ms after the stop (median of "
+                f"the cells; the model: {round(model_ms)} ms): the reader's wake rule"
+            )
     lines.append("! = outside the tolerance")
     for note in data.get("notes", []):
         lines.append(f"note: {note}")

@@ -36,6 +36,26 @@ def require_tool() -> Callable[[str, str], str]:
 
 
 @pytest.fixture
+def require_go_release() -> Callable[[str], tuple[str, str]]:
+    """``require_go_release("1.23")`` -> (path of its ``go``, its version).
+
+    Like ``require_tool``: a release that is not installed skips the test with the
+    command that installs it (``.ci/go-toolchains 1.23``), and fails it under CI.
+    """
+    from lab.go_toolchain import GoWorldError, find_toolchain
+
+    def require(release: str) -> tuple[str, str]:
+        try:
+            return find_toolchain(release)
+        except GoWorldError as error:
+            if _in_ci():
+                pytest.fail(f"{error} (CI is set, so this is a failure, not a skip)")
+            pytest.skip(str(error))
+
+    return require
+
+
+@pytest.fixture
 def tiny_real_report():
     """A small real-world report (100 samples of one function on one thread), for the
     commands that read report.json."""

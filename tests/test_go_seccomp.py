@@ -31,6 +31,7 @@ from lab.go_plan import make_plan
 from lab.go_program import go_source
 from lab.go_seccomp import EMULATIONS, ERRNOS
 from lab.go_toolchain import GoWorldError, build_program, go_toolchain, version_of
+from lab.go_variant import path_variant
 from lab.go_world import run_go_world
 from lab.grid_cells import cell_scenario
 
@@ -127,7 +128,7 @@ def test_under_the_filter_go_arms_no_per_thread_timer(
 
 def test_an_emulated_run_is_reported_as_the_go117_model(go: str, launcher) -> None:
     scenario = cell_scenario("native", 1, 100, "process", 0.5, {}, "go1.18")
-    report, profile = run_go_world(scenario, emulate=EMULATIONS["go1.17"])
+    report, profile = run_go_world(scenario, variant=path_variant().emulated(EMULATIONS["go1.17"]))
     assert (report.runtime, report.timer) == ("go1.17", "process")
     assert "timer_create denied (EPERM) by a seccomp filter" in report.notes[0]
     assert profile.total_samples > 0
@@ -158,11 +159,11 @@ def test_the_emulation_gives_the_go117_capture_and_plain_go_the_go118_one(
         go_emulate=EMULATIONS["go1.17"],
     )
     (entry,) = data["cells"]
-    which = EMULATIONS["go1.17"]
+    which = path_variant().emulated(EMULATIONS["go1.17"])
     measured = entry[which.world]
     if any(run["machine_busy"] for run in measured["runs"]):
         pytest.skip(f"the Go runs got fewer than 2 CPUs (machine busy): {measured['runs']}")
-    predicted = entry[which.sim_world]["capture_ratio"]
+    predicted = entry[which.twin]["capture_ratio"]
     assert abs(measured["capture_ratio"] - predicted) <= 0.05, (measured, predicted)
     plain, _ = run_go_world(cell_scenario("native", 4, 250, "process", 3.0, {}, "go1.18"))
     if _busy(plain, 4, 3.0):

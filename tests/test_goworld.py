@@ -17,7 +17,7 @@ import pytest
 from contract.profile import Profile
 from contract.report import Report
 from contract.scenario import Scenario, validate_scenario
-from lab import go_world
+from lab import go_toolchain, go_world
 from lab.go_program import go_source
 from lab.go_report import OTHER_CODE
 from lab.go_toolchain import GoWorldError, model_runtime
@@ -123,7 +123,7 @@ def test_model_runtime_follows_the_linux_profiler_history():
 
 
 def test_missing_go_is_one_clear_line(monkeypatch):
-    monkeypatch.setattr(go_world, "go_toolchain", lambda: None)
+    monkeypatch.setattr(go_toolchain, "go_toolchain", lambda: None)
     with pytest.raises(GoWorldError) as error:
         run_go_world(make_scenario(BUSY_THREADS))
     assert str(error.value) == f"the Go world needs Go: {GO_HINT}"
