@@ -71,7 +71,8 @@ def playground_reading(
     # typed the percent.
     hint = ""
     if what == "RATIO" and low <= answer / 100 <= high:
-        hint = f" {answer:g} looks like the percent the page shows: give it as a ratio, {answer / 100:g}."
+        ratio = answer / 100
+        hint = f" {answer:g} looks like the percent the page shows: give it as a ratio, {ratio:g}."
     return False, (
         f"{answer:g} is {direction} than the run shows: in the playground, open {scenario}, "
         f"set {', '.join(overrides)} and read {field} in the report.{hint}"
