@@ -67,7 +67,13 @@ def playground_reading(
             f"`{command}` show the same number."
         )
     direction = "more" if answer > high else "less"
+    # The page shows a ratio as a percent ("Capture ratio 99.5%"): say so to whoever
+    # typed the percent.
+    hint = ""
+    if what == "RATIO" and low <= answer / 100 <= high:
+        ratio = answer / 100
+        hint = f" {answer:g} looks like the percent the page shows: give it as a ratio, {ratio:g}."
     return False, (
         f"{answer:g} is {direction} than the run shows: in the playground, open {scenario}, "
-        f"set {', '.join(overrides)} and read {field} in the report."
+        f"set {', '.join(overrides)} and read {field} in the report.{hint}"
     )

@@ -377,6 +377,15 @@ LONG_SCENARIO = (
     .replace("duration_s: 5", "duration_s: 600")
 )
 
+# A run whose every slice of virtual time takes minutes (the perf timer at 100 kHz for an
+# hour): Cancel cannot stop it between slices, so the page replaces its worker.
+HEAVY_SCENARIO = (
+    (ROOT / "scenarios" / "beyond-the-tick.yaml")
+    .read_text(encoding="utf-8")
+    .replace("duration_s: 2", "duration_s: 3600")
+    .replace("rate_hz: 1000", "rate_hz: 100000")
+)
+
 
 def _cli_report(scenario: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -387,6 +396,18 @@ def _cli_report(scenario: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[
         text=True,
         timeout=120,
     )
+
+
+def _playground_links(site: Path) -> list[dict[str, str]]:
+    """{page, fragment} of every link of the built site into the playground: the "try it"
+    links under the figures and the labs' `#scenario=NAME` links."""
+    links = []
+    for page in sorted(site.rglob("*.html")):
+        for href in re.findall(r'href="[./]*playground/(#[^"]+)"', page.read_text("utf-8")):
+            links.append(
+                {"page": page.relative_to(site).as_posix(), "fragment": href.replace("&amp;", "&")}
+            )
+    return links
 
 
 @pytest.fixture(scope="module")
@@ -407,6 +428,7 @@ def playground(
     )
     shots.mkdir(parents=True, exist_ok=True)
     assert "rate_hx" in BAD_SCENARIO and "duration_s: 600" in LONG_SCENARIO
+    assert "rate_hz: 100000" in HEAVY_SCENARIO and "duration_s: 3600" in HEAVY_SCENARIO
     config = {
         "chromium": CHROMIUM,
         "userDataDir": str(tmp_path_factory.mktemp("chromium-playground")),
@@ -416,6 +438,8 @@ def playground(
         "scenarios": sorted(p.stem for p in (ROOT / "scenarios").glob("*.yaml")),
         "bad": BAD_SCENARIO,
         "long": LONG_SCENARIO,
+        "heavy": HEAVY_SCENARIO,
+        "links": _playground_links(served[1] / "site"),
         "warmLoads": 5,
         "reruns": 5,
     }
@@ -451,6 +475,7 @@ def playground(
 def test_playground_needs_no_network_and_logs_no_error(playground: dict) -> None:
     assert playground["outside"] == []
     assert playground["problems"] == []
+    assert playground["duplicateIds"] == []
 
 
 def test_playground_is_interactive_in_5_s_and_reruns_in_1_s(playground: dict) -> None:
@@ -534,6 +559,34 @@ def test_playground_long_run_shows_progress_stays_responsive_and_cancels(
     assert max(c["ms"] for c in long["clicks"]) < 500
     assert long["cancelSeconds"] < 3
     assert long["afterCancel"] == {"state": "done", "report": quickstart.stdout}
+
+
+def test_playground_cancel_that_replaces_the_worker_does_not_run_again(playground: dict) -> None:
+    heavy = playground["heavy"]
+
+    assert (heavy["state"], heavy["running"]) == ("cancelled", None), heavy["status"]
+
+
+def test_every_link_into_the_playground_runs_its_scenario(playground: dict, tmp_path: Path) -> None:
+    from docsgen.playground import decode_scenario
+
+    shipped = {p.stem: p.read_text(encoding="utf-8") for p in (ROOT / "scenarios").glob("*.yaml")}
+    problems = []
+    for link in playground["links"]:
+        fragment = link["fragment"]
+        if fragment.startswith("#scenario="):
+            text, window = shipped[fragment.removeprefix("#scenario=")], None
+        else:
+            text, window = decode_scenario(fragment)
+        (tmp_path / "scenario.yaml").write_text(text, encoding="utf-8")
+        cli = _cli_report("scenario.yaml", cwd=tmp_path)
+        shown = (link["state"], link["text"], link["report"])
+        if shown != ("done", text, cli.stdout) or (window and tuple(link["window"]) != window):
+            problems.append((link["page"], fragment[:40], link["state"]))
+    pages = {link["page"].split("/")[0] for link in playground["links"]}
+
+    assert len(playground["links"]) >= 22 and pages == {"walkthrough", "labs"}
+    assert problems == []
 
 
 def test_playground_timeline_zooms_and_pans(playground: dict) -> None:

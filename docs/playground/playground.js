@@ -4,7 +4,8 @@
 // it (a control edits the parsed mapping and the text is written anew from it; editing
 // the text rebuilds the controls from what Python parsed), the address bar holds it
 // (#yaml= + base64url of its raw DEFLATE, &window=START:END of the timeline in ms: the
-// form docsgen.playground.encode_scenario writes for the walkthrough's "try it" links),
+// form docsgen.playground.encode_scenario writes for the walkthrough's "try it" links;
+// a link put in the address bar of the open page is opened too, on "hashchange"),
 // and "Download" saves it. Every run sends
 // that text to the worker (worker.js), which runs it the way `python -m sim FILE --json`
 // does (sim/playground.py) and answers with the report's JSON text, the funnel rows,
@@ -15,8 +16,9 @@
 // The worker runs one scenario at a time. A new change while a run goes on asks it to
 // stop (it stops at its next slice of virtual time) and queues the new one; Cancel asks
 // the same, and if the worker does not answer within STOP_GRACE_MS it is terminated and
-// a new one started. Drawing is plain SVG: a handful of rectangles and markers, with
-// wheel zoom and drag pan, needs no charting library.
+// a new one started, which does not redo the cancelled run. Drawing is plain SVG: a
+// handful of rectangles and markers, with wheel zoom and drag pan, needs no charting
+// library.
 
 const $ = (id) => document.getElementById(id);
 const SVG_NS = "http://www.w3.org/2000/svg";
@@ -56,6 +58,7 @@ const state = {
   result: null,
   view: null, // [start_ns, end_ns] of the timeline
   stopTimer: null,
+  cancelledByRestart: false, // the worker was replaced because it did not answer a Cancel
   typingTimer: null,
   doneId: 0, // the last run answered (a report, an error or a cancellation)
   timings: { readySeconds: null, firstResultSeconds: null, runs: [] },
@@ -187,7 +190,13 @@ function onWorkerMessage(message) {
           state.scenarios[named] ?? state.scenarios.quickstart ?? Object.values(state.scenarios)[0];
       }
       if (first) fillPresets();
-      requestRun();
+      // A worker started anew after a Cancel it did not answer must not redo that run.
+      if (state.cancelledByRestart) {
+        state.cancelledByRestart = false;
+        setStatus("cancelled", "Cancelled; Python was restarted. Change something or press Run.");
+      } else {
+        requestRun();
+      }
     });
   } else if (message.type === "progress") {
     if (message.id === state.running) {
@@ -230,6 +239,7 @@ function cancelRun() {
     // No answer: the worker is stuck inside one slice. Start a fresh one.
     state.worker.terminate();
     state.running = null;
+    state.cancelledByRestart = true;
     $("cancel").disabled = true;
     startWorker();
   }, STOP_GRACE_MS);
@@ -312,6 +322,22 @@ async function updateUrl() {
   const fragment = `${await encodeScenario($("yaml").value)}&window=${start}:${end}`;
   const url = `${location.pathname}${location.search}#${fragment}`;
   if (location.hash !== `#${fragment}`) history.replaceState(null, "", url);
+}
+
+// Open the scenario of the address bar's fragment: "#yaml=..." (a shared link, a "try it"
+// link) or "#scenario=NAME" (the labs' links; the shipped texts come with the worker).
+async function openFragment({ run }) {
+  if (location.hash.startsWith("#yaml=")) {
+    const { text, window } = await decodeFragment(location.hash);
+    if (window && window.length === 2 && window.every(Number.isFinite)) {
+      [$("window-start").value, $("window-end").value] = window;
+    }
+    setText(text, { run });
+  } else if (location.hash.startsWith("#scenario=") && state.ready) {
+    const named = new URLSearchParams(location.hash.slice(1)).get("scenario");
+    if (state.scenarios[named] !== undefined) setText(state.scenarios[named], { run });
+  }
+  if (run) fillPresets();
 }
 
 function textChanged() {
@@ -810,14 +836,9 @@ async function start() {
     drawTimeline();
   });
   for (const id of ["window-start", "window-end"]) $(id).addEventListener("change", requestRun);
-  state.textReady = location.hash.startsWith("#yaml=")
-    ? decodeFragment(location.hash).then(({ text, window }) => {
-        if (window && window.length === 2 && window.every(Number.isFinite)) {
-          [$("window-start").value, $("window-end").value] = window;
-        }
-        setText(text, { run: false });
-      })
-    : Promise.resolve();
+  state.textReady = openFragment({ run: false });
+  // A link pasted into the address bar of this page changes only the fragment: no reload.
+  window.addEventListener("hashchange", () => openFragment({ run: true }));
   startWorker();
   state.schema = await fetch("../reference/scenario.schema.json")
     .then((r) => r.json())

@@ -4,7 +4,9 @@
 //   {"chromium": "/usr/bin/chromium", "userDataDir": "...", "screenshots": "...",
 //    "url": "http://127.0.0.1:PORT/site/playground/", "downloads": "...",
 //    "scenarios": ["quickstart", ...], "bad": "YAML text with a mistake",
-//    "long": "YAML text of a run of minutes", "warmLoads": 5, "reruns": 5}
+//    "long": "YAML text of a run of minutes", "heavy": "YAML text of a run whose every
+//    slice takes minutes", "links": [{"page", "fragment"}, ...], "warmLoads": 5,
+//    "reruns": 5}
 // and prints one JSON object on stdout with what it measured and read off the page; the
 // Python test does the asserting. The browser has no network: its proxy is a closed
 // port, and only the loopback (the local server) bypasses it; every request the page
@@ -37,10 +39,10 @@ async function openPage(context, url) {
 }
 
 // Wait until the run after `previousId` has answered; return the status it left.
-async function settled(page, previousId) {
+async function settled(page, previousId, timeout = TIMEOUT_MS) {
   await page.waitForFunction(
     (id) => window.playground && window.playground.doneId > id && window.playground.running === null,
-    { timeout: TIMEOUT_MS, polling: 20 },
+    { timeout, polling: 20 },
     previousId,
   );
   return page.evaluate(() => ({
@@ -132,6 +134,11 @@ try {
   delete result.page;
   const first = await settled(page, 0);
   result.first = { state: first.state, report: first.report };
+  // Ids the page holds twice (a heading's anchor and an element of the page's own, say).
+  result.duplicateIds = await page.evaluate(() => {
+    const ids = [...document.querySelectorAll("[id]")].map((node) => node.id);
+    return [...new Set(ids.filter((id, i) => ids.indexOf(id) !== i))];
+  });
   result.versions = await page.$eval("#versions", (p) => ({ ...p.dataset, text: p.textContent }));
 
   // 2. Reruns after a change of one control (CPUs 3, 2, 3, ...).
@@ -240,7 +247,16 @@ try {
   id = await doneId(page);
   await page.select("#preset", "quickstart");
   const afterCancel = await settled(page, id);
-  await page.screenshot({ path: path.join(config.screenshots, "playground.png"), fullPage: false });
+  // The home page's picture: the playground itself (status, controls, funnel, timeline),
+  // without the site's header, navigation and the page's introduction.
+  const area = await page.$eval("#pg-app", (div) => {
+    const box = div.getBoundingClientRect(); // of the viewport: the clip is of the page
+    return { x: box.x + scrollX - 8, y: box.y + scrollY - 8, width: box.width + 16, height: box.height };
+  });
+  await page.screenshot({
+    path: path.join(config.screenshots, "playground.png"),
+    clip: { ...area, height: Math.min(area.height, 860) + 8 },
+  });
   result.long = {
     progress,
     clicks,
@@ -261,6 +277,45 @@ try {
   result.screenshots = ["playground.png", "playground-ceiling.png"].map((n) =>
     path.join(config.screenshots, n),
   );
+  // 10. Every "try it" link of the walkthrough and every lab's playground link, put in the
+  //     address bar of the open page (a fragment-only change: the page does not reload).
+  result.links = [];
+  for (const link of config.links) {
+    const before = await doneId(page);
+    await page.evaluate((fragment) => (location.hash = fragment), link.fragment);
+    const answer = await settled(page, before, 20000).catch(() => null);
+    result.links.push({
+      ...link,
+      state: answer?.state ?? "no run",
+      text: answer?.text ?? null,
+      report: answer?.report ?? null,
+      window: await page.evaluate(() =>
+        ["window-start", "window-end"].map((id) => Number(document.getElementById(id).value)),
+      ),
+    });
+    if (result.links.slice(-2).filter((l) => l.state === "no run").length === 2) break;
+  }
+
+  // 9. A run one slice of which outlasts the grace Cancel gives it: the worker is replaced,
+  //    and the new one must not start the cancelled run again.
+  await typeText(page, config.heavy); // one slice takes minutes: not awaited
+  await page.waitForFunction(() => document.getElementById("status").dataset.state === "running", {
+    timeout: TIMEOUT_MS,
+  });
+  await new Promise((r) => setTimeout(r, 1000));
+  const readyBefore = await page.evaluate(() => window.playground.timings.readySeconds);
+  await page.click("#cancel");
+  await page.waitForFunction(
+    (before) => window.playground.ready && window.playground.timings.readySeconds > before,
+    { timeout: TIMEOUT_MS },
+    readyBefore,
+  );
+  await new Promise((r) => setTimeout(r, 1500)); // long enough for a rerun to have begun
+  result.heavy = await page.evaluate(() => ({
+    state: document.getElementById("status").dataset.state,
+    status: document.getElementById("status").textContent,
+    running: window.playground.running,
+  }));
 } finally {
   result.outside = outside;
   result.problems = problems;
