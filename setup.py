@@ -7,7 +7,8 @@ setup(
         Extension(
             "realprof._sampler",
             sources=["realprof/_sampler.c"],
-            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
+                                "-Werror=implicit-function-declaration"],
             libraries=["rt"],
             # The sampler reads each CPython version's frame internals and compiles
             # only on 3.11-3.13 (it #errors elsewhere). Optional, so the package still

@@ -157,8 +157,8 @@
 #endif
 #include <Python.h>
 
-#if PY_VERSION_HEX < 0x030B0100 || PY_VERSION_HEX >= 0x030E0000
-#  error "realprof._sampler supports CPython 3.11.1-3.13 only (frame layouts differ)"
+#if PY_VERSION_HEX < 0x030B0100 || PY_VERSION_HEX >= 0x03100000
+#  error "realprof._sampler supports CPython 3.11.1-3.15 only (frame layouts differ)"
 #endif
 #ifdef Py_GIL_DISABLED
 #  error "realprof._sampler needs the GIL (free-threaded builds are not supported)"
@@ -168,6 +168,10 @@
 #  define Py_BUILD_CORE 1
 #endif
 #include "internal/pycore_frame.h"
+#if PY_VERSION_HEX >= 0x030E0000
+#  include "internal/pycore_interpframe.h"   /* 3.14+: the frame struct and its helpers */
+#  include "internal/pycore_stackref.h"      /* 3.14+: tagged _PyStackRef */
+#endif
 #include "internal/pycore_interp.h"     /* interp->threads (the scan) */
 #include "internal/pycore_runtime.h"    /* _PyRuntime.interpreters.mutex */
 
@@ -204,6 +208,8 @@
 #  define SIGEV_THREAD_ID 4
 #endif
 
+#define PY315 (PY_VERSION_HEX >= 0x030F0000)
+#define PY314 (PY_VERSION_HEX >= 0x030E0000)
 #define PY313 (PY_VERSION_HEX >= 0x030D0000)
 #define PY312 (PY_VERSION_HEX >= 0x030C0000)
 
@@ -755,7 +761,10 @@ py_gc_phase(PyObject *Py_UNUSED(self), PyObject *args)
 static inline PyObject *
 frame_exe(_PyInterpreterFrame *f)
 {
-#if PY313
+#if PY314
+    /* a tagged _PyStackRef: the header's own untagging (bit operations only) */
+    return PyStackRef_AsPyObjectBorrow(f->f_executable);
+#elif PY313
     return f->f_executable;
 #else
     return (PyObject *)f->f_code;
@@ -874,9 +883,18 @@ offstack_frame_trusted(_PyInterpreterFrame *f)
         if (t != &PyGen_Type && t != &PyCoro_Type && t != &PyAsyncGen_Type) {
             return 0;
         }
+#if PY314
+        return !FRAME_STATE_FINISHED(gen->gi_frame_state);
+#else
         return gen->gi_frame_state < FRAME_COMPLETED;
+#endif
     }
-#if PY313
+#if PY314
+    if (owner >= FRAME_OWNED_BY_INTERPRETER) {
+        /* the entry frame of _PyEval_EvalFrameDefault, on the C stack: no code */
+        return PyStackRef_IsNone(f->f_executable);
+    }
+#elif PY313
     if (owner == FRAME_OWNED_BY_CSTACK) {
         return f->f_executable == Py_None;
     }
@@ -916,6 +934,11 @@ walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int limit, int *trun
         if ((uintptr_t)f % sizeof(void *) != 0) {
             return -1;
         }
+#if PY315
+        if (f == ts->base_frame) {
+            continue;   /* the sentinel below the first frame: no code */
+        }
+#endif
         if (cursor_holds(&cur, (uintptr_t)f) || f->owner == FRAME_OWNED_BY_THREAD) {
             if (f->owner != FRAME_OWNED_BY_THREAD || !cursor_take(&cur, f, newest)) {
                 return -1;
@@ -936,7 +959,11 @@ walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int limit, int *trun
                 return n;
             }
         }
-#if PY312
+#if PY314
+        if (f->owner >= FRAME_OWNED_BY_INTERPRETER) {
+            continue;
+        }
+#elif PY312
         if (f->owner == FRAME_OWNED_BY_CSTACK) {
             continue;
         }
@@ -3456,7 +3483,11 @@ PyInit__sampler(void)
     if (m == NULL) {
         return NULL;
     }
-#if PY313
+#if PY315
+    const char *layout = "3.15";
+#elif PY314
+    const char *layout = "3.14";
+#elif PY313
     const char *layout = "3.13";
 #elif PY312
     const char *layout = "3.12";

@@ -42,7 +42,7 @@ threads unregister themselves and delete their timers (see ``_sampler.c``).
 ``handler="python"`` is the naive port, kept on purpose to show what it loses: a
 Python-level ``signal.signal`` handler on ``ITIMER_PROF`` that sees only the main
 thread (``realprof/python_handler.py`` explains it). It is also the fallback: on
-CPython outside 3.11.1-3.13, or if the extension fails to import,
+CPython outside 3.11.1-3.15, or if the extension fails to import,
 ``Sampler(handler="c")`` warns and uses the Python handler (and the process timer).
 
 The funnel (``stats`` after :meth:`Sampler.stop`), each count taken where it happens:
@@ -189,7 +189,7 @@ class PerfEventUnavailable(RuntimeError):
     """The kernel refused the perf_event task-clock event that ``timer="perf"`` needs."""
 
 
-SUPPORTED_VERSIONS = ((3, 11), (3, 13))  # inclusive range the C handler knows
+SUPPORTED_VERSIONS = ((3, 11), (3, 15))  # inclusive range the C handler knows
 
 
 def c_handler_available() -> tuple[bool, str]:

@@ -29,7 +29,7 @@ from realprof.sampler import Sampler, c_handler_available
 
 pytestmark = pytest.mark.real
 
-SUPPORTED = (3, 11) <= sys.version_info[:2] <= (3, 13) and sys.platform == "linux"
+SUPPORTED = (3, 11) <= sys.version_info[:2] <= (3, 15) and sys.platform == "linux"
 C_OK, C_WHY = c_handler_available()
 needs_c = pytest.mark.skipif(not C_OK, reason=f"C handler unavailable: {C_WHY}")
 _sampler = sampler_mod._sampler
@@ -102,7 +102,7 @@ def sigprof_posix_timers() -> int:
 # ----- the build ------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not SUPPORTED, reason="the C handler targets CPython 3.11-3.13 on Linux")
+@pytest.mark.skipif(not SUPPORTED, reason="the C handler targets CPython 3.11-3.15 on Linux")
 def test_extension_is_built_on_supported_versions():
     assert C_OK, C_WHY
     layout = f"{sys.version_info[0]}.{sys.version_info[1]}"
