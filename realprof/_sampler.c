@@ -788,7 +788,9 @@ py_gc_phase(PyObject *Py_UNUSED(self), PyObject *args)
  *  - the compiler may order the stores that link a new frame unlike the source.
  * So no frame pointer is followed on trust. The check rests on one invariant of the
  * data stack (Include/internal/pycore_frame.h _PyThreadState_PushFrame and
- * Python/pystate.c push_chunk/_PyThreadState_PopFrame, the same in 3.11-3.13; CPython
+ * Python/pystate.c push_chunk/_PyThreadState_PopFrame, the same in 3.11-3.13; in 3.14
+ * and 3.15 the push is in pycore_interpframe.h, datastack_top raised by co_framesize,
+ * https://github.com/python/cpython/blob/v3.14.10/Include/internal/pycore_interpframe.h#L356; CPython
  * asserts it in _PyEvalFrameClearAndPop/clear_thread_frame): thread-owned frames are
  * pushed and popped like a stack, each one `frame size` words (3.12+ co_framesize;
  * 3.11 co_nlocalsplus + co_stacksize + FRAME_SPECIALS_SIZE) right after the previous
