@@ -1,5 +1,5 @@
 /*
- * realprof._sampler: a SIGPROF sampler for CPython 3.11.1-3.13, built like Go's.
+ * realprof._sampler: a SIGPROF sampler for CPython 3.11.1-3.15, built like Go's.
  *
  * Mechanism (one line, as in Go's runtime):
  *   CPU timer -> SIGPROF on the thread that burned the CPU -> C handler captures
@@ -64,8 +64,11 @@
  *   3.11  tstate->cframe->current_frame, f_code, prev_instr
  *   3.12  same, f_code, prev_instr; skip owner == FRAME_OWNED_BY_CSTACK (shims)
  *   3.13  tstate->current_frame, f_executable (type-checked, may be None), instr_ptr
- * (Include/internal/pycore_frame.h of each version; compiled against each version's
- * own headers, never hard-coded offsets). Incomplete frames (before RESUME, see
+ *   3.14  same, f_executable a tagged _PyStackRef; skip owner >= FRAME_OWNED_BY_INTERPRETER
+ *   3.15  same, and the chain ends at tstate->base_frame, a sentinel with no code
+ * (Include/internal/pycore_frame.h, 3.14+ pycore_interpframe*.h, of each version;
+ * compiled against each version's own headers, never hard-coded offsets; see "CPython
+ * 3.14 and 3.15" below). Incomplete frames (before RESUME, see
  * _PyFrame_IsIncomplete) are kept, at their RESUME instruction: their prologue can run
  * the cyclic GC, and that time belongs to the called function (py-spy charges it there
  * too), not to its caller. Code with no RESUME at all (3.13's _Py_InitCleanup shim,
@@ -76,7 +79,7 @@
  *   3.11  _PyRuntime.gilstate.tstate_current == tstate (_PyThreadState_UncheckedGet)
  *   3.12  tstate->_status.active (cleared when the thread detaches to release the GIL;
  *         not when its thread state is deleted, see attached_tstate_of)
- *   3.13  tstate->state == _Py_THREAD_ATTACHED
+ *   3.13+ tstate->state == _Py_THREAD_ATTACHED
  * otherwise the sample is "native": the frame chain then still shows the Python
  * caller of the GIL-free C code, and that is what is recorded, flagged native. A
  * thread waiting in take_gil is detached as well, so the few samples taken during
@@ -136,9 +139,90 @@
  * installed, inactive: SIG_DFL would let a late SIGPROF kill the process (Go keeps
  * its handler for the same reason, golang/go #19320).
  *
+ * CPython 3.14 and 3.15 (read in the headers of 3.14.10 and 3.15.2, the versions CI runs;
+ * .ci/cpython-builds gets them). What the walk reads changed in four ways:
+ *  - the frame's code is a tagged stack reference, `_PyStackRef f_executable`
+ *    (https://github.com/python/cpython/blob/v3.14.10/Include/internal/pycore_interpframe_structs.h#L31):
+ *    on builds with the GIL the low bit says whether the reference owns a count and is
+ *    masked off by PyStackRef_AsPyObjectBorrow
+ *    (https://github.com/python/cpython/blob/v3.14.10/Include/internal/pycore_stackref.h#L467,
+ *    #L518), bit operations only, so the handler uses the header's own function. A new
+ *    frame still takes a new reference to its code
+ *    (https://github.com/python/cpython/blob/v3.14.10/Include/internal/pycore_interpframe.h#L193),
+ *    so "Code-object lifetime" below holds unchanged;
+ *  - frame owners: FRAME_OWNED_BY_INTERPRETER (3) is new, with FRAME_OWNED_BY_CSTACK
+ *    (4) above it in 3.14 and gone in 3.15
+ *    (https://github.com/python/cpython/blob/v3.14.10/Include/internal/pycore_interpframe_structs.h#L26);
+ *    CPython treats every owner >= FRAME_OWNED_BY_INTERPRETER as a frame that runs no
+ *    code of its own
+ *    (https://github.com/python/cpython/blob/v3.14.10/Include/internal/pycore_interpframe.h#L262),
+ *    and so does the walk, which also checks that such a frame's f_executable is None
+ *    (what the interpreter's entry frames on the C stack hold, as 3.13's did; the
+ *    walk tests, tests/test_sampler_walk.py, pass on 3.14 and 3.15 with that check);
+ *  - 3.15 ends every thread's chain at a sentinel frame embedded in the thread state,
+ *    tstate->base_frame, "used by profiling/sampling to detect incomplete stack traces"
+ *    (https://github.com/python/cpython/blob/v3.15.2/Include/internal/pycore_tstate.h#L36,
+ *    https://github.com/python/cpython/blob/v3.15.2/Include/cpython/pystate.h#L142): not on
+ *    the data stack, so the walk accepts it by address and records nothing for it;
+ *  - generator frame states were renumbered in 3.15 (COMPLETED is gone, CLEARED is the
+ *    one finished state,
+ *    https://github.com/python/cpython/blob/v3.15.2/Include/internal/pycore_frame.h#L57):
+ *    3.14+ test FRAME_STATE_FINISHED from the header
+ *    (https://github.com/python/cpython/blob/v3.14.10/Include/internal/pycore_frame.h#L56).
+ * Unchanged and relied on: co_framesize and _co_firsttraceable
+ * (https://github.com/python/cpython/blob/v3.14.10/Include/cpython/code.h#L86, #L105),
+ * instr_ptr relative to _PyCode_CODE(co) on builds with the GIL
+ * (https://github.com/python/cpython/blob/v3.14.10/Include/internal/pycore_interpframe.h#L58),
+ * tstate->state == _Py_THREAD_ATTACHED
+ * (https://github.com/python/cpython/blob/v3.15.2/Include/internal/pycore_pystate.h#L44),
+ * the GIL's last_holder
+ * (https://github.com/python/cpython/blob/v3.14.10/Include/internal/pycore_gil.h#L44) and
+ * the data stack's layout.
+ *
+ * Free-threaded builds (3.14t, PEP 703): designed here, not built yet. This file still
+ * refuses Py_GIL_DISABLED (#error below): the extension is optional, so on 3.14t the
+ * package installs and realprof falls back to the Python handler, and no import turns
+ * the GIL back on. Nothing below has run: no free-threaded interpreter could be had
+ * where this was written (.ci/cpython-builds builds 3.14t from Debian's source package,
+ * which the archive did not serve). What each GIL-reliant part needs there:
+ *  - Frames: instr_ptr points into the thread's own copy of the bytecode, entry
+ *    tlbc_index of the code's thread-local bytecode array
+ *    (https://github.com/python/cpython/blob/v3.14.10/Include/internal/pycore_interpframe_structs.h#L42,
+ *    pycore_interpframe.h#L64), so the offset is taken from that copy's base, read under
+ *    the fault guard and checked against the array's size; _PyStackRef untagging masks
+ *    Py_TAG_BITS (the header's function again).
+ *  - Thread registration: the table's single writer is "whoever holds the GIL". There,
+ *    a PyMutex of the module serialises the writers (start, the thread hook, the scan,
+ *    sentinel deallocs, stop, exec_prepare/resume); the handler still reads lock-free
+ *    with tid published last. The handler finds the interrupted thread's state with
+ *    PyThreadState_GetUnchecked() (a thread-local of the interpreter itself, read on the
+ *    interrupted thread; to be checked that it cannot allocate there, as a first access
+ *    to this dlopen'ed module's own thread-locals can) instead of the GIL's last holder,
+ *    which a build without a GIL does not have; "attached" is tstate->state as today.
+ *  - Emptying the ring from the code-dealloc hook: code objects die on any thread, at
+ *    the same time as the reader drains. ring_collect and staging go under one
+ *    owner-recursive lock (a PyMutex plus the owner's tid: the reader's own allocations
+ *    may free code objects and re-enter the hook on its thread). A hook waiting for it
+ *    first publishes its dying object in a small lock-free slot array; a collect that
+ *    meets a code word equal to a published dying object copies its name, file and
+ *    line (the object is intact: its hook cannot proceed) instead of taking a
+ *    reference, since Py_INCREF from 0 would resurrect it.
+ *  - The reader resolving names: staging's strong references are taken only under that
+ *    lock and only on objects not published as dying, so each is alive when taken.
+ *  - The thread scan: the interpreter's thread list is read under the runtime's head
+ *    lock as today; writing another thread's tstate->dict (the sentinel) would race with
+ *    that thread, so a scan registers a C-created thread as a detached C-thread entry
+ *    (no sentinel; the tgkill backstop notices its exit), and only a thread's own call
+ *    (start, the thread hook) plants a sentinel.
+ *  - Hardening: exec_prepare/resume, stop and atfork take the registration lock (the
+ *    child resets it: the parent's holder does not exist there); the fault guard is
+ *    already per thread and lock-free; fork's SIGPROF block is per thread already.
+ *  - Then, and only then, the module declares Py_mod_gil = Py_MOD_GIL_NOT_USED (with
+ *    single-phase init, PyUnstable_Module_SetGIL), so importing it keeps the GIL off.
+ *
  * Left out: subinterpreters (only the main interpreter's threads are registered;
- * their code deallocations leave the ring alone); 3.14+ (tagged _PyStackRef frames),
- * < 3.11.1 and free-threaded builds; native C frames (py-spy --native).
+ * their code deallocations leave the ring alone); < 3.11.1 and free-threaded builds
+ * (above); native C frames (py-spy --native).
  *
  * Sources: Go src/runtime/{os_linux.go,signal_unix.go,cpuprof.go,profbuf.go,proc.go};
  * Linux kernel/time/{posix-cpu-timers.c,posix-timers.c,itimer.c}, kernel/signal.c,
@@ -157,17 +241,21 @@
 #endif
 #include <Python.h>
 
-#if PY_VERSION_HEX < 0x030B0100 || PY_VERSION_HEX >= 0x030E0000
-#  error "realprof._sampler supports CPython 3.11.1-3.13 only (frame layouts differ)"
+#if PY_VERSION_HEX < 0x030B0100 || PY_VERSION_HEX >= 0x03100000
+#  error "realprof._sampler supports CPython 3.11.1-3.15 only (frame layouts differ)"
 #endif
 #ifdef Py_GIL_DISABLED
-#  error "realprof._sampler needs the GIL (free-threaded builds are not supported)"
+#  error "realprof._sampler needs the GIL (free-threaded builds: see the design above)"
 #endif
 
 #ifndef Py_BUILD_CORE
 #  define Py_BUILD_CORE 1
 #endif
 #include "internal/pycore_frame.h"
+#if PY_VERSION_HEX >= 0x030E0000
+#  include "internal/pycore_interpframe.h"   /* 3.14+: the frame struct and its helpers */
+#  include "internal/pycore_stackref.h"      /* 3.14+: tagged _PyStackRef */
+#endif
 #include "internal/pycore_interp.h"     /* interp->threads (the scan) */
 #include "internal/pycore_runtime.h"    /* _PyRuntime.interpreters.mutex */
 
@@ -204,6 +292,8 @@
 #  define SIGEV_THREAD_ID 4
 #endif
 
+#define PY315 (PY_VERSION_HEX >= 0x030F0000)
+#define PY314 (PY_VERSION_HEX >= 0x030E0000)
 #define PY313 (PY_VERSION_HEX >= 0x030D0000)
 #define PY312 (PY_VERSION_HEX >= 0x030C0000)
 
@@ -698,7 +788,9 @@ py_gc_phase(PyObject *Py_UNUSED(self), PyObject *args)
  *  - the compiler may order the stores that link a new frame unlike the source.
  * So no frame pointer is followed on trust. The check rests on one invariant of the
  * data stack (Include/internal/pycore_frame.h _PyThreadState_PushFrame and
- * Python/pystate.c push_chunk/_PyThreadState_PopFrame, the same in 3.11-3.13; CPython
+ * Python/pystate.c push_chunk/_PyThreadState_PopFrame, the same in 3.11-3.13; in 3.14
+ * and 3.15 the push is in pycore_interpframe.h, datastack_top raised by co_framesize,
+ * https://github.com/python/cpython/blob/v3.14.10/Include/internal/pycore_interpframe.h#L356; CPython
  * asserts it in _PyEvalFrameClearAndPop/clear_thread_frame): thread-owned frames are
  * pushed and popped like a stack, each one `frame size` words (3.12+ co_framesize;
  * 3.11 co_nlocalsplus + co_stacksize + FRAME_SPECIALS_SIZE) right after the previous
@@ -755,7 +847,10 @@ py_gc_phase(PyObject *Py_UNUSED(self), PyObject *args)
 static inline PyObject *
 frame_exe(_PyInterpreterFrame *f)
 {
-#if PY313
+#if PY314
+    /* a tagged _PyStackRef: the header's own untagging (bit operations only) */
+    return PyStackRef_AsPyObjectBorrow(f->f_executable);
+#elif PY313
     return f->f_executable;
 #else
     return (PyObject *)f->f_code;
@@ -874,9 +969,18 @@ offstack_frame_trusted(_PyInterpreterFrame *f)
         if (t != &PyGen_Type && t != &PyCoro_Type && t != &PyAsyncGen_Type) {
             return 0;
         }
+#if PY314
+        return !FRAME_STATE_FINISHED(gen->gi_frame_state);
+#else
         return gen->gi_frame_state < FRAME_COMPLETED;
+#endif
     }
-#if PY313
+#if PY314
+    if (owner >= FRAME_OWNED_BY_INTERPRETER) {
+        /* the entry frame of _PyEval_EvalFrameDefault, on the C stack: no code */
+        return PyStackRef_IsNone(f->f_executable);
+    }
+#elif PY313
     if (owner == FRAME_OWNED_BY_CSTACK) {
         return f->f_executable == Py_None;
     }
@@ -916,6 +1020,11 @@ walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int limit, int *trun
         if ((uintptr_t)f % sizeof(void *) != 0) {
             return -1;
         }
+#if PY315
+        if (f == ts->base_frame) {
+            continue;   /* the sentinel below the first frame: no code */
+        }
+#endif
         if (cursor_holds(&cur, (uintptr_t)f) || f->owner == FRAME_OWNED_BY_THREAD) {
             if (f->owner != FRAME_OWNED_BY_THREAD || !cursor_take(&cur, f, newest)) {
                 return -1;
@@ -936,7 +1045,11 @@ walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int limit, int *trun
                 return n;
             }
         }
-#if PY312
+#if PY314
+        if (f->owner >= FRAME_OWNED_BY_INTERPRETER) {
+            continue;
+        }
+#elif PY312
         if (f->owner == FRAME_OWNED_BY_CSTACK) {
             continue;
         }
@@ -3456,7 +3569,11 @@ PyInit__sampler(void)
     if (m == NULL) {
         return NULL;
     }
-#if PY313
+#if PY315
+    const char *layout = "3.15";
+#elif PY314
+    const char *layout = "3.14";
+#elif PY313
     const char *layout = "3.13";
 #elif PY312
     const char *layout = "3.12";

@@ -13,7 +13,7 @@ deliveries minus handler runs. Without the extension nothing in pure Python sees
 delivery, so ``signals_delivered`` is *estimated* as process CPU time / interval
 (what ``ITIMER_PROF`` would fire at most; ``stats["signals_delivered_estimated"]``).
 
-This is also the fallback: on CPython outside 3.11.1-3.13, or if the extension fails
+This is also the fallback: on CPython outside 3.11.1-3.15, or if the extension fails
 to import, ``Sampler(handler="c")`` warns and uses this handler (and the process
 timer). Approach as in Scalene, ``scalene/scalene_cpu_profiler.py``.
 

@@ -42,8 +42,9 @@ threads unregister themselves and delete their timers (see ``_sampler.c``).
 ``handler="python"`` is the naive port, kept on purpose to show what it loses: a
 Python-level ``signal.signal`` handler on ``ITIMER_PROF`` that sees only the main
 thread (``realprof/python_handler.py`` explains it). It is also the fallback: on
-CPython outside 3.11.1-3.13, or if the extension fails to import,
-``Sampler(handler="c")`` warns and uses the Python handler (and the process timer).
+CPython outside 3.11.1-3.15, on a free-threaded build, or if the extension fails to
+import, ``Sampler(handler="c")`` warns and uses the Python handler (and the process
+timer).
 
 The funnel (``stats`` after :meth:`Sampler.stop`), each count taken where it happens:
 ``signals_delivered`` (the C handler's own entry counter) == ``samples_recorded`` +
@@ -100,6 +101,7 @@ import math
 import os
 import signal
 import sys
+import sysconfig
 import threading
 import time
 import warnings
@@ -189,7 +191,10 @@ class PerfEventUnavailable(RuntimeError):
     """The kernel refused the perf_event task-clock event that ``timer="perf"`` needs."""
 
 
-SUPPORTED_VERSIONS = ((3, 11), (3, 13))  # inclusive range the C handler knows
+SUPPORTED_VERSIONS = ((3, 11), (3, 15))  # inclusive range the C handler knows
+# A free-threaded build (3.14t, PEP 703): the C handler relies on the GIL and refuses to
+# compile there (its design without the GIL is in _sampler.c's header).
+FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 
 def c_handler_available() -> tuple[bool, str]:
@@ -199,6 +204,11 @@ def c_handler_available() -> tuple[bool, str]:
         return False, (
             f"CPython {sys.version_info[0]}.{sys.version_info[1]} is outside "
             f"{lo[0]}.{lo[1]}-{hi[0]}.{hi[1]}, whose frame layouts the C handler reads"
+        )
+    if FREE_THREADED:
+        return False, (
+            "this is a free-threaded CPython (no GIL), and the C handler still relies on "
+            "the GIL (see realprof/_sampler.c)"
         )
     if sys.version_info[:3] == (3, 11, 0):
         # 3.11.0 cleared a returning frame while it was still the current one (fixed by

@@ -47,6 +47,15 @@ def test_unsupported_version_falls_back(monkeypatch):
     assert s.handler == "python"
 
 
+def test_free_threaded_build_falls_back_and_says_why(monkeypatch):
+    monkeypatch.setattr(sampler_mod, "FREE_THREADED", True)
+    ok, why = sampler_mod.c_handler_available()
+    assert not ok and "free-threaded" in why
+    with pytest.warns(RuntimeWarning, match="free-threaded"):
+        s = Sampler()
+    assert s.handler == "python"
+
+
 def test_python_handler_without_extension_samples_the_main_thread(no_extension):
     with Sampler(rate_hz=100, timer="process", handler="python") as s:
         t0 = time.thread_time_ns()
