@@ -262,8 +262,24 @@ class Profiler:
         gt=0,
         description="sys.getswitchinterval(): GIL hand-over period (Python runtimes).",
     )
+    free_threaded: bool = Spec(
+        "bool",
+        False,
+        description=(
+            "Python runtimes (cpython, realprof): a free-threaded interpreter (PEP 703, "
+            "CPython's `t` builds, e.g. python3.14t) with the GIL off. `run` steps no longer "
+            "wait for the GIL: Python threads run in parallel, one per CPU, so the process "
+            "timer's one-signal-per-tick-round ceiling reaches them as it reaches Go; "
+            "realprof's reader drains without the GIL too."
+        ),
+    )
 
     def check_rules(self) -> str | None:
+        if self.free_threaded and self.model not in PYTHON_RUNTIMES:
+            return (
+                f"profiler.free_threaded applies to the Python runtimes "
+                f"({', '.join(PYTHON_RUNTIMES)}) only, not {self.runtime}; leave it false"
+            )
         allowed = RUNTIME_TIMERS[self.model]
         if self.timer is not None and self.timer not in allowed:
             return (
