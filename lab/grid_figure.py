@@ -25,8 +25,11 @@ def plot_validation_grid(data: dict[str, Any], path: str | Path) -> str:
     styles = {
         ("sim", "real", "native"): ("#0072B2", "o", "realprof, native threads"),
         ("sim", "real", "python"): ("#E69F00", "s", "realprof, Python threads"),
+        ("sim", "real", "python-ft"): ("#CC79A7", "D", "realprof, Python threads, no GIL"),
         ("sim-go", "go", "native"): ("#009E73", "^", "Go 1.19, goroutines"),
     }
+    # The bar labels' word for a cell's world: Go, native, Python, Python without the GIL.
+    short = {"go": "go", "native": "na", "python": "py", "python-ft": "ft"}
     timer_titles = {
         "process": "process timer (setitimer)",
         "per-thread": "per-thread timers (timer_create)",
@@ -89,7 +92,7 @@ def plot_validation_grid(data: dict[str, Any], path: str | Path) -> str:
                         continue
                     gap = c[world]["capture_ratio"] - c[model]["capture_ratio"]
                     labels.append(
-                        f"{'go' if world == 'go' else workload[:2]} {c['threads']}t "
+                        f"{short[world if world == 'go' else workload]} {c['threads']}t "
                         f"{c['rate_hz']} {c['timer'][:4]}"
                     )
                     values.append(gap)
