@@ -76,6 +76,14 @@ def install_command(version: str = FREE_THREADED) -> str:
     )
 
 
+def build_failure(version: str = FREE_THREADED) -> str | None:
+    """Why `.ci/cpython-builds` could not make `version` here (its `.failed` file), or None."""
+    try:
+        return (cache_dir("cpython") / version / ".failed").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+
+
 def lab_python(version: str = FREE_THREADED) -> Path | None:
     """A Python of `version` that has the lab's dependencies, or None (see the header)."""
     named = os.environ.get(_env_name(version))
