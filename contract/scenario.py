@@ -17,10 +17,10 @@ constant hidden in the code.
 `validate_scenario` turns a raw mapping into a `Scenario` or raises `ScenarioError` whose
 message is one line naming the source, the field and what is allowed (it is the one
 door: building a section directly, `Machine(cpus=3)`, checks nothing, so code that
-changes a scenario goes through `with_overrides` or validates the result); command-line tools
-print it and exit with status 2. Overrides use dotted paths (`profiler.rate_hz=250`,
-`workload.threads.0.count=4`) applied to the raw mapping before validation
-(`apply_override`), so an override is checked exactly like a value written in a file.
+changes a scenario goes through `contract.overrides.with_overrides` or validates the
+result); command-line tools print it and exit with status 2. Overrides
+(`contract.overrides`) are dotted paths applied to the raw mapping before validation, so
+an override is checked exactly like a value written in a file.
 
 Standard library only, so that the simulator's browser build validates scenarios with the
 command line's messages. Files, YAML and `--set` text are read by `contract.scenario_file`,
@@ -67,14 +67,12 @@ __all__ = [
     "SyscallStep",
     "ThreadGroup",
     "Workload",
-    "apply_override",
     "json_schema",
     "machine_profile_dirs",
     "machine_section",
     "parse_machine",
     "scenario_to_dict",
     "validate_scenario",
-    "with_overrides",
 ]
 
 
@@ -263,8 +261,24 @@ class Profiler:
         gt=0,
         description="sys.getswitchinterval(): GIL hand-over period (Python runtimes).",
     )
+    free_threaded: bool = Spec(
+        "bool",
+        False,
+        description=(
+            "Python runtimes (cpython, realprof): a free-threaded interpreter (PEP 703, "
+            "CPython's `t` builds, e.g. python3.14t) with the GIL off. `run` steps no longer "
+            "wait for the GIL: Python threads run in parallel, one per CPU, so the process "
+            "timer's one-signal-per-tick-round ceiling reaches them as it reaches Go; "
+            "realprof's reader drains without the GIL too."
+        ),
+    )
 
     def check_rules(self) -> str | None:
+        if self.free_threaded and self.model not in PYTHON_RUNTIMES:
+            return (
+                f"profiler.free_threaded applies to the Python runtimes "
+                f"({', '.join(PYTHON_RUNTIMES)}) only, not {self.runtime}; leave it false"
+            )
         allowed = RUNTIME_TIMERS[self.model]
         if self.timer is not None and self.timer not in allowed:
             return (
@@ -546,53 +560,6 @@ def validate_scenario(
     return scenario
 
 
-def apply_override(raw: dict[str, Any], keys: list[str], value: Any) -> None:
-    """Set one dotted path in the raw mapping, creating mappings on the way."""
-    node: Any = raw
-    for depth, key in enumerate(keys):
-        last = depth == len(keys) - 1
-        where = ".".join(keys[: depth + 1])
-        if isinstance(node, list):
-            if not key.isdigit() or int(key) >= len(node):
-                raise ScenarioError(
-                    f"--set {'.'.join(keys)}: {where}: list index out of range "
-                    f"(the list has {len(node)} items)"
-                )
-            if last:
-                node[int(key)] = value
-            else:
-                node = node[int(key)]
-        elif isinstance(node, dict):
-            if last:
-                node[key] = value
-            else:
-                if key == "machine" and isinstance(node.get(key), str):
-                    raise ScenarioError(
-                        f"--set {'.'.join(keys)}: machine is the profile name "
-                        f"{node[key]!r}; set machine=NAME or give the whole machine"
-                    )
-                node = node.setdefault(key, {})
-        else:
-            raise ScenarioError(f"--set {'.'.join(keys)}: {where} is not a mapping or a list")
-
-
 def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
     """The scenario as plain JSON-ready data (what `validate_scenario` reads back)."""
     return to_dict(scenario)
-
-
-def with_overrides(
-    scenario: Scenario,
-    overrides: Mapping[str, Any],
-    read_profile: ProfileReader | None = None,
-) -> Scenario:
-    """A copy of `scenario` with dotted-path overrides applied, validated again.
-
-    An override `machine=NAME` names a machine profile, a YAML file: `read_profile`
-    (`contract.scenario_file.read_yaml`) reads it, as in `validate_scenario`."""
-    raw = scenario_to_dict(scenario)
-    for dotted, value in overrides.items():
-        apply_override(raw, dotted.split("."), value)
-    return validate_scenario(
-        raw, f"{scenario.name} with {dict(overrides)}", read_profile=read_profile
-    )

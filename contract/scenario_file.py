@@ -29,7 +29,8 @@ from typing import Any
 import yaml
 
 from contract.fields import close_match
-from contract.scenario import Scenario, ScenarioError, apply_override, validate_scenario
+from contract.overrides import apply_override
+from contract.scenario import Scenario, ScenarioError, validate_scenario
 
 __all__ = [
     "find_scenario",

@@ -42,7 +42,7 @@ from pathlib import Path
 
 import yaml
 
-from contract.scenario import apply_override
+from contract.overrides import apply_override
 from contract.scenario_file import parse_override
 from docsgen.common import ROOT, SCENARIOS
 from docsgen.figure_list import FIGURES, FigureSpec

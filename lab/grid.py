@@ -9,8 +9,11 @@ predictions after a change of the model.
 Cells: busy threads {1, 2, 4} × rate {100, 200, 250, 500, 1000} Hz × timer {process,
 per-thread}, and × rate {100, 250, 1000, 2000, 5000} Hz for the perf_event timer (which
 the tick does not cap), once with busy native (GIL-free) threads and once with busy Python
-threads. `--timers` runs some timers only; `--merge` puts the cells run into the existing
-grid.json instead of replacing it.
+threads; and busy Python threads on a free-threaded CPython (`python-ft`, process and
+per-thread timers), which run for real under python3.14t (`lab.interpreters.lab_python`;
+without one they run in the simulator only, and the grid's notes say how to get one).
+`--timers` runs some timers only; `--merge` puts the cells run into the existing grid.json
+instead of replacing it.
 Each cell runs in the simulator (the realprof model on this machine's calibrated profile,
 `machines/this-machine.yaml`) and for real under realprof (median of `--repeat` runs); the
 per-thread cells with native threads also run under the real Go runtime, once per Go
@@ -55,8 +58,9 @@ from lab.go_seccomp import EMULATIONS, Emulation, emulation
 from lab.go_toolchain import GoWorldError, find_toolchain
 from lab.go_variant import GoVariant, go_variants, path_variant
 from lab.go_world import run_go_world
-from lab.grid_cells import TIMERS, as_cell, cell_key, cell_scenario, cells
+from lab.grid_cells import FREE_THREADED_WORKLOAD, TIMERS, as_cell, cell_key, cell_scenario, cells
 from lab.grid_results import median_of, merge_grids, read_grid, render
+from lab.interpreters import install_command, lab_python, report_under
 from lab.machine import machine_facts, machine_here
 from lab.workload import run_scenario
 from sim.model import simulate
@@ -117,18 +121,24 @@ def _go_run(scenario: Scenario, variant: GoVariant) -> dict[str, Any]:
     return _summary(report) | {"go_version": report.machine.get("go_version")}
 
 
+def _realprof_run_under(python: Path, scenario: Scenario) -> dict[str, Any]:
+    """A free-threaded cell, run by the free-threaded interpreter (`lab.interpreters`)."""
+    return _summary(report_under(python, scenario))
+
+
 def _real_run(
     measure: Callable[[], dict[str, Any]], cell: tuple, duration_s: float
 ) -> dict[str, Any]:
     """One real run (`measure()`) that got the CPUs it asked for, or the last try, flagged.
 
-    Busy native threads should get min(threads, CPUs) CPUs for the whole run. If another
+    Busy native threads, and Python threads without the GIL, should get min(threads,
+    CPUs) CPUs for the whole run (Python threads with the GIL, one CPU). If another
     process takes a CPU, two threads may take turns on one CPU, and the cell measures a
     different machine (no same-round collisions, for one). Such a run is retried.
     """
     workload, threads, _, _ = cell
     cpus = len(os.sched_getaffinity(0))
-    wanted = (min(threads, cpus) if workload == "native" else 1) * duration_s * 0.9
+    wanted = (min(threads, cpus) if workload != "python" else 1) * duration_s * 0.9
     summary: dict[str, Any] = {}
     for _ in range(BUSY_ATTEMPTS):
         summary = measure()
@@ -190,6 +200,17 @@ def run_grid(
         grid = [cell for cell in grid if cell_key(*cell) in only]
     if "sim" not in worlds and "real" not in worlds:
         grid = [cell for cell in grid if any(v.runs_in(cell) for v in variants)]
+    # The free-threaded cells run for real under python3.14t, where there is one.
+    ft_cells = [cell for cell in grid if cell[0] == FREE_THREADED_WORKLOAD]
+    ft_python = lab_python() if ft_cells and "real" in worlds else None
+    ft_note = (
+        [
+            f"the {len(ft_cells)} free-threaded cells ran in the simulator only: no "
+            f"free-threaded Python here; to measure them: {install_command()}"
+        ]
+        if ft_cells and "real" in worlds and ft_python is None
+        else []
+    )
     # Real worlds drift (the process timer's same-round survival changes over minutes on
     # a VM), so their repeats are interleaved: pass k runs every cell once, and a drift
     # affects all cells alike instead of whichever cell ran at the wrong minute. Each pass
@@ -208,7 +229,7 @@ def run_grid(
             if with_cprobe:
                 real_jobs += [("cprobe-calibrate", e) for e in calibrate.survival_experiments()]
         for cell in grid:
-            if "real" in worlds:
+            if "real" in worlds and (cell[0] != FREE_THREADED_WORKLOAD or ft_python):
                 real_jobs.append(("real", cell))
             if with_cprobe and cprobe.probes(cell):
                 real_jobs.append(("cprobe", cell))
@@ -252,8 +273,13 @@ def run_grid(
             elif world == "real":
                 bar.set_postfix_str(f"real {cell_key(*job)}")
                 scenario = cell_scenario(*job, duration_s, machine)
+                measure = (
+                    functools.partial(_realprof_run_under, ft_python, scenario)
+                    if job[0] == FREE_THREADED_WORKLOAD and ft_python is not None
+                    else functools.partial(_realprof_run, scenario)
+                )
                 real_runs.setdefault((cell_key(*job), world), []).append(
-                    _real_run(functools.partial(_realprof_run, scenario), job, duration_s)
+                    _real_run(measure, job, duration_s)
                 )
             elif world == "cprobe":
                 bar.set_postfix_str(f"cprobe {cell_key(*job)}")
@@ -306,6 +332,7 @@ def run_grid(
         "machine": machine_facts(),
         "model_machine": machine,
         "notes": [machine_note]
+        + ft_note
         + (
             [
                 "same-round survival measured in this session, between the grid's passes: "

@@ -3,10 +3,12 @@
 A cell is `(workload, threads, rate_hz, timer)`: busy threads {1, 2, 4} × rate {100, 200,
 250, 500, 1000} Hz × timer {process, per-thread}, and × rate {100, 250, 1000, 2000,
 5000} Hz for the perf_event timer (which the tick does not cap), once with busy native
-(GIL-free) threads and once with busy Python threads; `QUICK_CELLS` is one cell per
-regime. `cell_scenario` writes a cell as a scenario, for the simulator and for the real
-worlds alike; `cell_key` names it in `grid.json` and on the command line. The grid
-(`lab.grid`) runs the cells; calibration (`lab.calibrate`) predicts one of them.
+(GIL-free) threads and once with busy Python threads; and, on a free-threaded CPython
+(`python-ft`: python3.14t, no GIL, `profiler.free_threaded`), busy Python threads under the
+process and per-thread timers only. `QUICK_CELLS` is one cell per regime. `cell_scenario`
+writes a cell as a scenario, for the simulator and for the real worlds alike; `cell_key`
+names it in `grid.json` and on the command line. The grid (`lab.grid`) runs the cells;
+calibration (`lab.calibrate`) predicts one of them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ THREADS = (1, 2, 4)
 RATES_HZ = (100, 200, 250, 500, 1000)
 TIMERS = ("process", "per-thread", "perf")
 PERF_RATES_HZ = (100, 250, 1000, 2000, 5000)
-WORKLOADS = ("native", "python")
+WORKLOADS = ("native", "python", "python-ft")
+# The workloads that run Python bytecode, and the one that runs it without the GIL.
+PYTHON_WORKLOADS = ("python", "python-ft")
+FREE_THREADED_WORKLOAD = "python-ft"
+# The timers of the free-threaded cells (issue 15: the process-timer ceiling and its cure).
+FREE_THREADED_TIMERS = ("process", "per-thread")
 QUICK_CELLS = (
     # One cell per regime: unsaturated, tick-capped per thread, process-timer collisions,
     # the GIL, oversubscription.
@@ -33,6 +40,8 @@ QUICK_CELLS = (
     ("native", 4, 250, "per-thread"),
     ("native", 2, 1000, "perf"),
     ("native", 2, 5000, "perf"),
+    # No GIL: Python threads in parallel meet the process timer's ceiling.
+    ("python-ft", 4, 250, "process"),
 )
 
 
@@ -53,6 +62,7 @@ def cell_scenario(
     """The cell as a scenario: `threads` busy threads in one spinning step of depth 4."""
     step = "native" if workload == "native" else "run"
     function = "spin_native" if workload == "native" else "spin_python"
+    free_threaded = {"free_threaded": True} if workload == FREE_THREADED_WORKLOAD else {}
     return validate_scenario(
         {
             "name": cell_key(workload, threads, rate_hz, timer),
@@ -62,6 +72,7 @@ def cell_scenario(
                 # A Go model arms the timers of its release (go1.18 on: both).
                 "timer": RUNTIMES[runtime].default_timer if RUNTIMES[runtime].go else timer,
                 "rate_hz": rate_hz,
+                **free_threaded,
             },
             "workload": {
                 "duration_s": duration_s,
@@ -96,6 +107,8 @@ def cells(quick: bool, timers: tuple[str, ...] = TIMERS) -> list[tuple[str, int,
     for w in WORKLOADS:
         for n in THREADS:
             for t in timers:
+                if w == FREE_THREADED_WORKLOAD and t not in FREE_THREADED_TIMERS:
+                    continue
                 for r in PERF_RATES_HZ if t == "perf" else RATES_HZ:
                     out.append((w, n, r, t))
     return sorted(out, key=grid_order)

@@ -27,6 +27,7 @@ def plot_validation_grid(data: dict[str, Any], path: str | Path) -> str:
     styles = {
         ("sim", "real", "native"): ("#0072B2", "o", "realprof, native threads"),
         ("sim", "real", "python"): ("#E69F00", "s", "realprof, Python threads"),
+        ("sim", "real", "python-ft"): ("#882255", "h", "realprof, Python threads, no GIL"),
     }
     go_colours = ("#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000", "#F0E442")
     go_markers = ("^", "v", "D", "P", "X", "*")
@@ -36,6 +37,8 @@ def plot_validation_grid(data: dict[str, Any], path: str | Path) -> str:
             go_markers[index % len(go_markers)],
             f"{go_title(data, world)} goroutines, {twin[4:]} model",
         )
+    # The bar labels' word for a cell's workload: native, Python, Python without the GIL.
+    short = {"native": "na", "python": "py", "python-ft": "ft"}
     timer_titles = {
         "process": "process timer (setitimer)",
         "per-thread": "per-thread timers (timer_create)",
@@ -98,7 +101,7 @@ def plot_validation_grid(data: dict[str, Any], path: str | Path) -> str:
                         continue
                     gap = c[world]["capture_ratio"] - c[model]["capture_ratio"]
                     labels.append(
-                        f"{world if world.startswith('go') else workload[:2]} "
+                        f"{world if world.startswith('go') else short[workload]} "
                         f"{c['threads']}t {c['rate_hz']} {c['timer'][:4]}"
                     )
                     values.append(gap)

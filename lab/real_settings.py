@@ -9,13 +9,21 @@ modelled: the reader drains every `reader_period_ms`). `go-windows` has no equiv
 here (no thread-suspending sampler), and `external` thread groups need threads that the
 runtime did not create (cgo), which a pure-Python workload cannot make: both are
 refused with `RealWorldError`, before anything runs.
+
+`profiler.free_threaded` must match the interpreter: a free-threaded scenario needs a
+Python whose GIL is off now (a `t` build, `--python`; `lab.interpreters`), and a scenario
+with the GIL refuses a Python running without one (set `PYTHON_GIL=1` on a `t` build to
+measure it with the GIL). Whether the GIL stays off for the whole run is checked by the
+workload's threads (`lab.workload`).
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from contract.scenario import Scenario
+from lab.interpreters import free_threaded_build, gil_enabled
 from sim.workload import thread_names
 
 
@@ -55,10 +63,11 @@ def real_settings(scenario: Scenario, source: str = "") -> RealSettings:
             f"{where}workload.threads.{index}.kind: group {name!r} is external: external "
             "(cgo-created) threads exist only in the simulator"
         )
+    gil = _gil_note(scenario, source)
     if runtime == "realprof":
         timer = profiler.effective_timer
         return RealSettings(
-            "realprof", "c", timer, (f"runtime realprof: the C handler with timer {timer}",)
+            "realprof", "c", timer, (f"runtime realprof: the C handler with timer {timer}", *gil)
         )
     if runtime == "cpython":
         first = scenario.workload.threads[0]
@@ -71,6 +80,7 @@ def real_settings(scenario: Scenario, source: str = "") -> RealSettings:
                 "runtime cpython: realprof's Python-level handler (signal.setitimer + "
                 "signal.signal) on the process timer; it samples the main thread (here "
                 f"{main_name}) whoever burned the CPU",
+                *gil,
             ),
         )
     if runtime == "go1.17":
@@ -98,3 +108,33 @@ def real_settings(scenario: Scenario, source: str = "") -> RealSettings:
             + extra,
         ),
     )
+
+
+def _gil_note(scenario: Scenario, source: str) -> tuple[str, ...]:
+    """The note on the interpreter's GIL, or RealWorldError when it contradicts the scenario."""
+    where = f"{source}: " if source else ""
+    version = sys.version.split()[0]
+    if scenario.profiler.free_threaded:
+        if not free_threaded_build():
+            raise RealWorldError(
+                f"{where}profiler.free_threaded: this Python ({version}) has the GIL; run it "
+                "on a free-threaded build: python -m realprof scenario "
+                f"{source or 'FILE'} --python PATH/TO/python3.14t"
+            )
+        if gil_enabled():
+            raise RealWorldError(
+                f"{where}profiler.free_threaded: this free-threaded Python ({version}) runs "
+                "with the GIL on (PYTHON_GIL=1 or -X gil=1?); unset it"
+            )
+        return (
+            f"free-threaded CPython {version}: sys._is_gil_enabled() was False in every "
+            "workload thread at its start and at its end",
+        )
+    if not gil_enabled():
+        raise RealWorldError(
+            f"{where}profiler.free_threaded is false but this Python ({version}) runs without "
+            "the GIL; set profiler.free_threaded=true, or PYTHON_GIL=1 to run it with the GIL"
+        )
+    if free_threaded_build():
+        return (f"free-threaded build of CPython {version} run with the GIL on (PYTHON_GIL=1)",)
+    return ()

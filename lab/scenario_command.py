@@ -6,6 +6,10 @@ checks that `--out` can take files before the run rather than after it, runs the
 workload under the real sampler (`lab.workload.run_scenario`), prints the report as
 text or JSON, and writes report.json, the profile in every format and the funnel
 figure into `--out` (`figures.outputs.write_outputs`, the writer `python -m sim` uses).
+With `--python PATH` the scenario is read and checked here, then the same command runs under
+that interpreter (`lab.interpreters.run_under`): a free-threaded `python3.14t`, say, for
+a scenario with `profiler.free_threaded: true`; its output and exit status are this
+command's.
 
 Bad input ends with one line on stderr, `python -m realprof scenario: error: ...`, and
 exit status 2; argparse's own exits (`--help`, a bad flag) are left to the caller, as
@@ -28,6 +32,7 @@ from contract.cli import (
 from contract.scenario import ScenarioError
 from contract.scenario_file import load_scenario
 from figures.outputs import write_outputs
+from lab.interpreters import InterpreterError, run_under
 from lab.real_settings import RealWorldError, real_settings
 from lab.workload import run_scenario
 
@@ -57,12 +62,23 @@ def _scenario(argv: list[str]) -> int:
         set_example="workload.duration_s=3",
     )
     parser.add_argument("--top", type=int_in(1, None), default=10, help="rows per table")
+    parser.add_argument(
+        "--python",
+        metavar="PATH",
+        help="run the workload under this Python (e.g. a free-threaded python3.14t with "
+        "this checkout installed) instead of this one",
+    )
     args = parser.parse_args(argv)
 
     try:
         scenario = load_scenario(args.scenario, args.overrides, args.seed)
     except ScenarioError as exc:
         raise UsageError(str(exc)) from None
+    if args.python is not None:
+        try:
+            return run_under(args.python, ["scenario", *_without_python(argv)])
+        except InterpreterError as exc:
+            raise UsageError(str(exc)) from None
     try:
         real_settings(scenario, args.scenario)  # refuse before creating anything
     except RealWorldError as exc:
@@ -88,3 +104,17 @@ def _scenario(argv: list[str]) -> int:
         written = write_outputs(result, args.out, warn=err)
         err(f"wrote {', '.join(p.name for p in written)} to {args.out}")
     return 0
+
+
+def _without_python(argv: list[str]) -> list[str]:
+    """The arguments with `--python PATH` (or `--python=PATH`) taken out."""
+    out: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--python":
+            skip = True
+        elif not arg.startswith("--python="):
+            out.append(arg)
+    return out

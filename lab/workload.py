@@ -40,6 +40,12 @@ How a scenario becomes real threads
   started before the barrier and stopped after the last thread is joined, so the profiled
   interval is the workload interval plus the few microseconds around it.
 - `gil_switch_interval_ms` is applied with `sys.setswitchinterval` for the run.
+- `free_threaded: true` needs a free-threaded CPython with the GIL off (`lab.real_settings`
+  refuses any other before the run). An extension module that does not declare
+  free-threading support turns the GIL back on when it is imported, with only a warning,
+  so each thread reads `sys._is_gil_enabled()` after the barrier and after its program;
+  a run in which any thread saw the GIL on is refused (`RealWorldError`): it measured the
+  wrong world.
 
 Why thread CPU clocks are the truth
 -----------------------------------
@@ -72,6 +78,7 @@ from typing import Any
 from contract.profile import Profile
 from contract.report import Report
 from contract.scenario import NativeStep, RunStep, Scenario, SleepStep
+from lab.interpreters import gil_enabled
 from lab.real_report import real_report
 from lab.real_settings import RealWorldError, real_settings
 from realprof.sampler import Sampler, c_handler_available
@@ -314,15 +321,22 @@ def run_scenario(
         stop_at[0] = start_ns[0] + duration_ns
 
     barrier = threading.Barrier(len(runs), action=release, timeout=_BARRIER_TIMEOUT_S)
+    # Threads that saw the GIL on in a free-threaded run (see the module docstring).
+    gil_seen_on: list[str] = []
+    check_gil = profiler.free_threaded
 
     def body(run: _ThreadRun) -> None:
         try:
             barrier.wait()
+            if check_gil and gil_enabled():
+                gil_seen_on.append(run.name)
             cpu0 = _thread_time_ns()
             try:
                 run.root(run.program, stop_at, run.function_cpu_ns)
             finally:
                 run.cpu_ns = _thread_time_ns() - cpu0
+            if check_gil and gil_enabled():
+                gil_seen_on.append(run.name)
         except BaseException as exc:  # reported by the main thread after the join
             run.error = exc
             stop_at[0] = 0  # let the other threads finish now
@@ -392,6 +406,12 @@ def run_scenario(
         raise KeyboardInterrupt
     if errors:
         raise RuntimeError(f"a workload thread failed: {errors[0]!r}") from errors[0]
+    if gil_seen_on:
+        raise RealWorldError(
+            f"{source or 'scenario'}: profiler.free_threaded: the GIL was on during the run "
+            f"(seen by {', '.join(sorted(set(gil_seen_on)))}): an extension module without "
+            "free-threading support was imported? The run is not reported"
+        )
 
     wall_ns = max(1, end_ns - start_ns[0])
     # The written profile says how long the workload ran, so pprof's "Total samples =

@@ -11,7 +11,8 @@ policy (`sim.runtimes`), the signal becomes exactly one of:
   (`sim.runtimes`, the lazy switch); *after stop*, CPython's handler was uninstalled
   before it ran;
 * **merged**: CPython's C handler only trips a flag, and the Python handler, run on the
-  main thread the next time it executes bytecode with the GIL, takes one sample of the
+  main thread the next time it executes bytecode (with the GIL, unless the interpreter is
+  free-threaded), takes one sample of the
   *main thread's* stack for every delivery since its last run (`Modules/signalmodule.c`);
 * **recorded** in profBuf, or **lost** when profBuf is full (`sim.profbuf`): the sample is
   the interrupted stack, or `[idle]` outside a CPU step. Go's samples of threads it did
@@ -94,9 +95,9 @@ class Handler:
         if (
             not self.tripped
             or main.state != RUNNING
-            or not main.holds_gil
             or op is None
-            or not op.needs_gil
+            or not op.bytecode
+            or (op.needs_gil and not main.holds_gil)
         ):
             return
         self.merged += self.tripped - 1

@@ -101,10 +101,11 @@ class Simulation:
         machine_cfg = scenario.machine
         self.tick_ns = machine_cfg.tick_ns
         self.duration_ns = round(scenario.workload.duration_s * 1e9)
-        python = scenario.profiler.model in PYTHON_RUNTIMES
-        gil_ns = round(scenario.profiler.gil_switch_interval_ms * 1e6) if python else None
+        # A free-threaded interpreter has no GIL to model: its Python steps run in parallel.
+        gil = scenario.profiler.model in PYTHON_RUNTIMES and not scenario.profiler.free_threaded
+        gil_ns = round(scenario.profiler.gil_switch_interval_ms * 1e6) if gil else None
         # A stream of its own, so GIL hand-overs do not shift the rest of a seeded run.
-        gil_rng = random.Random(f"gil/{scenario.seed}") if python else None
+        gil_rng = random.Random(f"gil/{scenario.seed}") if gil else None
         self.machine = Machine(
             self.env, machine_cfg.cpus, machine_cfg.slice_ns, gil_ns, gil_rng=gil_rng
         )

@@ -46,6 +46,10 @@ sample of the *main thread's* stack.
 writes its Python stack into a ring buffer that frees space as soon as the reader (a
 Python thread, so it needs the GIL) has copied it.
 
+`profiler.free_threaded` (PEP 703's `t` builds, for `cpython` and `realprof`): no GIL, so
+`run` steps and realprof's reader run in parallel (`sim.model` builds no GIL for them);
+CPython still runs Python-level signal handlers on the main thread only.
+
 With `timer: perf` (`sim.perfevents`) no process or per-thread timer is armed: every thread
 the runtime created gets a perf_event task-clock event, armed when profiling starts, and
 every delivered signal is a sample (no validSIGPROF filter is needed). For `realprof` this
@@ -124,7 +128,8 @@ def runtime_spec(profiler: Profiler) -> RuntimeSpec:
         free_on_read=row.free_on_read,
         reader=row.reader,
         go_writer=row.go,
-        reader_needs_gil=row.reader_needs_gil,
+        # A free-threaded interpreter's reader thread runs beside the others, GIL or not.
+        reader_needs_gil=row.reader_needs_gil and not profiler.free_threaded,
         reader_watch_ns=(
             None if row.reader_watch_ms is None else round(row.reader_watch_ms * 1_000_000)
         ),

@@ -8,7 +8,7 @@ product of the values (here 4 × 2 = 8 points) and writes a table, `sweep.json`,
 `sweep.csv` and `sweep.png` (`figures.sweep.plot_sweep`: the first varied field on the x
 axis, the second as one line per value).
 
-Every point is the base scenario with dotted-path overrides (`contract.scenario.with_overrides`),
+Every point is the base scenario with dotted-path overrides (`contract.overrides.with_overrides`),
 validated exactly like a value written in the file, and all points are validated before
 the first one runs, so a typo fails in milliseconds, not after an hour of simulation.
 Each point keeps the scenario's seed: a sweep is deterministic, and its rows do not
@@ -33,8 +33,9 @@ from typing import Any
 
 import yaml
 
+from contract.overrides import with_overrides
 from contract.report import rounded_for_json
-from contract.scenario import Scenario, ScenarioError, scenario_to_dict, with_overrides
+from contract.scenario import Scenario, ScenarioError, scenario_to_dict
 from contract.scenario_file import read_yaml
 from contract.values import is_number, same_value, unique
 

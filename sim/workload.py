@@ -49,6 +49,7 @@ class Op:
     function: str = ""
     stack: tuple[Frame, ...] = ()  # leaf first, already truncated
     needs_gil: bool = False
+    bytecode: bool = False  # Python code: where CPython runs its deferred signal handler
     native: bool = False
     needs_p: bool = False  # Go code of a goroutine: needs a P (sim.gosched)
 
@@ -79,6 +80,7 @@ class ThreadSpec:
 def build_threads(scenario: Scenario) -> list[ThreadSpec]:
     runtime = scenario.profiler.model
     python = runtime in PYTHON_RUNTIMES
+    gil = python and not scenario.profiler.free_threaded
     go = RUNTIMES[runtime].go
     max_depth = scenario.profiler.max_depth
     specs: list[ThreadSpec] = []
@@ -100,7 +102,8 @@ def build_threads(scenario: Scenario) -> list[ThreadSpec]:
                         max(1, round(work.cpu_ms * 1e6)),
                         work.function,
                         stack,
-                        needs_gil=python and not native,
+                        needs_gil=gil and not native,
+                        bytecode=python and not native,
                         native=native,
                         needs_p=go and group.kind == "go" and not native,
                     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,25 @@ def tiny_real_report():
         thread_samples={"main": 100},
         true_function_cpu_s={"main.compute": 1.0},
     )
+
+
+@pytest.fixture
+def free_threaded_python() -> Path:
+    """A free-threaded Python (python3.14t) with the lab installed (`lab.interpreters`).
+
+    Missing, it skips the test with the commands that make one; under CI it fails, unless
+    `.ci/cpython-builds` left the reason it could not build one (`<prefix>/.failed`): then
+    the skip names that reason, which the build's log shows too.
+    """
+    from lab.interpreters import FREE_THREADED, build_failure, install_command, lab_python
+
+    python = lab_python(FREE_THREADED)
+    if python is not None:
+        return python
+    failure = build_failure(FREE_THREADED)
+    if failure is not None:
+        pytest.skip(f"no free-threaded Python: {failure}")
+    message = f"no free-threaded Python {FREE_THREADED}; make one with `{install_command()}`"
+    if _in_ci():
+        pytest.fail(f"{message} (CI is set, so this is a failure, not a skip)")
+    pytest.skip(message)

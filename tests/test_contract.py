@@ -8,9 +8,10 @@ the same line for each: the browser build (Pyodide, no compiled packages) prints
 command line's messages. A new field changes two things only, and the file is written
 again for them: the hash of every valid scenario (the field's default is in it) and the
 lists of allowed keys or step kinds (as for `gomaxprocs`, `syscall_ms` and
-`suspend_timer_resolution_ms`, issue 13). Issue 14 changed two on purpose: a runtime may
-be a Go release (`go1.21` validates, and the list of allowed runtimes names that form), and
-a misspelt key or choice gets a "did you mean" (no edit here is close enough to get one).
+`suspend_timer_resolution_ms`, issue 13, and `profiler.free_threaded`, issue 15). Issue 14
+changed two on purpose: a runtime may be a Go release (`go1.21` validates, and the list of
+allowed runtimes names that form), and a misspelt key or choice gets a "did you mean" (no
+edit here is close enough to get one).
 """
 
 from __future__ import annotations

@@ -11,8 +11,9 @@ import math
 
 import pytest
 
+from contract.overrides import with_overrides
 from contract.pprof import to_pprof_bytes
-from contract.scenario import validate_scenario, with_overrides
+from contract.scenario import validate_scenario
 from sim.cputimers import ProcessTimer, ThreadTimer, itimer_interval_ns
 from sim.model import simulate
 

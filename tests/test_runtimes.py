@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from contract.scenario import ScenarioError
 from contract.scenario_file import load_scenario
 from sim.model import simulate
 
@@ -40,6 +41,7 @@ def test_library_has_the_scenarios_the_docs_rely_on():
         "windows-suspend",
         "cpython-main-thread",
         "realprof-per-thread",
+        "free-threaded-ceiling",
     } <= names
 
 
@@ -171,3 +173,34 @@ def test_the_35057_machine_gives_the_skew_rhysh_measured():
     measured = 9.3 / (90.5 + 9.3)
     sd = math.sqrt(measured * (1 - measured) / report.samples_in_profile)
     assert abs(parallel.share - measured) < 3 * sd
+
+
+def test_without_the_gil_python_threads_hit_the_process_timer_ceiling_as_go_threads_do():
+    # Four busy Python threads on two CPUs, process timer at 250 Hz (HZ=250).
+    with_gil = run("free-threaded-ceiling", "profiler.free_threaded=false")
+    one_thread = run(
+        "free-threaded-ceiling", "profiler.free_threaded=false", "workload.threads.0.count=1"
+    )
+    free = run("free-threaded-ceiling")
+    native = run(
+        "free-threaded-ceiling",
+        "profiler.free_threaded=false",
+        "workload.threads.0.program.0={native: {function: work.spin, cpu_ms: 1000, depth: 4}}",
+    )
+    duration_s = 4
+    # The GIL serialises them: one CPU's worth of time, captured like one thread's.
+    assert with_gil.cpu_seconds == pytest.approx(duration_s, rel=0.02)
+    assert with_gil.capture_ratio == pytest.approx(one_thread.capture_ratio, abs=0.02)
+    # Without it they use both CPUs and lose what GIL-free (Go-like) threads lose.
+    assert free.cpu_seconds == pytest.approx(2 * duration_s, rel=0.02)
+    assert free.capture_ratio == pytest.approx(native.capture_ratio, abs=0.02)
+    assert free.capture_ratio < with_gil.capture_ratio - 0.2
+
+
+def test_free_threaded_is_refused_for_a_runtime_that_runs_no_python():
+    with pytest.raises(ScenarioError) as error:
+        load_scenario(SCENARIOS / "free-threaded-ceiling.yaml", ["profiler.runtime=go1.18"])
+    assert (
+        "profiler.free_threaded applies to the Python runtimes (cpython, realprof) only, "
+        "not go1.18; leave it false"
+    ) in str(error.value)
