@@ -125,6 +125,14 @@ def pack_playground(site_dir: str | Path) -> Path | None:
     if not (PYODIDE_PACKAGE / "pyodide.asm.wasm").is_file():
         if os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no"):
             raise SystemExit(f"docsgen.playground: {PYODIDE_PACKAGE} is missing: {INSTALL_HINT}")
+        # The page asks for versions.json before it starts Python: without the runtime it
+        # finds this and says what to install, and requests nothing that is not there.
+        runtime = Path(site_dir) / RUNTIME_DIR
+        runtime.mkdir(parents=True, exist_ok=True)
+        (runtime / "versions.json").write_text(
+            json.dumps({"pyodide": None, "install": INSTALL_HINT}, indent=2) + "\n",
+            encoding="utf-8",
+        )
         return None
     runtime = Path(site_dir) / RUNTIME_DIR
     (runtime / "pyodide").mkdir(parents=True, exist_ok=True)

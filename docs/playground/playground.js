@@ -839,15 +839,17 @@ async function start() {
   state.textReady = openFragment({ run: false });
   // A link pasted into the address bar of this page changes only the fragment: no reload.
   window.addEventListener("hashchange", () => openFragment({ run: true }));
-  startWorker();
+  // Python starts only where the site was built with it (docsgen.playground writes
+  // versions.json either way), so a site built without npm requests nothing missing.
+  const versions = await fetch("runtime/versions.json").then((r) => (r.ok ? r.json() : null)).catch(() => null);
+  if (versions === null || !versions.pyodide) {
+    setStatus("error", "This build of the site has no Python runtime: run `npm ci --prefix web`, then build it again.");
+  } else {
+    startWorker();
+  }
   state.schema = await fetch("../reference/scenario.schema.json")
     .then((r) => r.json())
     .catch(() => null);
-  const versions = await fetch("runtime/versions.json").then((r) => (r.ok ? r.json() : null)).catch(() => null);
-  if (versions === null) {
-    state.worker.terminate();
-    setStatus("error", "This build of the site has no Python runtime: run `npm ci --prefix web`, then build it again.");
-  }
 }
 
 start();
