@@ -217,8 +217,10 @@ def run_grid(
     # also repeats calibration's survival runs (400 and 750 Hz: not grid cells), and the
     # simulated worlds, deterministic per seed, run last on this session's medians.
     hz = int(machine.get("kernel_hz") or 250)
+    # The emulated Go runs use the process timer alone, so their twins need this
+    # session's p as much as realprof's process-timer cells do.
     calibrating = (
-        "real" in worlds
+        ("real" in worlds or any(v.emulate for v in variants))
         and (machine.get("cpus") or 0) >= 2
         and (any(cell[3] == "process" for cell in grid))
     )

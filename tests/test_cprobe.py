@@ -102,7 +102,7 @@ def test_the_grid_table_shows_the_probe_beside_realprof() -> None:
     text = render(data)
     rows = [line.split() for line in text.splitlines() if line.strip().startswith("native/2t")]
     assert rows == [
-        ["native/2t/200Hz/process", "0.850", "0.870", "+0.020", "—", "—", "—"],
+        ["native/2t/200Hz/process", "0.850", "0.870", "+0.020"],
         ["native/2t/200Hz/process", "0.850", "0.950", "+0.100!"],
     ]
     assert "C probe: 0/1 cells within 0.05 of the model; largest gap +0.100" in text
