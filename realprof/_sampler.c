@@ -365,6 +365,7 @@ typedef struct {
     uint64_t code_buried, dead_code_after_stall;
     uint64_t stacks_unguarded, signals_forwarded;
     uint64_t perf_events_closed, gilstate_lookups, quiesce_abandoned;
+    uint64_t stacks_entry_window;
     uint64_t native_threads;
 } counters_t;
 
@@ -779,7 +780,8 @@ py_gc_phase(PyObject *Py_UNUSED(self), PyObject *args)
  *  - 3.11 and 3.12 publish tstate->cframe (a struct on the C stack) a few instructions
  *    before they set its current_frame (the prologue of _PyEvalFrameDefault, at every
  *    entry from C), so for that moment the newest frame pointer is whatever the stack
- *    slot held before: often a frame popped long ago, sometimes any word at all;
+ *    slot held before: often a frame popped long ago, sometimes any word at all (a walk
+ *    from it that fails is followed by one from the caller: "The entry window" below);
  *  - a call pushes its frame (datastack_top raised) some instructions before it links
  *    it as the current frame, and a return unlinks the frame before clearing and
  *    popping it (GH-99729, CPython 3.11.1+: Python/ceval.c, RETURN_VALUE and
@@ -993,17 +995,16 @@ offstack_frame_trusted(_PyInterpreterFrame *f)
 }
 
 /*
- * Walks ts's frame chain, leaf first, checking each frame as above. With out == NULL
- * counts the frames that would be written; otherwise writes at most `limit` (code,
- * offset) pairs at ring positions pos, pos+1, ... Returns the count, or -1 if the chain
- * is not to be trusted. The chain cannot change between the two passes: it belongs to
- * the thread this handler interrupted.
+ * Walks ts's frame chain from `f` (its newest frame, leaf first), checking each frame
+ * as above. With out == NULL counts the frames that would be written; otherwise writes
+ * at most `limit` (code, offset) pairs at ring positions pos, pos+1, ... Returns the
+ * count, or -1 if the chain is not to be trusted. The chain cannot change between the
+ * two passes: it belongs to the thread this handler interrupted.
  */
 static int
-walk_frames(PyThreadState *ts, uint64_t *out, uint64_t pos, int limit, int *truncated,
-            int gc_on, _PyInterpreterFrame *gc_frame)
+walk_frames(PyThreadState *ts, _PyInterpreterFrame *f, uint64_t *out, uint64_t pos,
+            int limit, int *truncated, int gc_on, _PyInterpreterFrame *gc_frame)
 {
-    _PyInterpreterFrame *f = newest_frame(ts);
     stack_cursor cur = {ts->datastack_chunk, (uintptr_t)ts->datastack_top};
     if (cur.chunk != NULL
         && (cur.end < chunk_base(cur.chunk) || cur.end > (uintptr_t)cur.chunk + cur.chunk->size)) {
@@ -1404,11 +1405,60 @@ attached_tstate_of(int tid)
     return t;
 }
 
-/* One guarded walk: the count, -1 (untrusted), -2 (a fault, caught) or -3 (*ts was
-   NULL and no attached thread state was found; otherwise *ts is set to the one found). */
+/*
+ * The entry window. 3.11 and 3.12 publish the new _PyCFrame (tstate->cframe) before
+ * they set its current_frame (_PyEval_EvalFrameDefault's prologue,
+ * https://github.com/python/cpython/blob/v3.11.2/Python/ceval.c#L1664-L1672; 3.12 the
+ * same with its entry frame between), so for those instructions newest_frame() reads
+ * whatever the C stack slot held: often the frame that the previous entry at the same
+ * C depth ran. For a generator resumed again and again from C (next(), send(), throw(),
+ * close()) that is the generator's own frame, suspended and unlinked (previous set to
+ * NULL when it yields: Objects/genobject.c gen_send_ex2 in 3.11, YIELD_VALUE in 3.12),
+ * which passes every check but the last (the data stack below it is not used up); other
+ * stale words fail earlier or fault. The soak's generator thread lost 3-13 samples a
+ * run of 5300 there on 3.12. What the thread runs in the window is the caller's chain,
+ * tstate->cframe->previous->current_frame, plus the frame being entered (on the data
+ * stack a gap frame the checks allow, or a generator's, off it): so when the newest
+ * chain fails or faults, that chain is walked instead, under the same checks and the
+ * same guard, and the stack it gives (at most the entered frame short) is counted in
+ * stacks_entry_window. 3.13+ link the new frame before they publish it
+ * (tstate->current_frame): no window, no second walk.
+ */
+static _PyInterpreterFrame *
+walk_start(PyThreadState *ts, int from_caller)
+{
+#if PY313
+    (void)from_caller;
+    return ts->current_frame;
+#else
+    if (!from_caller) {
+        return newest_frame(ts);
+    }
+    _PyCFrame *cf = ts->cframe;
+    return cf != NULL && cf->previous != NULL ? cf->previous->current_frame : NULL;
+#endif
+}
+
+/* 1 if a failed walk may be the entry window (above) and worth a walk of the caller's
+   chain. The cframes are read in that walk, under the guard: a reordered prologue may
+   have published a cframe whose `previous` is not yet stored. */
+static inline int
+entry_window_possible(PyThreadState *ts)
+{
+#if PY313
+    (void)ts;
+    return 0;
+#else
+    return ts != NULL;
+#endif
+}
+
+/* One guarded walk, from the newest frame or (from_caller) the entry window's caller:
+   the count, -1 (untrusted), -2 (a fault, caught) or -3 (*ts was NULL and no attached
+   thread state was found; otherwise *ts is set to the one found). */
 static __attribute__((noinline)) int
-guarded_walk(thread_entry *e, int tid, PyThreadState **ts, uint64_t *out, uint64_t pos,
-             int limit, int *truncated)
+guarded_walk(thread_entry *e, int tid, PyThreadState **ts, int from_caller, uint64_t *out,
+             uint64_t pos, int limit, int *truncated)
 {
     sigjmp_buf jb;
     e->walk_jb = &jb;
@@ -1426,7 +1476,7 @@ guarded_walk(thread_entry *e, int tid, PyThreadState **ts, uint64_t *out, uint64
     /* Both: gc_now goes stale if the "stop" call never comes (a program that empties
        gc.callbacks during a collection, a stop() inside one). */
     int gc_on = LOAD(&gc_now.tid) == tid && (*ts)->interp->gc.collecting;
-    int n = walk_frames(*ts, out, pos, limit, truncated, gc_on,
+    int n = walk_frames(*ts, walk_start(*ts, from_caller), out, pos, limit, truncated, gc_on,
                         gc_on ? LOAD(&gc_now.frame) : NULL);
     STORE(&e->walk_tid, 0);
     return n;
@@ -1499,6 +1549,7 @@ sigprof_handler(int sig, siginfo_t *si, void *ucontext)
     PyThreadState *ts = e != NULL ? LOAD(&e->tstate) : NULL;
     int truncated = 0;
     int depth = 0;
+    int walk_from_caller = 0;
     if (ts == NULL && !(e != NULL && e->c_thread)) {
         flags |= F_NO_TSTATE;
     }
@@ -1511,7 +1562,16 @@ sigprof_handler(int sig, siginfo_t *si, void *ucontext)
         }
         else {
             int looked_up = ts == NULL;
-            depth = guarded_walk(e, tid, &ts, NULL, 0, g.max_depth, &truncated);
+            depth = guarded_walk(e, tid, &ts, 0, NULL, 0, g.max_depth, &truncated);
+            if ((depth == -1 || depth == -2) && entry_window_possible(ts)) {
+                int from_caller = guarded_walk(e, tid, &ts, 1, NULL, 0, g.max_depth,
+                                               &truncated);
+                if (from_caller >= 0) {
+                    depth = from_caller;
+                    walk_from_caller = 1;
+                    INC(&g.c.stacks_entry_window, 1);
+                }
+            }
             if (depth == -3) {
                 flags |= F_NO_TSTATE;   /* a C thread between two calls into Python */
                 depth = 0;
@@ -1555,7 +1615,8 @@ sigprof_handler(int sig, siginfo_t *si, void *ucontext)
     }
     if (depth > 0) {
         int ignored = 0;   /* pass one decided `truncated`; this pass stops at depth */
-        int n2 = guarded_walk(e, tid, &ts, buf, w + HDR_WORDS, depth, &ignored);
+        int n2 = guarded_walk(e, tid, &ts, walk_from_caller, buf, w + HDR_WORDS, depth,
+                              &ignored);
         if (n2 != depth) {
             /* Cannot happen (same chain, same thread, nothing ran between); if it does,
                the reserved record still gets a well-formed, unknown stack. */
@@ -3206,6 +3267,7 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
     c.perf_events_closed = LOAD(&g.c.perf_events_closed);
     c.gilstate_lookups = LOAD(&g.c.gilstate_lookups);
     c.quiesce_abandoned = LOAD(&g.c.quiesce_abandoned);
+    c.stacks_entry_window = LOAD(&g.c.stacks_entry_window);
     c.native_threads = LOAD(&g.c.native_threads);
     long long cpu = g.cpu_done_ns;
     if (LOAD(&g.mode) == MODE_SAMPLE) {
@@ -3221,7 +3283,7 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
         }
     }
     return Py_BuildValue(
-        "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsisLsKsKsKsKsKsKsKsKsKsi}",
+        "{sKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsKsisLsKsKsKsKsKsKsKsKsKsKsi}",
         "handler_entries", (unsigned long long)c.handler_entries,
         "recorded", (unsigned long long)c.recorded,
         "lost_overflow", (unsigned long long)c.lost_overflow,
@@ -3257,6 +3319,7 @@ py_stats(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unused))
         "perf_events_closed", (unsigned long long)c.perf_events_closed,
         "gilstate_lookups", (unsigned long long)c.gilstate_lookups,
         "quiesce_abandoned", (unsigned long long)c.quiesce_abandoned,
+        "stacks_entry_window", (unsigned long long)c.stacks_entry_window,
         "native_threads", (unsigned long long)c.native_threads,
         "sigprof_taken_over", g.taken_over);
 }
@@ -3367,7 +3430,9 @@ static PyObject *
 py_walk_selftest(PyObject *Py_UNUSED(self), PyObject *args)
 {
     const char *kind;
-    if (!PyArg_ParseTuple(args, "s", &kind)) {
+    int in_place = 0;
+    PyObject *gen = NULL;
+    if (!PyArg_ParseTuple(args, "s|pO", &kind, &in_place, &gen)) {
         return NULL;
     }
     if (LOAD(&g.mode) != MODE_SAMPLE) {
@@ -3391,12 +3456,46 @@ py_walk_selftest(PyObject *Py_UNUSED(self), PyObject *args)
     else if (strcmp(kind, "misaligned") == 0) {
         garbage = (_PyInterpreterFrame *)((char *)newest_frame(ts) + 8);
     }
+    else if (strcmp(kind, "suspended_generator") == 0) {
+        /* what the entry window's stale slot held in the soak (see "The entry window") */
+#if PY313
+        int suspended = gen != NULL && PyGen_CheckExact(gen)
+                        && FRAME_STATE_SUSPENDED(((PyGenObject *)gen)->gi_frame_state);
+#else
+        int suspended = gen != NULL && PyGen_CheckExact(gen)
+                        && ((PyGenObject *)gen)->gi_frame_state == FRAME_SUSPENDED;
+#endif
+        if (!suspended) {
+            PyErr_SetString(PyExc_ValueError,
+                            "suspended_generator needs a suspended generator as third argument");
+            return NULL;
+        }
+        garbage = (_PyInterpreterFrame *)&((PyGenObject *)gen)->gi_iframe;
+    }
     else {
         PyErr_Format(PyExc_ValueError,
-                     "unknown kind %s (allowed: unreadable, stale, misaligned)", kind);
+                     "unknown kind %s (allowed: unreadable, stale, misaligned, "
+                     "suspended_generator)", kind);
         return NULL;
     }
+#if !PY313
+    if (in_place) {
+        /* the thread's own cframe, no entry window: its caller's chain cannot explain
+           the data stack either */
+        _PyInterpreterFrame *saved = ts->cframe->current_frame;
+        ts->cframe->current_frame = garbage;
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        syscall(SYS_tgkill, (long)getpid(), (long)gettid_(), (long)SIGPROF);
+        __atomic_signal_fence(__ATOMIC_SEQ_CST);
+        ts->cframe->current_frame = saved;
+        if (none_page != NULL) {
+            munmap(none_page, (size_t)page);
+        }
+        Py_RETURN_NONE;
+    }
+#endif
 #if PY313
+    (void)in_place;
     _PyInterpreterFrame *saved = ts->current_frame;
     ts->current_frame = garbage;
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -3533,8 +3632,9 @@ static PyMethodDef methods[] = {
      "registration_window(callable or None): test hook, called inside the part of a "
      "thread's registration where Python code may run (as a finalizer could)."},
     {"walk_selftest", py_walk_selftest, METH_VARARGS,
-     "walk_selftest(kind): test hook, SIGPROF to self with a garbage newest frame "
-     "(unreadable, stale, misaligned)."},
+     "walk_selftest(kind, in_place=False, generator=None): test hook, SIGPROF to self "
+     "with a garbage newest frame (unreadable, stale, misaligned, suspended_generator): in "
+     "a new cframe, the 3.11/3.12 entry window, or in_place in the current one."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -132,6 +132,7 @@ class PythonHandlerMixin:
             "unknown_frames": 0,
             "stacks_untrusted": 0,
             "stack_walk_faults": 0,
+            "stacks_entry_window": 0,
             "wall_seconds": wall / 1e9,
             "cpu_seconds": cpu / 1e9,
             "python_samples": recorded,

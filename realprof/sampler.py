@@ -480,6 +480,7 @@ class Sampler(ReaderMixin, PythonHandlerMixin):
             "unknown_frames": c["unknown_frames"],
             "stacks_untrusted": c["stacks_untrusted"],
             "stack_walk_faults": c["stack_walk_faults"],
+            "stacks_entry_window": c["stacks_entry_window"],
             "perf_overflows": c["perf_overflows"] if self.timer == "perf" else None,
             "perf_events_closed": c["perf_events_closed"] if self.timer == "perf" else None,
             "stacks_unguarded": c["stacks_unguarded"],
