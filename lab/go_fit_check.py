@@ -21,8 +21,10 @@ this machine, in one sitting, against p measured the way the project measures it
    --process-cpu-s CPU --threads N --preset this-vm` on that profile, as a user would.
 
 Steps 1 and 2 are interleaved, `repeat` times, so a drift of the host's p affects both
-alike. The verdict: whether each measured median p lies in the fitted range of each Go
-run. With two busy CPUs at rate = HZ every tick round generates two signals, so the
+alike. The verdict: whether each measured median p lies in the range of one fit of all
+the Go runs' profiles together (step 3 with every profile), whose range holds the
+runs' scatter (`sim.fit.pool`); each run's own fit, with its counting noise alone, is
+shown too. With two busy CPUs at rate = HZ every tick round generates two signals, so the
 capture is (1 + p)/2 and the profile carries p with little noise; with fewer CPUs than
 busy goroutines free (another job on the machine), the process timer sees fewer ticks
 per round and the fit is refused or lands at its edge, which the output says
@@ -56,28 +58,14 @@ _FIT_LINE = re.compile(
 )
 
 
-def fit_command(profile: Path, cpus: int, hz: int, cpu_s: float, threads: int) -> list[str]:
-    """The `python -m sim fit` command a user would run on this Go profile."""
-    return [
-        sys.executable,
-        "-m",
-        "sim",
-        "fit",
-        "--cpus",
-        str(cpus),
-        "--hz",
-        str(hz),
-        "--go",
-        "go1.17",
-        "--profile",
-        str(profile),
-        "--process-cpu-s",
-        f"{cpu_s:.4f}",
-        "--threads",
-        str(threads),
-        "--preset",
-        "this-vm",
-    ]
+def fit_command(profiles: list[tuple[Path, float]], cpus: int, hz: int, threads: int) -> list[str]:
+    """The `python -m sim fit` command a user would run on these Go profiles, each with
+    the process CPU seconds of its run."""
+    command = [sys.executable, "-m", "sim", "fit", "--cpus", str(cpus), "--hz", str(hz)]
+    command += ["--go", "go1.17"]
+    for profile, cpu_s in profiles:
+        command += ["--profile", str(profile), "--process-cpu-s", f"{cpu_s:.4f}"]
+    return [*command, "--threads", str(threads), "--preset", "this-vm"]
 
 
 def run_fit(command: list[str]) -> dict[str, Any]:
@@ -114,7 +102,7 @@ def go_fit_check(
         scenario = cell_scenario("native", threads, rate_hz, "process", duration_s, {}, "go1.18")
         where = out / f"go-{i + 1}"
         report, profile = run_go_world(scenario, where, variant=variant)
-        command = fit_command(where / "cpu.pb.gz", cpus, hz, report.cpu_seconds, threads)
+        command = fit_command([(where / "cpu.pb.gz", report.cpu_seconds)], cpus, hz, threads)
         go_runs.append(
             {
                 "profile": str(where / "cpu.pb.gz"),
@@ -140,6 +128,18 @@ def go_fit_check(
         for name, p in measured.items()
         if p is not None
     }
+    # All the Go profiles in one fit, as a user with several would: the range then holds
+    # the run-to-run drift of p as well as each profile's counting noise.
+    usable = [run for run in go_runs if not run["machine_busy"]]
+    pooled_command = fit_command(
+        [(Path(run["profile"]), run["cpu_seconds"]) for run in usable], cpus, hz, threads
+    )
+    pooled = run_fit(pooled_command) if usable else {"p": None, "error": "every Go run was busy"}
+    pooled_verdicts = {
+        name: pooled["p"] is not None and pooled["low"] <= p <= pooled["high"]
+        for name, p in measured.items()
+        if p is not None
+    }
     return {
         "command": "python -m realprof go-fit",
         "cell": f"{threads} busy goroutines, {cpus} CPUs, HZ={hz}, {rate_hz} Hz, {variant.world}",
@@ -151,6 +151,9 @@ def go_fit_check(
         ],
         "go_runs": go_runs,
         "p_in_fitted_range": verdicts,
+        "pooled_fit_command": " ".join(["python", *pooled_command[1:]]),
+        "pooled_fit": pooled,
+        "p_in_pooled_range": pooled_verdicts,
     }
 
 
@@ -180,7 +183,25 @@ def render(result: dict[str, Any]) -> str:
         )
         lines.append(f"  {run['fit_command']}")
     for name, verdict in result["p_in_fitted_range"].items():
-        lines.append(f"{name}'s p in the fitted range: {sum(verdict)}/{len(verdict)} Go runs")
+        lines.append(
+            f"{name}'s p in one run's fitted range (counting noise only): "
+            f"{sum(verdict)}/{len(verdict)} Go runs"
+        )
+    pooled = result["pooled_fit"]
+    if pooled["p"] is None:
+        lines.append(f"all Go runs in one fit: no fit: {pooled['error']}")
+    else:
+        lines.append(
+            f"all Go runs in one fit: p {pooled['p']:.3f} (range {pooled['low']:.3f} to "
+            f"{pooled['high']:.3f}, with the runs' scatter)"
+        )
+        lines.append(f"  {result['pooled_fit_command']}")
+        for name, inside in result["p_in_pooled_range"].items():
+            p = result["measured_p"][name]
+            lines.append(
+                f"{name}'s median p {p} {'is' if inside else 'is not'} in that range: Go's p "
+                f"{'does not differ' if inside else 'differs'} from {name}'s"
+            )
     return "\n".join(lines) + "\n"
 
 

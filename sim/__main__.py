@@ -136,13 +136,25 @@ def _fit_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--go", required=True, help="the Go release that made the profile")
     parser.add_argument(
-        "--top-percent", type=_positive, help="CPU %% the process used, as top shows it"
+        "--top-percent",
+        type=_positive,
+        action="append",
+        help="CPU %% the process used, as top shows it (once per --profile)",
     )
-    parser.add_argument("--process-cpu-s", type=_positive, help="CPU seconds the process used")
+    parser.add_argument(
+        "--process-cpu-s",
+        type=_positive,
+        action="append",
+        help="CPU seconds the process used (once per --profile)",
+    )
     parser.add_argument("--pprof-percent", type=_positive, help="CPU %% the profile shows")
     parser.add_argument("--duration-s", type=_positive, help="the profile's duration (seconds)")
     parser.add_argument(
-        "--profile", type=Path, help="a profile file (profile.pb.gz): its samples, rate, duration"
+        "--profile",
+        type=Path,
+        action="append",
+        help="a profile file (profile.pb.gz): its samples, rate, duration; repeat it to fit "
+        "several runs as one, with their scatter in the range",
     )
     parser.add_argument("--rate-hz", type=_positive, default=100.0, help="profile rate (100)")
     parser.add_argument("--threads", type=int_in(1, 4096), help="busy threads (ceil(top/100))")
@@ -162,34 +174,61 @@ def _positive(text: str) -> float:
 
 
 def _observation(args: argparse.Namespace):
-    from sim.fit import Observation
+    from sim.fit import Observation, pool
 
-    rate_hz, duration_s = args.rate_hz, args.duration_s
-    if args.profile is not None:
-        if args.pprof_percent is not None:
-            raise ScenarioError("give --profile or --pprof-percent, not both")
-        from contract.profile import ProfileFormatError
-        from contract.profile_files import read_profile
+    cpu_forms = [x for x in (args.top_percent, args.process_cpu_s) if x is not None]
+    if len(cpu_forms) != 1:
+        raise ScenarioError("give the process's CPU: one of --top-percent or --process-cpu-s")
+    profiles = args.profile or []
+    if not profiles:
+        if args.pprof_percent is None:
+            raise ScenarioError("say what the profile showed: --pprof-percent or --profile")
+        if args.duration_s is None:
+            raise ScenarioError("give the profile's duration: --duration-s")
+        if len(cpu_forms[0]) != 1:
+            raise ScenarioError("give the process's CPU once for one --pprof-percent")
+        duration_s = args.duration_s
+        samples = round(args.pprof_percent / 100 * duration_s * args.rate_hz)
+        cpu_s = (args.process_cpu_s or [args.top_percent[0] / 100 * duration_s])[0]
+        return Observation(
+            args.cpus, args.hz, args.go, args.rate_hz, duration_s, cpu_s, samples, args.threads
+        )
+    if args.pprof_percent is not None:
+        raise ScenarioError("give --profile or --pprof-percent, not both")
+    if len(cpu_forms[0]) != len(profiles):
+        raise ScenarioError(
+            f"give the process's CPU once per --profile: {len(profiles)} profiles, "
+            f"{len(cpu_forms[0])} CPU values"
+        )
+    from contract.profile import ProfileFormatError
+    from contract.profile_files import read_profile
 
+    observations = []
+    for i, path in enumerate(profiles):
         try:
-            profile = read_profile(args.profile)
+            profile = read_profile(path)
         except ProfileFormatError as exc:
             raise ScenarioError(str(exc)) from None
         rate_hz = 1e9 / profile.period_ns
-        duration_s = duration_s or profile.duration_ns / 1e9 or None
-        samples = profile.total_samples
-    elif args.pprof_percent is None:
-        raise ScenarioError("say what the profile showed: --pprof-percent or --profile")
-    if duration_s is None:
-        raise ScenarioError("give the profile's duration: --duration-s")
-    if (args.top_percent is None) == (args.process_cpu_s is None):
-        raise ScenarioError("give the process's CPU: one of --top-percent or --process-cpu-s")
-    if args.profile is None:
-        samples = round(args.pprof_percent / 100 * duration_s * rate_hz)
-    cpu_s = args.process_cpu_s or args.top_percent / 100 * duration_s
-    return Observation(
-        args.cpus, args.hz, args.go, rate_hz, duration_s, cpu_s, samples, args.threads
-    )
+        duration_s = args.duration_s or profile.duration_ns / 1e9 or None
+        if duration_s is None:
+            raise ScenarioError(f"{path} records no duration: give --duration-s")
+        cpu_s = (
+            args.process_cpu_s[i] if args.process_cpu_s else args.top_percent[i] / 100 * duration_s
+        )
+        observations.append(
+            Observation(
+                args.cpus,
+                args.hz,
+                args.go,
+                rate_hz,
+                duration_s,
+                cpu_s,
+                profile.total_samples,
+                args.threads,
+            )
+        )
+    return pool(observations)
 
 
 def fit_main(argv: list[str]) -> int:

@@ -19,6 +19,14 @@ Mechanism and invariants:
   errors of the observed one. The standard error is binomial, sqrt(c(1 - c)/n), over
   the user's expected samples and the simulation's, added in quadrature; it is the
   sampling noise of that many samples, not the model's error.
+* Several profiles of the same program and machine (`pool`) are fitted as one: their
+  samples and CPU add up. A machine's p drifts from run to run more than one profile's
+  samples say (on this project's VM, three 4 s runs in one sitting fit 0.64 to 0.79,
+  each ±0.05), so when the profiles' captures scatter more than binomially, the
+  standard error of their mean, s/sqrt(k), replaces the binomial one and the range
+  takes Student's t with k - 1 degrees of freedom at `Z_RANGE`'s coverage
+  (`t_quantile`): a range that holds the run-to-run drift as well as the counting noise.
+  One profile cannot show its drift; the answer says so.
 * Each simulation runs at most `SIMULATED_CPU_TICKS` CPU-ticks (CPUs × HZ × seconds;
   5 s on 32 CPUs at HZ=250), fewer seconds than the user's profile when that is longer:
   the capture of steady busy threads is stationary. Every run uses the scenario's seed,
@@ -30,6 +38,7 @@ Mechanism and invariants:
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +130,12 @@ class Observation:
     process_cpu_s: float  # CPU the process used during the profile (top% × duration)
     profile_samples: int  # samples in the profile (pprof's CPU ÷ the period)
     threads: int | None = None
+    # (process CPU s, samples) of each profile pooled into this one, when there are several
+    runs: tuple[tuple[float, int], ...] = ()
+
+    @property
+    def run_captures(self) -> list[float]:
+        return [samples / (cpu_s * self.rate_hz) for cpu_s, samples in self.runs]
 
     @property
     def expected_samples(self) -> float:
@@ -137,6 +152,63 @@ class Observation:
     @property
     def profile_percent(self) -> float:
         return 100.0 * self.profile_samples / self.rate_hz / self.duration_s
+
+
+def pool(observations: list[Observation]) -> Observation:
+    """Several profiles of one program on one machine as one observation: durations, CPU
+    and samples added, each profile's CPU and samples kept for the scatter."""
+    first = observations[0]
+    if len(observations) == 1:
+        return first
+    for other in observations[1:]:
+        same = (other.cpus, other.kernel_hz, other.go, other.threads)
+        if same != (first.cpus, first.kernel_hz, first.go, first.threads):
+            raise ScenarioError("profiles pooled in one fit must share CPUs, HZ, Go and threads")
+        if abs(other.rate_hz - first.rate_hz) > 1e-6 * first.rate_hz:
+            raise ScenarioError(
+                f"profiles pooled in one fit must share a rate: {first.rate_hz:g} Hz and "
+                f"{other.rate_hz:g} Hz"
+            )
+    return Observation(
+        first.cpus,
+        first.kernel_hz,
+        first.go,
+        first.rate_hz,
+        sum(o.duration_s for o in observations),
+        sum(o.process_cpu_s for o in observations),
+        sum(o.profile_samples for o in observations),
+        first.threads,
+        tuple((o.process_cpu_s, o.profile_samples) for o in observations),
+    )
+
+
+def _two_sided_t_coverage(t: float, df: int) -> float:
+    """P(|T| < t) for Student's t with df degrees of freedom (Simpson's rule on the
+    density; the densities here are smooth and t is at most a few tens)."""
+    scale = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
+    steps = 4000
+    h = t / steps
+    total = 0.0
+    for i in range(steps + 1):
+        x = i * h
+        weight = 1 if i in (0, steps) else (4 if i % 2 else 2)
+        total += weight * (1 + x * x / df) ** (-(df + 1) / 2)
+    return 2 * scale * total * h / 3
+
+
+def t_quantile(df: int, z: float = Z_RANGE) -> float:
+    """The t with df degrees of freedom whose two-sided coverage is the normal's at z."""
+    coverage = math.erf(z / math.sqrt(2))
+    low, high = z, z
+    while _two_sided_t_coverage(high, df) < coverage:
+        high *= 2
+    while high - low > 1e-4:
+        mid = (low + high) / 2
+        if _two_sided_t_coverage(mid, df) < coverage:
+            low = mid
+        else:
+            high = mid
+    return (low + high) / 2
 
 
 def check_observation(obs: Observation) -> None:
@@ -225,6 +297,8 @@ class Fit:
     p_low: float
     p_high: float
     capture_se: float
+    range_multiplier: float  # Z_RANGE, or Student's t when the profiles' scatter sets the SE
+    scatter_se: float | None  # s/sqrt(k) of several profiles' captures (None: one profile)
     fitted_capture: float
     capture_at_0: float
     capture_at_1: float
@@ -285,7 +359,16 @@ def fit(obs: Observation, preset: Preset) -> Fit:
 
     c = min(obs.capture, 1.0)
     simulated_expected = obs.top_percent / 100 * seconds * obs.rate_hz
-    se = math.sqrt(max(c * (1 - c), 1e-6) * (1 / obs.expected_samples + 1 / simulated_expected))
+    variance = max(c * (1 - c), 1e-6)
+    observed_var = variance / obs.expected_samples
+    multiplier, scatter_se = Z_RANGE, None
+    if len(obs.runs) >= 2:
+        k = len(obs.runs)
+        scatter_se = statistics.stdev(obs.run_captures) / math.sqrt(k)
+        if scatter_se**2 > observed_var:
+            observed_var = scatter_se**2
+            multiplier = t_quantile(k - 1)
+    se = math.sqrt(observed_var + variance / simulated_expected)
     at_0, at_1 = capture_at(0.0), capture_at(1.0)
     p = solve(c, at_0, at_1)
     result = Fit(
@@ -293,9 +376,11 @@ def fit(obs: Observation, preset: Preset) -> Fit:
         preset,
         seconds,
         p,
-        solve(c - Z_RANGE * se, at_0, at_1, high=p),
-        solve(c + Z_RANGE * se, at_0, at_1, low=p),
+        solve(c - multiplier * se, at_0, at_1, high=p),
+        solve(c + multiplier * se, at_0, at_1, low=p),
         se,
+        multiplier,
+        scatter_se,
         capture_at(p),
         at_0,
         at_1,
@@ -320,9 +405,14 @@ def fit(obs: Observation, preset: Preset) -> Fit:
 
 def to_text(result: Fit) -> str:
     obs = result.obs
+    what = (
+        f"the {obs.duration_s:g} s profile shows"
+        if len(obs.runs) < 2
+        else f"{len(obs.runs)} profiles, {obs.duration_s:g} s in all, show"
+    )
     lines = [
-        f"observed: the process used {obs.top_percent:.0f}% CPU; the {obs.duration_s:g} s "
-        f"profile shows {obs.profile_percent:.0f}% ({obs.profile_samples:,} samples at "
+        f"observed: the process used {obs.top_percent:.0f}% CPU; {what} "
+        f"{obs.profile_percent:.0f}% ({obs.profile_samples:,} samples at "
         f"{obs.rate_hz:g} Hz of {obs.expected_samples:,.0f} expected): capture {obs.capture:.3f}",
         f"machine: {obs.cpus} CPUs, HZ={obs.kernel_hz}, {obs.go} ({runtime_model(obs.go)} "
         f"model), preset {result.preset.name}: {result.preset.source}",
@@ -330,9 +420,7 @@ def to_text(result: Fit) -> str:
         "busy threads is stationary, so fewer seconds than the profile's suffice",
         "",
         f"p (machine.same_round_survival) = {result.p:.3f}, range {result.p_low:.3f} to "
-        f"{result.p_high:.3f}: the p whose capture is within ±{Z_RANGE:g} SE "
-        f"(SE {result.capture_se:.4f}, binomial noise of the profile's and the simulation's "
-        "samples)",
+        f"{result.p_high:.3f}: {_range_reason(result)}",
         f"capture: observed {obs.capture:.3f}, fitted {result.fitted_capture:.3f} "
         f"(p = 0 gives {result.capture_at_0:.3f}, p = 1 gives {result.capture_at_1:.3f})",
     ]
@@ -347,6 +435,31 @@ def to_text(result: Fit) -> str:
         f"{result.own_p_percent:.0f}% under {obs.go}"
     )
     return "\n".join(lines) + "\n"
+
+
+def _range_reason(result: Fit) -> str:
+    """What the range stands for, in words."""
+    obs = result.obs
+    if result.scatter_se is None:
+        return (
+            f"the p whose capture is within ±{Z_RANGE:g} SE (SE {result.capture_se:.4f}, "
+            "binomial noise of the profile's and the simulation's samples; one profile "
+            "cannot show how p drifts between runs: give several --profile to include that)"
+        )
+    captures = ", ".join(f"{c:.3f}" for c in obs.run_captures)
+    k = len(obs.runs)
+    if result.range_multiplier == Z_RANGE:
+        return (
+            f"the p whose capture is within ±{Z_RANGE:g} SE (SE {result.capture_se:.4f}, "
+            f"binomial: the {k} profiles' captures {captures} scatter no more than their "
+            f"samples explain, s/sqrt(k) = {result.scatter_se:.4f})"
+        )
+    return (
+        f"the p whose capture is within ±{result.range_multiplier:.2f} SE (SE "
+        f"{result.capture_se:.4f}: the {k} profiles' captures {captures} scatter more than "
+        f"their samples explain, so the SE is their s/sqrt(k) = {result.scatter_se:.4f}, "
+        f"with Student's t at {k - 1} degrees of freedom)"
+    )
 
 
 def fitted_scenario(result: Fit) -> dict[str, Any]:
