@@ -393,7 +393,7 @@ FAULTHANDLER_WALK_TARGET = target(
     faulthandler.enable()  # after start(), as pytest does
     before = _sampler.stats()["stack_walk_faults"]
     for _ in range(5):
-        _sampler.walk_selftest("unreadable")
+        _sampler.walk_selftest("unreadable", True)  # in place: no entry window
         time.sleep(0.15)  # a drain between faults (the reader runs every 100 ms)
     faults = _sampler.stats()["stack_walk_faults"] - before
     s.stop()

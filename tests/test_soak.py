@@ -1109,7 +1109,7 @@ def ingredient_kill_segv():
 
 
 # ----- 7. faulthandler enabled after start() (what pytest does) ----------------------
-# (a) walk_selftest("unreadable") makes the walk fault on a PROT_NONE page, 20 times:
+# (a) walk_selftest("unreadable", True) makes the walk fault on a PROT_NONE page, 20 times:
 # the program must survive without a fatal-error report; before the fix faulthandler,
 # installed over the guard, took the fault first and printed one.
 # (b) a genuine NULL dereference (ctypes.string_at(0)) must print faulthandler's report
@@ -1141,7 +1141,7 @@ if part == "walk":
     def nested(n):
         if n == 0:
             for _ in range(10):
-                _sampler.walk_selftest("unreadable")
+                _sampler.walk_selftest("unreadable", True)  # in place: no entry window
             return
         nested(n - 1)
 
