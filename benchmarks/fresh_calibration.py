@@ -52,12 +52,19 @@ def main(argv: list[str] | None = None) -> int:
         r = calibrate.fresh_prediction(
             ("native", 2, 500, "process"), machine, args.pairs, args.duration, hz=hz
         )
+        if r["gap"] is None:
+            print(f"{trial:>5} every pair busy (another job had the CPUs)")
+            continue
         gaps.append(r["gap"])
+        busy = f"  ({r['busy_pairs']} busy pairs left out)" if r["busy_pairs"] else ""
         print(
             f"{trial:>5} {r['p']:>6.3f} {r['predicted']:>9.3f} "
-            f"{statistics.median(r['measured']):>8.3f} {r['gap']:>+7.3f}"
+            f"{statistics.median(r['measured']):>8.3f} {r['gap']:>+7.3f}{busy}"
         )
-    print(f"gaps from {min(gaps):+.3f} to {max(gaps):+.3f}, median {statistics.median(gaps):+.3f}")
+    if gaps:
+        print(
+            f"gaps from {min(gaps):+.3f} to {max(gaps):+.3f}, median {statistics.median(gaps):+.3f}"
+        )
     return 0
 
 

@@ -258,20 +258,35 @@ def fresh_prediction(
     as given) and compared with the median of its real runs: the protocol of the grid's
     session calibration, on one cell. Returns p, the prediction, the runs and the gap
     (measured − predicted).
+
+    A pair whose threads got less than 90% of the CPU they asked for (another job on the
+    machine: the grid's `machine_busy`) is left out of both medians: with fewer CPUs free
+    than busy threads, a tick round holds fewer of the process's ticks and the cell is
+    not the one the model simulates. `busy_pairs` counts them; `gap` is None if none
+    was clean.
     """
     scenario = cell_scenario(*cell, duration_s, machine)
-    counted, measured = [], []
+    cpus = os.cpu_count() or 1
+    wanted = min(cell[1], cpus) * duration_s * 0.9
+    counted, measured, busy = [], [], 0
     for _ in range(pairs):
-        counted.append(survival_run(rate_hz, 2, duration_s, hz))
-        measured.append(run_scenario(scenario).report.capture_ratio)
+        survival = survival_run(rate_hz, 2, duration_s, hz)
+        report = run_scenario(scenario).report
+        if survival["cpu_seconds"] < min(2, cpus) * duration_s * 0.9 or report.cpu_seconds < wanted:
+            busy += 1
+            continue
+        counted.append(survival)
+        measured.append(report.capture_ratio)
+    result: dict[str, Any] = {"busy_pairs": busy, "p_runs": [r["p"] for r in counted]}
+    if not counted:
+        return result | {"p": None, "predicted": None, "measured": [], "gap": None}
     p = survival_medians(counted)["same_round_survival"]
     if p is None:
         raise CalibrationError(f"no tick round at {rate_hz} Hz generated two signals")
     twin = cell_scenario(*cell, duration_s, machine | {"same_round_survival": p})
     predicted = simulate(twin).report.capture_ratio
-    return {
+    return result | {
         "p": p,
-        "p_runs": [r["p"] for r in counted],
         "predicted": predicted,
         "measured": measured,
         "gap": statistics.median(measured) - predicted,

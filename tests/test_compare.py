@@ -269,9 +269,13 @@ def test_process_timer_collisions_match_a_fresh_calibration():
     trials = []
     for _ in range(2):
         trial = calibrate.fresh_prediction(("native", 2, 500, "process"), machine, 7, 1.5, hz=hz)
+        if len(trial["measured"]) < 4:
+            continue  # the machine was busy for most pairs: not a test of the model
         trials.append(trial)
         if abs(trial["gap"]) <= 0.05:
             break
+    if not trials:
+        pytest.skip("the machine was busy: fewer than 4 of 7 pairs got their 2 CPUs, twice")
     assert abs(trials[-1]["gap"]) <= 0.05, trials
 
 
@@ -289,3 +293,28 @@ def test_process_timer_collisions_stay_within_the_kernel_bounds():
     hz = report.machine.get("kernel_hz") or 250
     low, high = hz / (2 * 500), min(1.0, hz / 500)
     assert low - 0.03 <= report.capture_ratio <= high + 0.03, report.capture_ratio
+
+
+def test_a_fresh_prediction_leaves_out_the_pairs_another_job_starved(monkeypatch):
+    """A pair whose threads got under 90% of their CPUs (another job ran) measures another
+    machine: with one CPU free, two threads at 500 Hz capture 0.5 whatever p is. The CI
+    run of 2026-12-07 07:13 UTC failed on such pairs (measured 0.49-0.51, predicted 0.31)."""
+    from types import SimpleNamespace
+
+    duration_s = 1.0
+    captures = iter([0.31, 0.5, 0.33])  # the middle pair got one CPU of two
+    cpus = iter([2.0, 1.0, 2.0])
+
+    def fake_survival(rate_hz, threads_n, duration, hz):
+        return {"threads": 2, "p": 0.25, "p_se": 0.02, "rounds": 400, "cpu_seconds": 2.0}
+
+    def fake_run(scenario):
+        report = SimpleNamespace(capture_ratio=next(captures), cpu_seconds=next(cpus))
+        return SimpleNamespace(report=report)
+
+    monkeypatch.setattr(calibrate, "survival_run", fake_survival)
+    monkeypatch.setattr(calibrate, "run_scenario", fake_run)
+    monkeypatch.setattr(calibrate.os, "cpu_count", lambda: 2)
+    cell = ("native", 2, 500, "process")
+    trial = calibrate.fresh_prediction(cell, {"cpus": 2}, 3, duration_s, hz=250)
+    assert (trial["busy_pairs"], trial["measured"]) == (1, [0.31, 0.33])
