@@ -1412,17 +1412,31 @@ attached_tstate_of(int tid)
  * same with its entry frame between), so for those instructions newest_frame() reads
  * whatever the C stack slot held: often the frame that the previous entry at the same
  * C depth ran. For a generator resumed again and again from C (next(), send(), throw(),
- * close()) that is the generator's own frame, suspended and unlinked (previous set to
- * NULL when it yields: Objects/genobject.c gen_send_ex2 in 3.11, YIELD_VALUE in 3.12),
- * which passes every check but the last (the data stack below it is not used up); other
- * stale words fail earlier or fault. The soak's generator thread lost 3-13 samples a
- * run of 5300 there on 3.12. What the thread runs in the window is the caller's chain,
- * tstate->cframe->previous->current_frame, plus the frame being entered (on the data
- * stack a gap frame the checks allow, or a generator's, off it): so when the newest
- * chain fails or faults, that chain is walked instead, under the same checks and the
- * same guard, and the stack it gives (at most the entered frame short) is counted in
- * stacks_entry_window. 3.13+ link the new frame before they publish it
+ * close()) that is the generator's own frame. 3.11's gen_send_ex2 links it to the
+ * caller before the call
+ * (https://github.com/python/cpython/blob/v3.11.2/Objects/genobject.c#L208), so that
+ * walk passes and is the thread's stack; 3.12's leaves it as YIELD_VALUE left it,
+ * unlinked (previous NULL), which passes every check but the last (the data stack
+ * below it is not used up); other stale words fail earlier or fault. The soak's
+ * generator thread lost 3-13 samples a run of 5300 there on 3.12. What the thread runs
+ * in the window is the caller's chain, the previous cframe's current_frame, plus the
+ * frame being entered (on the data stack a gap frame the checks allow, or a
+ * generator's, off it): so when the newest chain fails or faults, the chain from
+ * tstate->cframe->previous->current_frame is walked instead, under the same checks and
+ * the same guard, and the stack it gives (at most the entered frame short) is counted
+ * in stacks_entry_window. 3.13+ link the new frame before they publish it
  * (tstate->current_frame): no window, no second walk.
+ *
+ * That `previous` is itself stale in the window on the builds checked: GCC stores the
+ * new cframe's current_frame and previous together, in one 16-byte store after
+ * tstate->cframe is published (objdump -d --disassemble=_PyEval_EvalFrameDefault on
+ * pyenv's 3.11.7 and 3.12.1 libpython). So the walk reads the caller's chain only when
+ * the slot still names the same caller's cframe, as it does for a call site that
+ * enters at the same C depth again and again (the soak's generator loop). A slot that
+ * names another, older live cframe gives that one's chain, which passes only if every
+ * frame between them is off the data stack (generators resumed from C): then the kept
+ * stack lacks those generator frames. Anything else fails the checks or faults under
+ * the guard, and the sample is dropped as before.
  */
 static _PyInterpreterFrame *
 walk_start(PyThreadState *ts, int from_caller)
@@ -1440,8 +1454,8 @@ walk_start(PyThreadState *ts, int from_caller)
 }
 
 /* 1 if a failed walk may be the entry window (above) and worth a walk of the caller's
-   chain. The cframes are read in that walk, under the guard: a reordered prologue may
-   have published a cframe whose `previous` is not yet stored. */
+   chain. The cframes are read in that walk, under the guard: in the window the new
+   cframe's `previous` is not yet stored (above). */
 static inline int
 entry_window_possible(PyThreadState *ts)
 {
@@ -3424,7 +3438,11 @@ py_thread_cpu_ns(PyObject *Py_UNUSED(self), PyObject *args)
  * current_frame is set, exactly _PyEvalFrameDefault's prologue; 3.13: current_frame
  * itself. Nothing else runs meanwhile (no Python code, no allocation). Kinds:
  * "unreadable" (a PROT_NONE page), "stale" (just above datastack_top, where popped
- * frames lie), "misaligned" (8 bytes into the current frame).
+ * frames lie), "misaligned" (8 bytes into the current frame), "suspended_generator"
+ * (the frame of `gen`, a suspended generator, as the 3.12 window finds it). With
+ * in_place (3.11/3.12) the garbage replaces the current cframe's current_frame instead,
+ * a state with no entry window. The fake cframe's `previous` is the true caller's
+ * cframe: the case where the stale slot still names it ("The entry window").
  */
 static PyObject *
 py_walk_selftest(PyObject *Py_UNUSED(self), PyObject *args)
