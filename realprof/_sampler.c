@@ -1418,7 +1418,8 @@ attached_tstate_of(int tid)
  * walk passes and is the thread's stack; 3.12's leaves it as YIELD_VALUE left it,
  * unlinked (previous NULL), which passes every check but the last (the data stack
  * below it is not used up); other stale words fail earlier or fault. The soak's
- * generator thread lost 3-13 samples a run of 5300 there on 3.12. What the thread runs
+ * generator thread lost 3-13 samples a run of 5300 there on 3.12 (the soak test's -s
+ * line prints them). What the thread runs
  * in the window is the caller's chain, the previous cframe's current_frame, plus the
  * frame being entered (on the data stack a gap frame the checks allow, or a
  * generator's, off it): so when the newest chain fails or faults, the chain from

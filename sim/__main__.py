@@ -196,9 +196,17 @@ def _observation(args: argparse.Namespace):
     if args.pprof_percent is not None:
         raise ScenarioError("give --profile or --pprof-percent, not both")
     if len(cpu_forms[0]) != len(profiles):
+
+        def count(n: int, what: str) -> str:
+            return f"{n} {what}" + ("" if n == 1 else "s")
+
         raise ScenarioError(
-            f"give the process's CPU once per --profile: {len(profiles)} profiles, "
-            f"{len(cpu_forms[0])} CPU values"
+            f"give the process's CPU once per --profile: {count(len(profiles), 'profile')}, "
+            f"{count(len(cpu_forms[0]), 'CPU value')}"
+        )
+    if args.duration_s is not None and len(profiles) > 1:
+        raise ScenarioError(
+            "--duration-s applies to one --profile; several profiles each give their own"
         )
     from contract.profile import ProfileFormatError
     from contract.profile_files import read_profile

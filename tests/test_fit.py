@@ -163,6 +163,10 @@ BAD = {
         *("--profile", "/nonexistent/a.pb.gz", "--profile", "/nonexistent/b.pb.gz"),
         *("--process-cpu-s", "3"),
     ],
+    "one duration for several profiles": [
+        *("--profile", "/nonexistent/a.pb.gz", "--profile", "/nonexistent/b.pb.gz"),
+        *("--process-cpu-s", "3", "--process-cpu-s", "3"),
+    ],
     "two CPU values for one pprof number": [
         *("--top-percent", "400", "--top-percent", "300", "--pprof-percent", "100"),
     ],
