@@ -117,7 +117,9 @@ def analyse(lines: list[str], threads: int, rate_hz: int, program: str = "goworl
     on_cpu: dict[int, tuple[int, float]] = {}
     run_s: collections.Counter[int] = collections.Counter()
     comm: dict[int, str] = {}
-    switched_out: list[tuple[int, bool, str, str]] = []  # (tid, at tick, state, next comm)
+    # (tid, at tick, state, next comm, next tid)
+    switched_out: list[tuple[int, bool, str, str, int]] = []
+    segments: dict[int, list[float]] = collections.defaultdict(list)  # run lengths
     blocked_at: dict[int, list[float]] = collections.defaultdict(list)
     generated = delivered = 0
     for ts, cpu, event, f, rest in events:
@@ -129,10 +131,11 @@ def analyse(lines: list[str], threads: int, rate_hz: int, program: str = "goworl
             comm[prev], comm[nxt] = f["prev_comm"], f["next_comm"]
             if cpu in on_cpu and on_cpu[cpu][0] == prev:
                 run_s[prev] += ts - on_cpu[cpu][1]
+                segments[prev].append(ts - on_cpu[cpu][1])
             on_cpu[cpu] = (nxt, ts)
             if f["prev_comm"].startswith(program):
                 at_tick = cpu in last_tick and ts - last_tick[cpu] < AT_TICK_S
-                switched_out.append((prev, at_tick, f["prev_state"], f["next_comm"]))
+                switched_out.append((prev, at_tick, f["prev_state"], f["next_comm"], nxt))
                 if not f["prev_state"].startswith("R"):
                     blocked_at[prev].append(ts)
         elif event == "signal_generate" and int(f.get("code", 0)) == SI_TIMER:
@@ -144,19 +147,26 @@ def analyse(lines: list[str], threads: int, rate_hz: int, program: str = "goworl
     busy = set(ours[:threads])
     busy_cpu_s = sum(run_s[t] for t in busy)
     runtime_threads = [t for t in blocked_at if t not in busy]
+    preempted = [s for s in switched_out if s[0] in busy and s[2].startswith("R")]
+    between = [s for s in preempted if not s[1]]
+    by_whom = collections.Counter(
+        "the Go runtime" if s[3].startswith(program) else "other processes" for s in between
+    )
+    preempts_by_tid = collections.Counter(s[4] for s in between)
     wakes = {}
     for tid in sorted(runtime_threads, key=lambda t: -len(blocked_at[t])):
         stamps = blocked_at[tid]
         gaps = [b - a for a, b in itertools.pairwise(stamps)]
+        runs = segments.get(tid, [])
         wakes[str(tid)] = {
             "wakes_per_s": round(len(stamps) / span_s, 1),
             "median_gap_ms": round(1000 * statistics.median(gaps), 3) if gaps else None,
+            "gap_deciles_ms": [round(1000 * q, 3) for q in statistics.quantiles(gaps, n=10)]
+            if len(gaps) >= 10
+            else None,
+            "median_run_us": round(1e6 * statistics.median(runs), 1) if runs else None,
+            "preempts_between_ticks_per_s": round(preempts_by_tid[tid] / span_s, 1),
         }
-    preempted = [s for s in switched_out if s[0] in busy and s[2].startswith("R")]
-    between = [s for s in preempted if not s[1]]
-    by_whom = collections.Counter(
-        "the Go runtime" if nxt.startswith(program) else "other processes" for *_, nxt in between
-    )
     return {
         "span_s": round(span_s, 3),
         "busy_cpu_s": round(busy_cpu_s, 3),

@@ -41,8 +41,9 @@ another, in child processes wherever a crash or an exec is part of the ingredien
   at least 90 % of its samples named after it;
 * a 9000-deep recursion with ``max_depth=64`` keeps its samples: 64 frames, leaf end,
   flagged truncated;
-* at 100 Hz, a fork every 5 ms beside a busy thread: the capture is within 3 binomial
-  standard errors of the same run without forks;
+* at 100 Hz, a fork every 5 ms beside a busy thread: the busy thread's capture is
+  within 3 binomial standard errors of the same run without forks, and the whole run
+  keeps 80% of its timer periods;
 * ``kill()`` and ``pthread_kill()`` of SIGSEGV still kill with signal 11;
 * with faulthandler enabled after ``start()`` (as pytest does), forced walk faults are
   survived without a fatal-error report, and a genuine segfault reports once.
@@ -1355,10 +1356,10 @@ def test_soak_promises(timer):
             d,
         )
 
-    # fork every 5 ms at 100 Hz beside a busy thread: the capture is within 3 binomial
-    # standard errors (and the end effects) of the same run without forks (the same CPU
-    # bursts in the main thread, spent spinning). Old code: 0.01-0.87 with forks against
-    # 0.92-1.0 without.
+    # fork every 5 ms at 100 Hz beside a busy thread: the busy thread's capture is within
+    # 3 binomial standard errors (and the end effects) of the same run without forks (the
+    # same CPU bursts in the main thread, spent spinning), and the run keeps 80%. Old
+    # code: 0.01-0.87 with forks against 0.92-1.0 without.
     if "fork" in r:
         f = r["fork"]
         without, forking = f["without"], f["with"]
@@ -1374,12 +1375,6 @@ def test_soak_promises(timer):
         )
         check(
             ">= 100 timer periods per run", min(without["expected"], forking["expected"]) >= 100, f
-        )
-        diff, tol = capture_tolerance(
-            without["samples"] + without["overruns"],
-            without["expected"],
-            forking["samples"] + forking["overruns"],
-            forking["expected"],
         )
         if timer == "process":
             # ITIMER_PROF is one timer for the process, and the kernel drops an expiry
@@ -1398,11 +1393,30 @@ def test_soak_promises(timer):
             capture = (forking["samples"] + forking["overruns"]) / forking["expected"]
             check(f"fork: capture with forks {capture:.3f} >= 0.8", capture >= 0.8, f)
         else:
+            # The busy thread runs without a break in both runs, so its expiries are the
+            # binomial trials capture_tolerance describes. The forking thread's own
+            # bursts (0.6-0.8 ms every 5 ms) are not: its timer is checked only at a tick
+            # that lands in a burst, and in the run without forks its CPU idles between
+            # bursts; one CI run (2026-12-07, CPython 3.15) saw it keep 9 of its 45
+            # expected expiries there against 54 of 54 with forks, which failed the
+            # whole-run comparison by 0.126 with the busy thread's captures 0.9998 and
+            # 0.9994. So the 3-SE comparison is the busy thread's, and the whole run with
+            # forks must still keep 80% (starved timers kept 0.01-0.87).
+            busy_diff, busy_tol = capture_tolerance(
+                without["busy_samples"],
+                without["busy_cpu_s"] * 100,
+                forking["busy_samples"],
+                forking["busy_cpu_s"] * 100,
+            )
             check(
-                f"fork: capture (with overruns) with forks - without = {diff:+.3f}, "
-                f"allowed +-{tol:.3f}",
-                abs(diff) <= tol,
+                f"fork: busy thread's capture with forks - without = {busy_diff:+.3f}, "
+                f"allowed +-{busy_tol:.3f}",
+                abs(busy_diff) <= busy_tol,
                 f,
+            )
+            capture = (forking["samples"] + forking["overruns"]) / forking["expected"]
+            check(
+                f"fork: capture (with overruns) with forks {capture:.3f} >= 0.8", capture >= 0.8, f
             )
 
     # kill(SIGSEGV) and pthread_kill(SIGSEGV) kill with signal 11. Old code: survived.
