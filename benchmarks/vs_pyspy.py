@@ -645,6 +645,12 @@ def run(cmd: list[str], cwd: Path, timeout: float) -> dict[str, Any]:
     }
 
 
+def realprof_record_command(timer: str, hz: int, out: Path, argv: list[str]) -> list[str]:
+    """`python -m realprof record` of the program `argv`, writing `out`."""
+    command = [sys.executable, "-m", "realprof", "record", "--timer", timer, "--hz", str(hz)]
+    return [*command, "-o", str(out), *argv]
+
+
 def choose_timer(work: Path) -> tuple[str, int]:
     """perf at 1000 Hz if the kernel lets realprof open the event, else per-thread 250 Hz."""
     script = work / "probe.py"
@@ -707,19 +713,7 @@ def profile_program(
 ) -> dict[str, Any]:
     argv, what = prog.make(work, args.scale)
     rp_out, spy_out = work / f"{prog.name}.realprof.pb.gz", work / f"{prog.name}.pyspy.txt"
-    rp_cmd = [
-        sys.executable,
-        "-m",
-        "realprof",
-        "record",
-        "--timer",
-        timer,
-        "--hz",
-        str(hz),
-        "-o",
-        str(rp_out),
-        *argv,
-    ]
+    rp_cmd = realprof_record_command(timer, hz, rp_out, argv)
     spy_cmd = [
         pyspy,
         "record",

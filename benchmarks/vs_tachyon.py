@@ -65,7 +65,13 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from vs_pyspy import choose_timer, loadavg, machine_info, run  # noqa: E402
+from vs_pyspy import (  # noqa: E402
+    choose_timer,
+    loadavg,
+    machine_info,
+    realprof_record_command,
+    run,
+)
 
 from contract.profile_files import read_profile  # noqa: E402
 
@@ -221,19 +227,7 @@ def profile_run(
         cmd = [sys.executable, *argv]
     elif tool == "realprof":
         out = out.with_suffix(".pb.gz")
-        cmd = [
-            sys.executable,
-            "-m",
-            "realprof",
-            "record",
-            "--timer",
-            timer[0],
-            "--hz",
-            str(timer[1]),
-            "-o",
-            str(out),
-            *argv,
-        ]
+        cmd = realprof_record_command(timer[0], timer[1], out, argv)
     else:
         out = out.with_suffix(".txt")
         cmd = [

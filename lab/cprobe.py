@@ -10,9 +10,9 @@ some CPU (realprof's reader, which wakes every 10 ms to watch for threads), a
 `getrusage(RUSAGE_THREAD)` call after every block of the busy loop (realprof's
 `spin_native` times itself that way), and pinning.
 
-`build` compiles the source with gcc into a cache outside the clone
-($XDG_CACHE_HOME or ~/.cache, `sigprof-lab/cprobe/`), keyed by the source's hash, so an
-edit of the source rebuilds it and nothing else does. `probe_run` runs it once and
+`build` compiles the source with gcc (`lab.machine.build_c`) into a cache outside the
+clone ($XDG_CACHE_HOME or ~/.cache, `sigprof-lab/cprobe/`), keyed by the source's hash,
+so an edit of the source rebuilds it and nothing else does. `probe_run` runs it once and
 returns its capture ratio (samples / (process CPU × rate), the CPU measured over the
 timer's window) and its tick-round counts (`lab.calibrate.survival_from_rounds`, the
 estimator calibration uses on realprof's samples). Without gcc, `CProbeError` says how
@@ -21,19 +21,15 @@ to install it.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from lab.calibrate import survival_from_rounds
-from lab.machine import cache_dir
+from lab.machine import build_c
 
 SOURCE = Path(__file__).with_name("cprobe.c")
-INSTALL_HINT = "apt-get install gcc"
 
 
 class CProbeError(Exception):
@@ -42,25 +38,7 @@ class CProbeError(Exception):
 
 def build() -> Path:
     """The compiled probe, built once per version of its source."""
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        raise CProbeError(f"the C probe needs gcc, which is not installed ({INSTALL_HINT})")
-    source = SOURCE.read_bytes()
-    binary = cache_dir("cprobe") / f"cprobe-{hashlib.sha256(source).hexdigest()[:16]}"
-    if binary.exists():
-        return binary
-    partial = binary.with_suffix(f".{os.getpid()}.tmp")
-    done = subprocess.run(
-        [gcc, "-O2", "-pthread", "-o", str(partial), str(SOURCE)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        first = (done.stderr.strip().splitlines() or ["no output"])[0]
-        raise CProbeError(f"gcc could not build {SOURCE.name}: {first}")
-    partial.replace(binary)
-    return binary
+    return build_c(SOURCE, "cprobe", ("-O2", "-pthread"), CProbeError, "the C probe")
 
 
 def probes(cell: tuple[str, int, int, str]) -> bool:

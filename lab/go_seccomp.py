@@ -19,7 +19,7 @@ ENOSYS (a kernel without POSIX timers) take the same path; `tests/test_go_seccom
 runs both.
 
 The mechanism: `lab/go_seccomp.c`, a launcher compiled with gcc into the lab's cache
-(`lab.machine.cache_dir`, keyed by the source's hash, like `lab.cprobe`), sets
+(`lab.machine.build_c`, keyed by the source's hash, like `lab.cprobe`), sets
 `PR_SET_NO_NEW_PRIVS`, installs a seccomp filter that answers `timer_create` with the
 chosen errno and lets every other call through, checks that the call now fails, and
 execs the Go program. A filter is inherited by every thread and child and kept across
@@ -41,18 +41,13 @@ under it, keyed by both ("go1.19-as-go1.17").
 from __future__ import annotations
 
 import errno
-import hashlib
-import os
-import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from lab.go_toolchain import GoWorldError
-from lab.machine import cache_dir
+from lab.machine import build_c
 
 SOURCE = Path(__file__).with_name("go_seccomp.c")
-INSTALL_HINT = "apt-get install gcc"
 # The errno the filter answers with: a seccomp policy's and a kernel without the call's.
 ERRNOS = {"EPERM": errno.EPERM, "ENOSYS": errno.ENOSYS}
 
@@ -98,27 +93,7 @@ def emulates(cell: tuple[str, int, int, str]) -> bool:
 
 def build() -> Path:
     """The compiled launcher, built once per version of its source."""
-    gcc = shutil.which("gcc")
-    if gcc is None:
-        raise GoWorldError(
-            f"the go1.17 emulation needs gcc, which is not installed ({INSTALL_HINT})"
-        )
-    source = SOURCE.read_bytes()
-    binary = cache_dir("go-seccomp") / f"go_seccomp-{hashlib.sha256(source).hexdigest()[:16]}"
-    if binary.exists():
-        return binary
-    partial = binary.with_suffix(f".{os.getpid()}.tmp")
-    done = subprocess.run(
-        [gcc, "-O2", "-Wall", "-o", str(partial), str(SOURCE)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        first = (done.stderr.strip().splitlines() or ["no output"])[0]
-        raise GoWorldError(f"gcc could not build {SOURCE.name}: {first}")
-    partial.replace(binary)  # atomic: a concurrent build wins or loses whole
-    return binary
+    return build_c(SOURCE, "go-seccomp", ("-O2", "-Wall"), GoWorldError, "the go1.17 emulation")
 
 
 def launcher(which: Emulation, errno_name: str = "EPERM") -> list[str]:

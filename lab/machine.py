@@ -41,9 +41,12 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import os
 import platform
 import re
+import shutil
+import subprocess
 import tempfile
 import zlib
 from pathlib import Path
@@ -253,6 +256,37 @@ def machine_here(scenario: Scenario, scenario_path: Path | None) -> tuple[dict, 
         "simulated with this machine's CPUs and HZ but uncalibrated kernel parameters: "
         "run `python -m realprof calibrate` first"
     )
+
+
+GCC_INSTALL_HINT = "apt-get install gcc"
+
+
+def build_c(
+    source: Path, kind: str, flags: tuple[str, ...], error: type[Exception], who: str
+) -> Path:
+    """`source` compiled by gcc into `cache_dir(kind)`, once per version of the source
+    (the binary is named after its stem and sha256). It is built under a temporary name
+    and renamed, so of two concurrent builds each wins or loses whole. Raises
+    `error(message)` when gcc is missing (`who` needs it) or fails."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        raise error(f"{who} needs gcc, which is not installed ({GCC_INSTALL_HINT})")
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    binary = cache_dir(kind) / f"{source.stem}-{digest}"
+    if binary.exists():
+        return binary
+    partial = binary.with_suffix(f".{os.getpid()}.tmp")
+    done = subprocess.run(
+        [gcc, *flags, "-o", str(partial), str(source)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        first = (done.stderr.strip().splitlines() or ["no output"])[0]
+        raise error(f"gcc could not build {source.name}: {first}")
+    partial.replace(binary)
+    return binary
 
 
 def cache_dir(kind: str) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from lab import cprobe, grid
 from lab.grid import resimulate
 from lab.grid_cells import cell_scenario
 from lab.grid_results import render
+from lab.machine import GCC_INSTALL_HINT
 from sim.model import simulate
 
 
@@ -21,7 +23,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_build_is_cached_by_the_source_hash(cache: Path, require_tool) -> None:
-    require_tool("gcc", cprobe.INSTALL_HINT)
+    require_tool("gcc", GCC_INSTALL_HINT)
     first = cprobe.build()
     built_at = first.stat().st_mtime_ns
     second = cprobe.build()
@@ -32,7 +34,7 @@ def test_build_is_cached_by_the_source_hash(cache: Path, require_tool) -> None:
 def test_without_gcc_the_error_says_how_to_install_it(
     cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(cprobe.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(cprobe.CProbeError, match="apt-get install gcc"):
         cprobe.build()
 
@@ -40,7 +42,7 @@ def test_without_gcc_the_error_says_how_to_install_it(
 def test_grid_with_cprobe_but_no_gcc_is_one_line_and_exit_2(
     cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(cprobe.shutil, "which", lambda name: None)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
     code = grid.main(["--cprobe", "--worlds", "sim,real", "--cells", "native/2t/200Hz/process"])
     err = capsys.readouterr().err
     assert (code, err.count("\n"), "apt-get install gcc" in err) == (2, 1, True)
@@ -63,7 +65,7 @@ def test_one_busy_thread_below_the_tick_rate_gets_every_sample(cache: Path, requ
     """One busy thread at 100 Hz: one expiry per 2.5 ticks, never two in a round, so no
     collision can drop one: every expiry is delivered (capture 1 within the tick's
     granularity of the process clock)."""
-    require_tool("gcc", cprobe.INSTALL_HINT)
+    require_tool("gcc", GCC_INSTALL_HINT)
     run = cprobe.probe_run(1, 100, 1.0, 250)
     if run["cpu_seconds"] < 0.9:
         pytest.skip(f"the busy thread got {run['cpu_seconds']:.2f} CPU-s of 1 (machine busy)")
@@ -73,7 +75,7 @@ def test_one_busy_thread_below_the_tick_rate_gets_every_sample(cache: Path, requ
 
 @pytest.mark.real
 def test_the_handler_stamps_every_delivery_in_order_of_threads(cache: Path, require_tool) -> None:
-    require_tool("gcc", cprobe.INSTALL_HINT)
+    require_tool("gcc", GCC_INSTALL_HINT)
     run = cprobe.probe_run(2, 400, 0.5, 250, keep_times=True)
     assert len(run["times_ns"]) == run["samples"] == sum(run["samples_per_thread"])
     assert set(run["thread_index"]) <= {0, 1}

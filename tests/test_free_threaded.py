@@ -17,12 +17,12 @@ of the runs and the grid's tolerance, 0.05.
 from __future__ import annotations
 
 import dataclasses
-import os
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
+import cli_runs
 import pytest
 
 from contract.scenario_file import load_scenario
@@ -38,16 +38,7 @@ TOLERANCE = 0.05  # the grid's (lab/grid_results.py render)
 
 
 def run_realprof(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return subprocess.run(
-        [sys.executable, "-m", "realprof", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return cli_runs.run_realprof(*args, timeout=300)
 
 
 @pytest.mark.skipif(not gil_enabled(), reason="this Python runs without the GIL")

@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_runs import run_realprof
 
 from contract.scenario import validate_scenario
 from lab import compare
@@ -43,16 +43,7 @@ TOLERANCE = 0.05  # the grid's (lab.grid_results.render)
 
 
 def run_cli(*args: str, cache: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, XDG_CACHE_HOME=str(cache))
-    return subprocess.run(
-        [sys.executable, "-m", "realprof", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_realprof(*args, env_extra={"XDG_CACHE_HOME": str(cache)})
 
 
 @pytest.mark.parametrize("command", ["grid", "compare"])

@@ -18,6 +18,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import cli_runs
 import pytest
 
 from contract.profile import Profile
@@ -52,17 +53,7 @@ SCRIPT = textwrap.dedent(
 def run_realprof(
     *args: str, cwd: Path, extra_path: Path | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    paths = [str(REPO), *([str(extra_path)] if extra_path else [])]
-    env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return subprocess.run(
-        [sys.executable, "-m", "realprof", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return cli_runs.run_realprof(*args, cwd=cwd, extra_path=extra_path, timeout=timeout)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *words: str) -> str:

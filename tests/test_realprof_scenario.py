@@ -13,11 +13,10 @@ from __future__ import annotations
 import json
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_runs import run_realprof
 
 from contract.profile_files import read_profile
 from contract.report import Report
@@ -27,19 +26,6 @@ REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = REPO / "scenarios"
 WORKLOAD_FUNCTIONS = {"py_parse", "py_render", "c_hash"}
 WORKLOAD_THREADS = {"py.0", "py.1", "native"}
-
-
-def run_realprof(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    return subprocess.run(
-        [sys.executable, "-m", "realprof", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
 
 
 @pytest.fixture(scope="module")
