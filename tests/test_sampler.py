@@ -66,8 +66,13 @@ def run_threads(target, names: list[str], *args) -> dict[str, int]:
 def assert_funnel(s: Sampler) -> None:
     st, p = s.stats, s.profile
     assert st["signals_delivered"] == signals_accounted(st), st
-    assert p.lost.get("unknown_code", 0) == 0, p.lost
-    assert st["samples_recorded"] == st["reader_records"] == p.total_samples, (st, p)
+    # A stack caught mid-push with a stale frame pointer is dropped and counted ("Trusting
+    # the frame chain" in _sampler.c): each one accounted, a handful a run at most (the
+    # soak's bound). The CI run at e5c7248 saw one of 171 on CPython 3.13.
+    unknown = p.lost.get("unknown_code", 0)
+    assert unknown <= st["stacks_untrusted"] + st["stack_walk_faults"] + st["unknown_frames"]
+    assert unknown <= 0.001 * st["samples_recorded"] + 3, (st, p.lost)
+    assert st["samples_recorded"] == st["reader_records"] == p.total_samples + unknown, (st, p)
     assert p.lost.get("overflow", 0) == st["samples_lost_overflow"]
 
 
