@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +49,17 @@ from contract.runtimes import (
     release_note,
     runtime_model,
 )
+from contract.workload import (
+    STEP_KINDS,
+    NativeStep,
+    RunStep,
+    RuntimeWaker,
+    SleepStep,
+    StepWork,
+    SyscallStep,
+    ThreadGroup,
+    Workload,
+)
 
 __all__ = [
     "PYTHON_RUNTIMES",
@@ -60,6 +71,7 @@ __all__ = [
     "NativeStep",
     "Profiler",
     "RunStep",
+    "RuntimeWaker",
     "Scenario",
     "ScenarioError",
     "SleepStep",
@@ -309,110 +321,6 @@ class Profiler:
 
 
 @record
-class StepWork:
-    # No docstring: the schema has no description for it (the reference page has one).
-    function: str = Spec("str", min_length=1, description="Name of the leaf function in stacks.")
-    cpu_ms: float = Spec("float", ge=0.001, description="CPU time the step burns (at least 1 µs).")
-    depth: int = Spec("int", 3, ge=1, le=4096, description="Frames on the stack, leaf included.")
-
-
-@record
-class RunStep:
-    run: StepWork = Spec(
-        "record",
-        record=StepWork,
-        description="CPU time in a named function (Python code: needs the GIL).",
-    )
-
-
-@record
-class NativeStep:
-    native: StepWork = Spec(
-        "record",
-        record=StepWork,
-        description="CPU time in native code (C without the GIL; cgo in Go).",
-    )
-
-
-@record
-class SleepStep:
-    sleep_ms: float = Spec("float", ge=0.001, description="Time off the CPU (at least 1 µs).")
-
-
-@record
-class SyscallStep:
-    syscall_ms: float = Spec(
-        "float",
-        ge=0.001,
-        description=(
-            "Time off the CPU blocked in a system call or a cgo call that waits (at least "
-            "1 µs). Go: the M keeps the goroutine and gives up its P; unlike a sleep the M "
-            "is not parked, so Windows' profileLoop still samples it."
-        ),
-    )
-
-
-Step = RunStep | NativeStep | SleepStep | SyscallStep
-STEP_KINDS = ("run", "native", "sleep_ms", "syscall_ms")
-
-
-def _steps_are_mappings(steps: list[Any]) -> str | None:
-    """Each step names its kind by its one key; say which step does not."""
-    for index, step in enumerate(steps):
-        if not isinstance(step, Mapping) or len(step) != 1:
-            return f"step {index} must be a mapping with exactly one of {', '.join(STEP_KINDS)}"
-        (key,) = step.keys()
-        if key not in STEP_KINDS:
-            return f"step {index} has unknown kind {key!r}; allowed: {', '.join(STEP_KINDS)}"
-    return None
-
-
-@record
-class ThreadGroup:
-    name: str = Spec("str", min_length=1)
-    count: int = Spec("int", 1, ge=1, le=4096)
-    kind: str = Spec(
-        "choice",
-        "go",
-        choices=("go", "external"),
-        description="go: a thread the runtime created; external: e.g. a cgo-created thread.",
-    )
-    program: list[Step] = Spec(
-        "list",
-        item=Spec("step", variants=(RunStep, NativeStep, SleepStep, SyscallStep)),
-        min_length=1,
-        list_check=_steps_are_mappings,
-        description="Steps repeated until the run ends.",
-    )
-
-
-@record
-class Workload:
-    duration_s: float = Spec("float", gt=0, le=3600, description="Length of the profiled interval.")
-    threads: list[ThreadGroup] = Spec("list", item=Spec("record", record=ThreadGroup), min_length=1)
-    gomaxprocs: int | None = Spec(
-        "int",
-        None,
-        nullable=True,
-        ge=1,
-        le=4096,
-        description=(
-            "Go runtimes: Ps, so at most this many goroutines run Go code at once; the others "
-            "wait in Go's run queue, off the CPU and not on an M (a goroutine in a cgo call, a "
-            "system call or a sleep holds no P). null: no cap, every goroutine is a thread the "
-            "kernel time-slices (a simplification; Go's own default is the CPU count)."
-        ),
-    )
-
-    def check_rules(self) -> str | None:
-        names = [group.name for group in self.threads]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            return f"thread group names must be unique; repeated: {duplicates}"
-        return None
-
-
-@record
 class Scenario:
     """A whole experiment. `machine` may also be the name of a calibrated machine profile."""
 
@@ -429,6 +337,11 @@ class Scenario:
             return (
                 f"workload.gomaxprocs applies to Go runtimes only, not {runtime.name}; "
                 "leave it null"
+            )
+        if self.workload.runtime_wakers and not runtime.go:
+            return (
+                f"workload.runtime_wakers applies to Go runtimes only, not {runtime.name}; "
+                "leave it empty"
             )
         if self.profiler.suspend_timer_resolution_ms is not None and not runtime.suspend_sampler:
             return (
@@ -561,5 +474,10 @@ def validate_scenario(
 
 
 def scenario_to_dict(scenario: Scenario) -> dict[str, Any]:
-    """The scenario as plain JSON-ready data (what `validate_scenario` reads back)."""
-    return to_dict(scenario)
+    """The scenario as plain JSON-ready data (what `validate_scenario` reads back). A
+    workload without the Go runtime's wakers leaves the key out, as scenarios written
+    before it existed do, so their reports and digests stay as they were."""
+    data = to_dict(scenario)
+    if not data["workload"].get("runtime_wakers"):
+        data["workload"].pop("runtime_wakers", None)
+    return data

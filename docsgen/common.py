@@ -7,6 +7,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"
 GRID_DATA = ROOT / "docs" / "data" / "grid.json"  # the validation grid (lab.grid)
+# The Go release grid (lab.grid.GO_VERSIONS_COMMAND): each Go release against its model.
+GO_RELEASES_DATA = ROOT / "docs" / "data" / "go-releases" / "grid.json"
 
 REGENERATE = "python -m docsgen docs/figures"
 GENERATED_NOTE = (

@@ -19,13 +19,14 @@ from typing import Any
 
 from contract.report import Report
 from contract.scenario_file import load_scenario
-from docsgen.common import GRID_DATA, REGENERATE, ROOT, SCENARIOS
+from docsgen.common import GO_RELEASES_DATA, GRID_DATA, REGENERATE, ROOT, SCENARIOS
 from docsgen.layer_map import draw_layer_map
 from docsgen.pipeline import draw_pipeline
 from figures.funnel import plot_funnel
 from figures.sweep import plot_sweep
 from figures.timeline import plot_timeline
 from lab.go_samples_figure import plot_go_cgo_phases, plot_go_labels, plot_go_trace_samples
+from lab.grid import GO_VERSIONS_COMMAND
 from lab.grid_figure import plot_validation_grid
 from lab.grid_results import read_grid
 
@@ -49,7 +50,9 @@ class FigureSpec:
             return REGENERATE
         if self.kind == "grid":
             # Measured on a real machine: the data are committed, the figure is redrawn.
-            return "python -m realprof grid --repeat 2 --out docs/data"
+            if self.name == "go-release-grid":
+                return GO_VERSIONS_COMMAND
+            return "python -m realprof grid --repeat 5 --cprobe --out docs/data"
         if self.kind == "go-samples":
             # A real Go run, committed as docs/data/go-samples.json; the figure is redrawn.
             return "python -m realprof go-samples --out docs/data"
@@ -80,6 +83,7 @@ FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("pipeline", "diagram"),
     FigureSpec("layer-map", "diagram"),  # docsgen/layer_map.py
     FigureSpec("validation-grid", "grid"),
+    FigureSpec("go-release-grid", "grid"),  # docs/data/go-releases/grid.json
     FigureSpec("go-labels", "go-samples"),  # docs/data/go-samples.json, lab.go_samples
     FigureSpec("go-trace-samples", "go-samples"),
     FigureSpec("go-cgo-phases", "go-samples"),
@@ -211,7 +215,8 @@ def draw_figure(spec: FigureSpec, out_dir: Path, reports: dict[str, Report]) -> 
     if spec.kind == "diagram":
         return draw_pipeline(path)
     if spec.kind == "grid":
-        data = read_grid(GRID_DATA.read_text(encoding="utf-8"))
+        source = GO_RELEASES_DATA if spec.name == "go-release-grid" else GRID_DATA
+        data = read_grid(source.read_text(encoding="utf-8"))
         return plot_validation_grid(data, path)
     if spec.kind == "go-samples":
         data = json.loads((ROOT / "docs" / "data" / "go-samples.json").read_text(encoding="utf-8"))

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from contract.report import Report
-from docsgen.common import GRID_DATA
+from docsgen.common import GO_RELEASES_DATA, GRID_DATA
 from docsgen.figure_list import FIGURES, draw_figure
 from docsgen.reference_pages import (
     library_reference,
@@ -47,8 +47,10 @@ from lab.grid_results import read_grid
 
 
 def _grid_data() -> dict[str, Any]:
-    """The committed validation grid, which the runtime page quotes."""
-    return read_grid(GRID_DATA.read_text(encoding="utf-8"))
+    """The committed Go release grid, which the runtime page quotes (the validation grid
+    where there is none)."""
+    path = GO_RELEASES_DATA if GO_RELEASES_DATA.exists() else GRID_DATA
+    return read_grid(path.read_text(encoding="utf-8"))
 
 
 @dataclass

@@ -33,18 +33,21 @@ runs every cell once, so a drift of the host (on a VM, the process timer's same-
 survival changes over minutes) affects all cells alike. Each pass also repeats
 calibration's survival runs, and the simulated worlds run last with this session's
 medians of p and p-after-switch; the other calibrated values (CPU check bias, handler
-cost) come from the machine profile. The survival runs, the medians and the model's
+cost) come from the machine profile. Where Go runs cells with no CPU to spare (as many
+busy goroutines as CPUs, or more), each pass also traces the Go runtime's own wake-ups
+between ticks beside the first release (`lab.go_wakers`, root only, at 150 Hz: no
+cell's rate), and the Go twins replay them (`workload.runtime_wakers`, `sim.gowakers`),
+seed i the i-th pass's (`go_runtime_wakers` in grid.json); without tracefs the twins run
+without them and the notes say why. The survival runs, the medians and the model's
 machine are stored with the cells in `grid.json`; `plot_grid` redraws the figure from
 that file alone, so the committed figure is reproducible from the committed data.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -54,12 +57,13 @@ from typing import Any
 from contract.report import Report
 from contract.scenario import Scenario
 from lab import calibrate, cprobe
-from lab.go_seccomp import EMULATIONS, Emulation, emulation
+from lab.go_seccomp import Emulation
 from lab.go_toolchain import GoWorldError, find_toolchain
-from lab.go_variant import GoVariant, go_variants, path_variant
+from lab.go_variant import GoVariant, path_variant
+from lab.go_wakers import WAKERS_RATE_HZ, measure_wakers, tracefs_ready
 from lab.go_world import run_go_world
 from lab.grid_cells import FREE_THREADED_WORKLOAD, TIMERS, as_cell, cell_key, cell_scenario, cells
-from lab.grid_results import median_of, merge_grids, read_grid, render
+from lab.grid_results import median_of
 from lab.interpreters import install_command, lab_python, report_under
 from lab.machine import machine_facts, machine_here
 from lab.workload import run_scenario
@@ -88,7 +92,13 @@ def _summary(report: Report) -> dict[str, Any]:
 
 
 # The grid on every Go release the project measures (the docs cite it).
-GO_VERSIONS_COMMAND = "python -m realprof grid --go-versions 1.19,1.23,1.26,1.27"
+# The Go release grid: every release's Go cells and their twins, the go1.17 emulation
+# beside them, in one sitting; committed as docs/data/go-releases/grid.json.
+GO_RELEASES_OUT = "docs/data/go-releases"
+GO_VERSIONS_COMMAND = (
+    "python -m realprof grid --worlds sim,go --go-versions 1.19,1.23,1.26,1.27 "
+    f"--go-emulate go1.17 --repeat 3 --out {GO_RELEASES_OUT}"
+)
 BUSY_ATTEMPTS = 3
 # The simulated worlds and the runtime each one models; a Go twin is "sim-" and its
 # model's name ("sim-go1.26", `GoVariant.twin`).
@@ -110,6 +120,14 @@ def default_go_variants() -> tuple[GoVariant, ...]:
         return (path_variant(),)
     except GoWorldError:
         return ()
+
+
+def _wakers_summary(counts: dict[str, Any]) -> dict[str, Any]:
+    """What grid.json keeps of a wakers run beside the wakers: the counts without the
+    per-thread distributions."""
+    keep = ("capture_ratio", "go_version", "busy_cpu_s", "runtime_thread_wakes_per_s")
+    keep += ("busy_preempted_at_tick_per_s", "busy_preempted_between_ticks_per_s")
+    return {k: counts[k] for k in (*keep, "between_ticks_by") if k in counts}
 
 
 def _realprof_run(scenario: Scenario) -> dict[str, Any]:
@@ -149,18 +167,44 @@ def _real_run(
 
 
 def _simulated(
-    cell: tuple[str, int, int, str], world: str, duration_s: float, machine: dict, repeat: int
+    cell: tuple[str, int, int, str],
+    world: str,
+    duration_s: float,
+    machine: dict,
+    repeat: int,
+    go_wakers: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A cell's simulated world ("sim": the realprof model, "sim-go1.18": the go1.18 model,
-    "sim-cprobe": the C probe's model), seeds 1..N."""
+    "sim-cprobe": the C probe's model), seeds 1..N. A Go twin replays the Go runtime's
+    wakers measured in the session (`go_runtime_wakers` of grid.json), seed i those of
+    the i-th measurement for its number of busy threads."""
     runtime = simulated_runtime(world)
     assert runtime is not None, world
-    scenario = cell_scenario(*cell, duration_s, machine, runtime)
-    return median_of(
-        [
-            _summary(simulate(dataclasses.replace(scenario, seed=1 + i)).report)
-            for i in range(repeat)
-        ]
+    measured = (go_wakers or {}).get("by_threads", {}).get(str(cell[1]), [])
+    runs = []
+    for i in range(repeat):
+        wakers = measured[i % len(measured)] if measured and world.startswith("sim-go") else None
+        scenario = cell_scenario(*cell, duration_s, machine, runtime, wakers)
+        runs.append(_summary(simulate(dataclasses.replace(scenario, seed=1 + i)).report))
+    entry = median_of(runs)
+    if cell[3] == "process":
+        # How far the capture follows p: the grid's tolerance for the cell comes from p's
+        # run-to-run scatter through this slope (lab.grid_results.tolerance).
+        wakers = measured[0] if measured and world.startswith("sim-go") else None
+        at = []
+        for p in (0.0, 1.0):
+            on = machine | {"same_round_survival": p, "same_round_survival_after_switch": p}
+            at.append(simulate(cell_scenario(*cell, duration_s, on, runtime, wakers)).report)
+        entry["capture_per_p"] = round(at[1].capture_ratio - at[0].capture_ratio, 4)
+    return entry
+
+
+def wakers_threads(grid: list[tuple[str, int, int, str]], variants) -> list[int]:
+    """The busy-thread counts whose Go cells need the runtime's wakers measured: those
+    with no idle CPU for them (with one busy thread on two CPUs they take the idle one)."""
+    cpus = len(os.sched_getaffinity(0))
+    return sorted(
+        {cell[1] for cell in grid if cell[1] >= cpus and any(v.runs_in(cell) for v in variants)}
     )
 
 
@@ -224,8 +268,15 @@ def run_grid(
         and (machine.get("cpus") or 0) >= 2
         and (any(cell[3] == "process" for cell in grid))
     )
+    # Go twins replay the Go runtime's wake-ups between ticks (sim.gowakers), traced in
+    # this session beside the Go runs (lab.go_wakers, at a rate that is no cell's).
+    wakers_for = wakers_threads(grid, releases) if releases else []
+    wakers_why = tracefs_ready() if wakers_for else None
+    if wakers_why:
+        wakers_for = []
     real_jobs: list[tuple[str, Any]] = []
     for _ in range(repeat):
+        real_jobs += [("wakers", n) for n in wakers_for]
         if calibrating:
             real_jobs += [("calibrate", exp) for exp in calibrate.survival_experiments()]
             if with_cprobe:
@@ -255,6 +306,12 @@ def run_grid(
     }
     real_runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     survival_runs: list[dict[str, Any]] = []
+    go_wakers: dict[str, Any] = {
+        "release": releases[0].world if wakers_for else None,
+        "rate_hz": WAKERS_RATE_HZ,
+        "by_threads": {},
+        "runs": [],
+    }
     cprobe_survival_runs: list[dict[str, Any]] = []
     with tqdm(
         total=len(sim_jobs) + len(real_jobs),
@@ -264,7 +321,12 @@ def run_grid(
         file=sys.stderr,
     ) as bar:
         for world, job in real_jobs:
-            if world == "calibrate":
+            if world == "wakers":
+                bar.set_postfix_str(f"Go runtime wakers, {job} threads")
+                wakers, counts = measure_wakers(job, releases[0], duration_s)
+                go_wakers["by_threads"].setdefault(str(job), []).append(wakers)
+                go_wakers["runs"].append({"threads": job} | _wakers_summary(counts))
+            elif world == "calibrate":
                 rate, threads_n = job
                 bar.set_postfix_str(f"calibrate {rate} Hz, {threads_n} threads")
                 survival_runs.append(calibrate.survival_run(rate, threads_n, duration_s, hz))
@@ -312,7 +374,9 @@ def run_grid(
         for world, cell in sim_jobs:
             bar.set_postfix_str(f"{world} {cell_key(*cell)}")
             on = world_machine(machine, world, cprobe_medians)
-            results[cell_key(*cell)][world] = _simulated(cell, world, duration_s, on, repeat)
+            results[cell_key(*cell)][world] = _simulated(
+                cell, world, duration_s, on, repeat, go_wakers
+            )
             bar.update(1)
     for (key, world), runs in real_runs.items():
         results[key][world] = median_of(runs)
@@ -336,6 +400,11 @@ def run_grid(
         "notes": [machine_note]
         + ft_note
         + (
+            [f"the Go twins ran without the Go runtime's wakers (sim.gowakers): {wakers_why}"]
+            if wakers_why
+            else []
+        )
+        + (
             [
                 "same-round survival measured in this session, between the grid's passes: "
                 f"p = {session['same_round_survival']}, after a context switch "
@@ -347,6 +416,7 @@ def run_grid(
             else []
         ),
         "session_calibration": session,
+        **({"go_runtime_wakers": go_wakers} if go_wakers["by_threads"] else {}),
         **(
             {
                 "cprobe_calibration": {"runs": cprobe_survival_runs}
@@ -384,7 +454,14 @@ def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
         cprobe_medians = {k: v for k, v in probe.items() if k != "runs"}
         for cell, world in jobs:
             on = world_machine(data["model_machine"], world, cprobe_medians)
-            cell[world] = _simulated(as_cell(cell), world, data["duration_s"], on, data["repeat"])
+            cell[world] = _simulated(
+                as_cell(cell),
+                world,
+                data["duration_s"],
+                on,
+                data["repeat"],
+                data.get("go_runtime_wakers"),
+            )
             bar.update(1)
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     notes = [n for n in data.get("notes", []) if not n.startswith("predictions recomputed")]
@@ -394,170 +471,3 @@ def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
         "the real runs are as measured",
     ]
     return data
-
-
-def plot_grid(data: dict[str, Any], path: Path) -> str:
-    """The grid's figure (`lab.grid_figure`), drawn from the data alone."""
-    # Imported here: the figure loads matplotlib, which only --figure needs.
-    from lab.grid_figure import plot_validation_grid
-
-    return plot_validation_grid(data, path)
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m realprof grid", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument(
-        "--out", type=Path, default=Path("docs/data"), help="directory for grid.json"
-    )
-    parser.add_argument("--figure", type=Path, help="also draw the figure here (PNG or SVG)")
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=2.0, help="seconds per real run")
-    parser.add_argument("--worlds", default="sim,real,go")
-    parser.add_argument(
-        "--go-versions",
-        default="",
-        help="Go releases to run the Go cells on, e.g. 1.19,1.23,1.26,1.27 (default: the go "
-        "on PATH); fetch them with .ci/go-toolchains",
-    )
-    parser.add_argument("--quick", action="store_true", help="the reduced grid (9 cells)")
-    parser.add_argument(
-        "--timers", default=",".join(TIMERS), help="timers to run (default: all three)"
-    )
-    parser.add_argument(
-        "--merge", action="store_true", help="merge the cells run into the existing grid.json"
-    )
-    parser.add_argument(
-        "--cells",
-        default="",
-        help="run only these cells, e.g. python/2t/100Hz/perf,native/4t/250Hz/process",
-    )
-    parser.add_argument(
-        "--cprobe",
-        action="store_true",
-        help="also run the C probe (lab/cprobe.c, needs gcc) beside realprof in the native "
-        "process-timer cells, and its own survival runs, in the same passes",
-    )
-    parser.add_argument(
-        "--go-emulate",
-        choices=sorted(EMULATIONS),
-        help="also run each Go release with timer_create denied (lab/go_seccomp.c) in the "
-        "native process-timer cells: world go1.19-as-go1.17, against the go1.17 model",
-    )
-    parser.add_argument("--plot-only", type=Path, metavar="GRID_JSON", help="redraw from data")
-    parser.add_argument(
-        "--resimulate",
-        type=Path,
-        metavar="GRID_JSON",
-        help="recompute the simulated worlds of stored data (after a model change) in place",
-    )
-    parser.add_argument("--no-progress", action="store_true")
-    args = parser.parse_args(argv)
-    if args.resimulate:
-        try:
-            data = read_grid(args.resimulate.read_text(encoding="utf-8"))
-            data["cells"], data["model_machine"]
-        except (OSError, ValueError, KeyError) as exc:
-            print(f"error: {args.resimulate}: cannot read grid data: {exc}", file=sys.stderr)
-            return 2
-        data = resimulate(data, not args.no_progress)
-        sys.stdout.write(render(data))
-        args.resimulate.write_text(
-            json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8"
-        )
-        print(f"wrote {args.resimulate}", file=sys.stderr)
-        if args.figure:
-            print(plot_grid(data, args.figure), file=sys.stderr)
-        return 0
-    if args.plot_only:
-        try:
-            data = read_grid(args.plot_only.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            print(f"error: {args.plot_only}: cannot read grid data: {exc}", file=sys.stderr)
-            return 2
-        sys.stdout.write(render(data))
-        if args.figure:
-            print(plot_grid(data, args.figure), file=sys.stderr)
-        return 0
-    worlds = tuple(w.strip() for w in args.worlds.split(",") if w.strip())
-    unknown = set(worlds) - {"sim", "real", "go"}
-    if unknown or args.repeat < 1:
-        print(
-            f"error: --worlds takes sim,real,go (got {sorted(unknown)}); --repeat >= 1",
-            file=sys.stderr,
-        )
-        return 2
-    timers = tuple(t.strip() for t in args.timers.split(",") if t.strip())
-    bad = [t for t in timers if t not in TIMERS]
-    if bad or not timers:
-        print(
-            f"error: --timers takes {','.join(TIMERS)} (got {','.join(bad) or 'nothing'})",
-            file=sys.stderr,
-        )
-        return 2
-    if args.go_emulate and "go" not in worlds:
-        print("error: --go-emulate runs the Go world: --worlds must include go", file=sys.stderr)
-        return 2
-    go = None
-    if args.go_versions:
-        try:
-            go = go_variants(args.go_versions)
-            if "go" not in worlds:
-                raise GoWorldError("--go-versions runs the Go world: --worlds must include go")
-            for variant in go:
-                find_toolchain(variant.release)
-        except GoWorldError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    only = tuple(c.strip() for c in args.cells.split(",") if c.strip())
-    known = {cell_key(*cell) for cell in cells(args.quick, timers)}
-    if set(only) - known:
-        print(
-            f"error: --cells: unknown cell(s) {', '.join(sorted(set(only) - known))}; cells "
-            "look like python/2t/100Hz/perf (workload/threads t/rate Hz/timer)",
-            file=sys.stderr,
-        )
-        return 2
-    if args.cprobe:
-        if "real" not in worlds:
-            print(
-                "error: --cprobe runs beside realprof: --worlds must include real", file=sys.stderr
-            )
-            return 2
-        try:
-            cprobe.build()
-        except cprobe.CProbeError as exc:
-            print(f"error: --cprobe: {exc}", file=sys.stderr)
-            return 2
-    name = "grid-quick.json" if args.quick else "grid.json"
-    old = None
-    if args.merge:
-        try:
-            old = read_grid((args.out / name).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            print(f"error: --merge: cannot read {args.out / name}: {exc}", file=sys.stderr)
-            return 2
-    data = run_grid(
-        worlds,
-        args.repeat,
-        args.duration,
-        args.quick,
-        not args.no_progress,
-        timers,
-        only,
-        with_cprobe=args.cprobe,
-        go=go,
-        go_emulate=emulation(args.go_emulate) if args.go_emulate else None,
-    )
-    if old is not None:
-        data = merge_grids(old, data)
-    sys.stdout.write(render(data))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / name).write_text(
-        json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8"
-    )
-    print(f"wrote {args.out / name}", file=sys.stderr)
-    if args.figure:
-        print(plot_grid(data, args.figure), file=sys.stderr)
-    return 0

@@ -58,8 +58,10 @@ def cell_scenario(
     duration_s: float,
     machine: dict[str, Any],
     runtime: str = "realprof",
+    runtime_wakers: list[dict[str, Any]] | None = None,
 ) -> Scenario:
-    """The cell as a scenario: `threads` busy threads in one spinning step of depth 4."""
+    """The cell as a scenario: `threads` busy threads in one spinning step of depth 4;
+    a Go model's twin may replay the Go runtime's wakers measured beside it."""
     step = "native" if workload == "native" else "run"
     function = "spin_native" if workload == "native" else "spin_python"
     free_threaded = {"free_threaded": True} if workload == FREE_THREADED_WORKLOAD else {}
@@ -83,6 +85,7 @@ def cell_scenario(
                         "program": [{step: {"function": function, "cpu_ms": 1000, "depth": 4}}],
                     }
                 ],
+                **({"runtime_wakers": runtime_wakers} if runtime_wakers else {}),
             },
         }
     )

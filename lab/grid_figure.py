@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from figures.style import house_style, new_figure, save
-from lab.grid_results import go_pairs, go_title
+from lab.grid_results import go_pairs, go_title, tolerance
 
 
 def plot_validation_grid(data: dict[str, Any], path: str | Path) -> str:
@@ -29,8 +29,19 @@ def plot_validation_grid(data: dict[str, Any], path: str | Path) -> str:
         ("sim", "real", "python"): ("#E69F00", "s", "realprof, Python threads"),
         ("sim", "real", "python-ft"): ("#882255", "h", "realprof, Python threads, no GIL"),
     }
-    go_colours = ("#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000", "#F0E442")
-    go_markers = ("^", "v", "D", "P", "X", "*")
+    # Eight distinct colours (Okabe-Ito, then two darker ones): four releases and their
+    # go1.17 emulations in the Go release grid.
+    go_colours = (
+        "#009E73",
+        "#CC79A7",
+        "#D55E00",
+        "#56B4E9",
+        "#000000",
+        "#F0E442",
+        "#7F3C8D",
+        "#4D4D4D",
+    )
+    go_markers = ("^", "v", "D", "P", "X", "*", "<", ">")
     for index, (twin, world) in enumerate(go_pairs(data)):
         styles[(twin, world, "native")] = (
             go_colours[index % len(go_colours)],
@@ -44,9 +55,20 @@ def plot_validation_grid(data: dict[str, Any], path: str | Path) -> str:
         "per-thread": "per-thread timers (timer_create)",
         "perf": "perf_event task clock",
     }
-    timers = [t for t in timer_titles if any(c["timer"] == t for c in data["cells"])]
+    # A timer gets a panel where some world was measured against its model (the Go
+    # release grid simulates perf cells for realprof but measures none).
+    timers = [
+        t
+        for t in timer_titles
+        if any(
+            c["timer"] == t and c["workload"] == w and m in c and r in c
+            for c in data["cells"]
+            for (m, r, w) in styles
+        )
+    ]
     labels, values, colours = [], [], []
-    per_timer: dict[str, list[float]] = {t: [] for t in timers}
+    tolerances: list[float] = []
+    per_timer: dict[str, list[tuple[float, float]]] = {t: [] for t in timers}
     with house_style():
         fig = new_figure(12, 8.4)
         grid = fig.add_gridspec(2, max(1, len(timers)), height_ratios=[1, 1])
@@ -89,8 +111,9 @@ def plot_validation_grid(data: dict[str, Any], path: str | Path) -> str:
             for ax in panels.values():
                 for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
                     handles.setdefault(label, handle)
+            # Lower right: below the diagonal's band, where no cell lies unless it missed.
             panels[timers[0]].legend(
-                list(handles.values()), list(handles), fontsize=7, loc="upper left"
+                list(handles.values()), list(handles), fontsize=6, loc="lower right"
             )
         for timer in timers:
             for (model, world, workload), (colour, _marker, _label) in styles.items():
@@ -100,30 +123,44 @@ def plot_validation_grid(data: dict[str, Any], path: str | Path) -> str:
                     if model not in c or world not in c:
                         continue
                     gap = c[world]["capture_ratio"] - c[model]["capture_ratio"]
+                    tolerances.append(tolerance(data, c, (model, world)))
                     labels.append(
                         f"{world if world.startswith('go') else short[workload]} "
                         f"{c['threads']}t {c['rate_hz']} {c['timer'][:4]}"
                     )
                     values.append(gap)
                     colours.append(colour)
-                    per_timer[timer].append(gap)
+                    per_timer[timer].append((gap, tolerances[-1]))
         bars.bar(range(len(values)), values, color=colours)
         bars.axhspan(-0.05, 0.05, color="grey", alpha=0.15, label="±0.05")
+        wide = [k for k, t in enumerate(tolerances) if t > 0.05]
+        if wide:
+            bars.errorbar(
+                wide,
+                [0.0] * len(wide),
+                yerr=[tolerances[k] for k in wide],
+                fmt="none",
+                ecolor="black",
+                elinewidth=0.6,
+                capsize=1.5,
+                label="wider tolerance: p's run-to-run scatter",
+            )
         bars.set_xticks(range(len(values)), labels, rotation=90, fontsize=5)
         bars.set_xlim(-1, max(len(values), 1))
         bars.set_ylabel("measured − predicted capture")
         bars.set_title("Gap per cell (cell: workload, threads, rate Hz, timer)", fontsize=10)
         bars.legend(fontsize=8)
-        within = sum(abs(v) <= 0.05 for v in values)
+        within = sum(abs(v) <= t for v, t in zip(values, tolerances, strict=True))
         worst = max(range(len(values)), key=lambda k: abs(values[k])) if values else None
         timer_words = "; ".join(
-            f"{timer_titles[t]}: {sum(abs(v) <= 0.05 for v in per_timer[t])} of "
-            f"{len(per_timer[t])} within 0.05"
+            f"{timer_titles[t]}: {sum(abs(v) <= tol for v, tol in per_timer[t])} of "
+            f"{len(per_timer[t])}"
             for t in timers
         )
         alt = (
             f"Validation grid: predicted against measured capture ratio for {len(values)} "
-            f"cells, {within} of them within 0.05 of the model ({timer_words})"
+            f"cells, {within} of them within their tolerance of the model, 0.05 or wider "
+            f"where the run-to-run scatter of p sets it ({timer_words})"
             + (
                 f"; the largest gap is {values[worst]:+.2f} at {labels[worst]}"
                 if worst is not None

@@ -9,7 +9,7 @@ The commands, each a module with `main(argv) -> int`:
 * ``flame`` (`realprof.flame`): write a profile as a self-contained HTML flame graph;
 * ``scenario`` (`lab.scenario_command`): run a scenario's workload for real and report
   it like `python -m sim`;
-* ``compare``, ``calibrate``, ``grid`` (`lab.compare`, `lab.calibrate`, `lab.grid`): the
+* ``compare``, ``calibrate``, ``grid`` (`lab.compare`, `lab.calibrate`, `lab.grid_command`): the
   laboratory's runs: a scenario in the simulator, for real and in Go side by side; this
   machine's kernel parameters measured into a machine profile; the validation grid;
   ``go-fit`` (`lab.go_fit_check`): `python -m sim fit` on real Go profiles against p
@@ -76,7 +76,7 @@ def _command(name: str) -> Callable[[list[str]], int] | None:
     elif name == "calibrate":
         from lab.calibrate import main
     elif name == "grid":
-        from lab.grid import main
+        from lab.grid_command import main
     elif name == "go-samples":
         from lab.go_samples import main
     elif name == "go-fit":

@@ -28,13 +28,15 @@ What it models (Linux 6.x, `kernel/sched/fair.c` with EEVDF, seen from far enoug
   grid: four Python threads at 200 Hz would then never see an overrun, where a real
   machine does (docs/walkthrough/11-sim-versus-reality.md).
 
-* Wake-up preemption for the profiler's own short sleepers only (`wake_preempting`:
-  realprof's reader, which wakes every 10 ms to watch for threads, `sim.reader`): the
-  woken thread takes its CPU at once, unless the current thread has run less than a
-  slice since it was dispatched (EEVDF's RUN_TO_PARITY protects it; the sleeper then
-  queues), and the victim queues behind the threads that were waiting. So on
-  oversubscribed CPUs a thread switched out at a tick can be switched back in between
-  ticks, and run its deferred timer check there (`sim.model`).
+* Wake-up preemption for short sleepers that are not the workload's (`wake_preempting`):
+  realprof's reader, which wakes every 10 ms to watch for threads (`sim.reader`), and
+  the Go runtime's own threads (`sim.gowakers`). The woken thread takes its CPU at once,
+  unless the current thread has run less than a slice since it was dispatched (EEVDF's
+  RUN_TO_PARITY protects it; the sleeper then queues; the Go runtime's threads were
+  measured to take the CPU nearly every time, so they skip that check), and the victim
+  queues behind the threads that were waiting. So on oversubscribed CPUs a thread
+  switched out at a tick can be switched back in between ticks, and run its deferred
+  timer check there (`sim.model`).
 
 Left out (docs/walkthrough/02-process-timer-and-tick.md says so): wake-up preemption by
 the workload's own threads, load balancing beyond the newidle pull and migration costs,
@@ -336,18 +338,23 @@ class Machine:
             target = min(range(len(self.cpus)), key=lambda c: len(self.runqueues[c]))
         self.runqueues[target].append(thread)
 
-    def wake_preempting(self, thread: Thread, cpu: int) -> None:
+    def wake_preempting(
+        self, thread: Thread, cpu: int, parity: bool = True, victim_first: bool = False
+    ) -> None:
         """A short sleeper's wake-up on `cpu` (EEVDF's wake-up preemption): it takes the
         CPU at once unless the current thread's slice is still protected (run for less
         than a slice since it was dispatched, RUN_TO_PARITY), in which case it queues as
-        any wake-up does. The victim goes to the back of the queue: a thread that has
-        been waiting is owed more CPU than one that just ran, so it runs first when the
-        sleeper leaves. An idle CPU is taken as by `wake`."""
+        any wake-up does; `parity=False` for a sleeper measured to take the CPU whenever
+        it wakes (`sim.gowakers`). The victim goes to the back of the queue: a thread that
+        has been waiting is owed more CPU than one that just ran, so it runs first when
+        the sleeper leaves; with `victim_first` it goes to the front and gets the CPU
+        back (a sleeper that ran a few µs, measured so). An idle CPU is taken as by
+        `wake`."""
         victim = self.cpus[cpu]
         if victim is None or any(t is None for t in self.cpus):
             self.wake(thread)
             return
-        if self.env.now - victim.slice_start_ns < self.slice_ns:
+        if parity and self.env.now - victim.slice_start_ns < self.slice_ns:
             thread.last_cpu = cpu
             self.wake(thread)
             return
@@ -355,7 +362,10 @@ class Machine:
         victim.work_gen += 1
         victim.state = RUNNABLE
         victim.cpu = None
-        self.runqueues[cpu].append(victim)
+        if victim_first:
+            self.runqueues[cpu].appendleft(victim)
+        else:
+            self.runqueues[cpu].append(victim)
         self.dispatch(cpu, thread)
 
     def start(self, threads: list[Thread]) -> None:

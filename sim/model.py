@@ -13,7 +13,9 @@ tick rounds, the timer checks and the signal deliveries, and stops.
    discarded. With `workload.gomaxprocs`, a goroutine's Go code also needs one of Go's
    Ps (`sim.gosched`): the goroutines beyond GOMAXPROCS wait off the CPU, and sysmon's
    10 ms preemption, seen at a tick, hands a P on; without it the kernel time-slices
-   every goroutine as a thread.
+   every goroutine as a thread. A Go workload may also list the runtime's own threads
+   that wake between ticks (`workload.runtime_wakers`, `sim.gowakers`): each wake-up
+   takes a CPU from a busy thread for a few µs.
 2. **Tick round.** At each tick instant the CPUs that tick together do, in a random order
    weighted by `cpu_check_bias`: account the tick to the current thread (the process clock
    gains a whole tick, `sim.cputimers`), run the timer *fast path* (flag the thread when
@@ -41,10 +43,11 @@ tick rounds, the timer checks and the signal deliveries, and stops.
 
 Randomness comes from the scenario's seed alone: one stream for the round orders, the
 signals' survival and the thread timers' first expiries, one of its own for GIL
-hand-overs, and one for where sleeps end in the timer slack (`sim.sleeps`, seeded
-`sleeps/{seed}`). Events are created in a fixed order, so a seed gives the same run, bit for
-bit. Ground truth is exact: the CPU each leaf function and each workload thread received,
-from the machine's accounting.
+hand-overs, one for where sleeps end in the timer slack (`sim.sleeps`, seeded
+`sleeps/{seed}`), and one for the Go runtime's wakers (`wakers/{seed}`). Events are
+created in a fixed order, so a seed gives the same run, bit for bit. Ground truth is
+exact: the CPU each leaf function and each workload thread received, from the machine's
+accounting.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ from contract.scenario import PYTHON_RUNTIMES, Scenario
 from sim.context import RunContext
 from sim.cputimers import ProcessTimer, ThreadTimer, itimer_interval_ns, thread_timer_interval_ns
 from sim.gosched import Processors
+from sim.gowakers import RuntimeWakers
 from sim.handler import Handler
 from sim.machine import RUNNING, SLEEPING, Machine, Thread
 from sim.perfevents import perf_hrtimer_period_ns
@@ -167,6 +171,15 @@ class Simulation:
             self.reader.acquire_p = lambda t: self.procs.acquire(t, front=True)  # type: ignore[union-attr]
             self.reader.release_p = self.procs.release
 
+        # Go's runtime threads that wake between ticks (workload.runtime_wakers), if any.
+        self.wakers = RuntimeWakers(
+            self.env,
+            self.machine,
+            scenario.workload.runtime_wakers,
+            scenario.seed,
+            lambda: self.stopped,
+        )
+
         self.trace: Trace | None = None
         if trace_window_ms is not None:
             start, end = (round(v * 1e6) for v in trace_window_ms)
@@ -202,6 +215,7 @@ class Simulation:
             elif self.spec.thread_timers:
                 self._arm_thread_timer(thread)
         self.reader.start()
+        self.wakers.start()
         if self.spec.suspend_sampler:
             self.sampler = SuspendSampler(self.ctx, self.threads, self.handler)
             self.sampler.start()
@@ -362,6 +376,8 @@ class Simulation:
         if not thread.truth:
             if thread is self.reader.thread:
                 self.reader.run()
+            elif self.wakers.owns(thread):
+                self.wakers.run(thread)
             return
         if self.in_round:
             return  # a tick-time dispatch: the round's phase 2 checks and delivers
@@ -414,7 +430,7 @@ class Simulation:
 
     def _stop(self) -> None:
         machine = self.machine
-        for thread in [*self.threads, self.reader.thread]:
+        for thread in [*self.threads, self.reader.thread, *self.wakers.specs]:
             machine.account(thread)
         self.stopped = True
         self.reader.stopped = True
@@ -473,6 +489,7 @@ class Simulation:
             "gil_handovers": self.machine.gil_handovers,
             "reader_reads": self.reader.reads,
             "reader_watches": self.reader.watches,
+            "runtime_wakes": self.wakers.wakes,
             "reader_records": self.reader.records,
             "profbuf_max_used_words": self.profbuf.max_used_words,
             "process_timer_fires": self.process_timer.fires if self.process_timer else 0,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lab import cprobe, grid
+from lab import cprobe, grid_command
 from lab.grid import resimulate
 from lab.grid_cells import cell_scenario
 from lab.grid_results import render
@@ -43,13 +43,15 @@ def test_grid_with_cprobe_but_no_gcc_is_one_line_and_exit_2(
     cache: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    code = grid.main(["--cprobe", "--worlds", "sim,real", "--cells", "native/2t/200Hz/process"])
+    code = grid_command.main(
+        ["--cprobe", "--worlds", "sim,real", "--cells", "native/2t/200Hz/process"]
+    )
     err = capsys.readouterr().err
     assert (code, err.count("\n"), "apt-get install gcc" in err) == (2, 1, True)
 
 
 def test_grid_cprobe_needs_the_real_world(capsys: pytest.CaptureFixture[str]) -> None:
-    code = grid.main(["--cprobe", "--worlds", "sim"])
+    code = grid_command.main(["--cprobe", "--worlds", "sim"])
     err = capsys.readouterr().err
     assert (code, err.startswith("error: --cprobe"), err.count("\n")) == (2, True, 1)
 

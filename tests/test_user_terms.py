@@ -30,7 +30,7 @@ import yaml
 from contract.fields import specs
 from contract.runtimes import NEWEST_KNOWN_GO_RELEASE, RUNTIMES
 from contract.scenario import Machine, ScenarioError, json_schema, validate_scenario
-from docsgen.common import GRID_DATA
+from docsgen.common import GO_RELEASES_DATA
 from docsgen.reference_pages import runtime_reference
 from lab.grid_results import read_grid
 from realprof.__main__ import main as realprof_main
@@ -164,7 +164,8 @@ def test_the_runtime_page_is_generated_from_the_table_the_schema_points_to() -> 
     page = ROOT / "docs" / "reference" / "runtimes.md"
     description = json_schema()["$defs"]["Profiler"]["properties"]["runtime"]["description"]
 
-    grid = read_grid(GRID_DATA.read_text(encoding="utf-8"))  # its measured column
+    # Its measured column: the Go release grid (docs/data/go-releases/grid.json).
+    grid = read_grid(GO_RELEASES_DATA.read_text(encoding="utf-8"))
     assert page.read_text(encoding="utf-8") == runtime_reference(grid)
     assert "docs/reference/runtimes.md" in description
     assert "reference/runtimes.md" in (ROOT / "mkdocs.yml").read_text(encoding="utf-8")

@@ -1,0 +1,115 @@
+"""The grid's tolerance: 0.05, or what the run-to-run scatter of p makes reachable.
+
+On the process timer the capture follows the same-round survival p, and p scatters from
+one run to the next; a cell's tolerance widens by that scatter through the cell's
+capture-per-p slope, which the grid measures on the model. Elsewhere it stays 0.05.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from lab.grid import resimulate
+from lab.grid_results import render, tolerance
+
+TWO_THREADS = {"workload": "native", "threads": 2, "rate_hz": 250}
+
+
+def survival_runs(ps: list[float], threads: int = 2) -> dict:
+    return {"runs": [{"p": p, "threads": threads, "rate_hz": 400} for p in ps]}
+
+
+def cell(
+    timer: str,
+    slope: float | None,
+    measured: float,
+    predicted: float,
+    runs: int = 3,
+    spread: float = 0.0,
+):
+    """A cell whose world's runs lie evenly over measured ± spread."""
+    twin = {"capture_ratio": predicted} | ({"capture_per_p": slope} if slope is not None else {})
+    offsets = [spread * (2 * i / (runs - 1) - 1) for i in range(runs)] if runs > 1 else [0.0]
+    world = {"capture_ratio": measured, "runs": [{"capture_ratio": measured + o} for o in offsets]}
+    return TWO_THREADS | {"timer": timer, "sim": twin, "real": world}
+
+
+def grid(cells: list[dict], ps: list[float]) -> dict:
+    return {
+        "command": "python -m realprof grid",
+        "repeat": 3,
+        "duration_s": 2.0,
+        "cells": cells,
+        "session_calibration": survival_runs(ps),
+    }
+
+
+SCATTERED = [0.3, 0.45, 0.6, 0.75, 0.5, 0.65]
+
+
+def test_a_cell_that_does_not_follow_p_keeps_0_05():
+    data = grid([cell("per-thread", None, 0.99, 0.99)], SCATTERED)
+    assert tolerance(data, data["cells"][0], ("sim", "real")) == 0.05
+
+
+def test_without_scatter_in_p_the_tolerance_stays_0_05():
+    data = grid([cell("process", 0.5, 0.8, 0.8)], [0.6] * 6)
+    assert tolerance(data, data["cells"][0], ("sim", "real")) == 0.05
+
+
+def test_the_tolerance_widens_with_the_scatter_and_the_slope():
+    narrow = grid([cell("process", 0.5, 0.8, 0.8)], [0.55, 0.6, 0.65, 0.6, 0.58, 0.62])
+    wide = grid([cell("process", 0.5, 0.8, 0.8)], SCATTERED)
+    steep = grid([cell("process", 1.0, 0.8, 0.8)], SCATTERED)
+    t_narrow, t_wide, t_steep = (
+        tolerance(d, d["cells"][0], ("sim", "real")) for d in (narrow, wide, steep)
+    )
+    assert t_narrow == 0.05 < t_wide < t_steep
+
+
+def test_the_worlds_own_scatter_widens_it_and_more_runs_narrow_it():
+    calm = grid([cell("process", 0.5, 0.8, 0.8, spread=0.01)], SCATTERED)
+    restless = grid([cell("process", 0.5, 0.8, 0.8, spread=0.1)], SCATTERED)
+    many = grid([cell("process", 0.5, 0.8, 0.8, runs=30, spread=0.1)], SCATTERED)
+    t_calm, t_restless, t_many = (
+        tolerance(d, d["cells"][0], ("sim", "real")) for d in (calm, restless, many)
+    )
+    assert t_calm < t_restless
+    # More runs per cell leave less of the scatter in its median.
+    assert t_many < t_restless
+
+
+def test_four_thread_cells_take_the_four_thread_runs():
+    data = grid([cell("process", 0.5, 0.8, 0.8) | {"threads": 4}], [0.6] * 6)
+    data["session_calibration"]["runs"] += survival_runs(SCATTERED, threads=4)["runs"]
+    assert tolerance(data, data["cells"][0], ("sim", "real")) > 0.05
+
+
+def test_the_table_marks_a_gap_by_its_own_cells_tolerance():
+    data = grid([cell("process", 0.5, 0.88, 0.80), cell("per-thread", None, 0.88, 0.80)], SCATTERED)
+    data["cells"][1]["rate_hz"] = 200
+    text = render(data)
+    process_line = next(line for line in text.splitlines() if "250Hz/process" in line)
+    thread_line = next(line for line in text.splitlines() if "200Hz/per-thread" in line)
+    assert "+0.080 " in process_line + " " and "!" not in process_line
+    assert "+0.080!" in thread_line
+    assert "realprof: 1/2 cells within their tolerance (0.05, up to" in text
+
+
+@pytest.mark.parametrize(("timer", "expected"), [("process", 0.5), ("per-thread", None)])
+def test_the_grid_measures_how_far_a_cell_follows_p(timer, expected):
+    data = {
+        "duration_s": 2.0,
+        "repeat": 1,
+        "model_machine": {"cpus": 2, "kernel_hz": 250, "same_round_survival": 0.6},
+        "cells": [TWO_THREADS | {"timer": timer, "sim": {}}],
+    }
+    entry = resimulate(data, progress=False)["cells"][0]["sim"]
+    if expected is None:
+        assert "capture_per_p" not in entry
+    else:
+        # Two busy CPUs at 250 Hz: the timer is due twice a round and a round delivers
+        # 1 + p, so the capture is (1 + p) / 2 (chapter 3): half a unit per unit of p.
+        assert math.isclose(entry["capture_per_p"], expected, abs_tol=0.03)
