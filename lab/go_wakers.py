@@ -12,15 +12,22 @@ tracefs (root only; it mounts tracefs if needed) while the Go world runs one gri
 `analyse` counts, per run: the busy threads (the program's `threads` threads with the
 most CPU; the others are the runtime's), the thread-directed SIGPROFs generated against
 busy CPU × rate (an overrun generates nothing), and per runtime thread its wake-ups per
-second, those between ticks (switched in more than 100 µs after its CPU's last tick)
-with the distribution of their gaps, its median run, and how often it switched a
-busy thread out between ticks. A busy thread switched out while runnable within
-100 µs after a tick was preempted *at the tick*; otherwise *between ticks*.
+second (its sleeps) and their gaps, its switch-ins between ticks, its median run, and its
+*takings*: the times it was switched in
+between ticks (more than 100 µs after its CPU's last tick) in place of a busy thread
+that was still runnable. A busy thread switched out while runnable within 100 µs after
+a tick was preempted *at the tick*; otherwise *between ticks*. After a taking, when the
+runtime thread sleeps again (not when it is preempted in turn), either the busy thread
+gets its CPU back or another thread runs first: `victim_resumes` is the share of the
+first.
 
 `measure_wakers` turns one run into `workload.runtime_wakers` for the simulator: each
-runtime thread that woke between ticks often enough to have a gap distribution.
-`python benchmarks/go_runtime_wakes.py` prints the counts; `realprof grid` measures the
-wakers in its session for its Go twins.
+runtime thread with enough takings for a distribution of their gaps (`MIN_GAPS`), and
+its `victim_resumes`; the model replays the takings, each one a preemption. The profile
+writer (its goroutine sleeps 100 ms between reads up to Go 1.25, so it and the M that
+runs its timer wake about every 100 ms) is left out: the model's reader is it
+(`sim.reader`). `python benchmarks/go_runtime_wakes.py` prints the counts; `realprof
+grid` measures the wakers in its session for its Go twins.
 """
 
 from __future__ import annotations
@@ -125,6 +132,9 @@ def analyse(
     # waker); when the waker leaves that CPU, who comes back: (victim, waker, next).
     taken_from: dict[int, tuple[int, int]] = {}
     handed_back: list[tuple[int, int, int]] = []
+    # Per thread: (time, victim) of each switch-in that took a runnable thread's CPU
+    # between ticks.
+    took_cpu: dict[int, list[tuple[float, int]]] = collections.defaultdict(list)
     generated = delivered = 0
     for ts, cpu, event, f, rest in events:
         if event == "hrtimer_expire_entry":
@@ -137,10 +147,21 @@ def analyse(
                 run_s[prev] += ts - on_cpu[cpu][1]
                 segments[prev].append(ts - on_cpu[cpu][1])
             on_cpu[cpu] = (nxt, ts)
+            at_tick_now = cpu in last_tick and ts - last_tick[cpu] < AT_TICK_S
             if cpu in taken_from and taken_from[cpu][1] == prev:
-                handed_back.append((*taken_from.pop(cpu), nxt))
-            if f["prev_state"].startswith("R") and f["next_comm"].startswith(program):
+                # The waker leaves the CPU: asleep again (not preempted in turn), who runs?
+                victim, waker = taken_from.pop(cpu)
+                if not f["prev_state"].startswith("R"):
+                    handed_back.append((victim, waker, nxt))
+            if (
+                f["prev_state"].startswith("R")
+                and f["prev_comm"].startswith(program)
+                and f["next_comm"].startswith(program)
+                and not at_tick_now
+            ):
+                # One of the program's threads took a runnable one's CPU between ticks.
                 taken_from[cpu] = (prev, nxt)
+                took_cpu[nxt].append((ts, prev))
             if f["next_comm"].startswith(program) and not (
                 cpu in last_tick and ts - last_tick[cpu] < AT_TICK_S
             ):
@@ -177,6 +198,10 @@ def analyse(
         gaps = [b - a for a, b in itertools.pairwise(stamps)]
         runs = segments.get(tid, [])
         between_gaps = [b - a for a, b in itertools.pairwise(woke_between.get(tid, []))]
+        # What the model replays: the gaps between this thread's takings of a busy
+        # thread's CPU between ticks.
+        takings = [t for t, victim in took_cpu.get(tid, []) if victim in busy]
+        taking_gaps = [b - a for a, b in itertools.pairwise(takings)]
         wakes[str(tid)] = {
             "wakes_per_s": round(len(stamps) / span_s, 1),
             "median_gap_ms": round(1000 * statistics.median(gaps), 3) if gaps else None,
@@ -190,17 +215,18 @@ def analyse(
             ]
             if len(between_gaps) >= 10
             else None,
-            # The whole distribution, for the model's wakers (sim.gowakers): minimum,
-            # the 99 percentiles and maximum.
-            "between_ticks_gap_points_ms": [
+            "takes_busy_cpu_per_s": round(len(takings) / span_s, 1),
+            # The whole distribution of the gaps between those, for the model's wakers
+            # (sim.gowakers): minimum, the 99 percentiles and maximum.
+            "takes_busy_cpu_gap_points_ms": [
                 round(1000 * q, 4)
                 for q in [
-                    min(between_gaps),
-                    *statistics.quantiles(between_gaps, n=100, method="inclusive"),
-                    max(between_gaps),
+                    min(taking_gaps),
+                    *statistics.quantiles(taking_gaps, n=100, method="inclusive"),
+                    max(taking_gaps),
                 ]
             ]
-            if len(between_gaps) >= 20
+            if len(taking_gaps) >= MIN_GAPS
             else None,
             "preempts_between_ticks_per_s": round(preempts_by_tid[tid] / span_s, 1),
             # Of the busy threads it took a CPU from, the share that got it back when it
@@ -242,8 +268,12 @@ def wakers_from(counts: dict[str, Any]) -> list[dict[str, Any]]:
     """`workload.runtime_wakers` from one run's `analyse` counts."""
     out = []
     for tid, thread in counts["runtime_threads"].items():
-        points = thread.get("between_ticks_gap_points_ms")
-        if points:
+        points = thread.get("takes_busy_cpu_gap_points_ms")
+        # The profile writer (a ~100 ms sleep up to Go 1.25, and the M that runs its
+        # timer) is the model's reader already (sim.reader); from Go 1.26 it has no
+        # such wake-ups.
+        writer = 95 <= (thread.get("median_gap_ms") or 0) <= 105
+        if points and not writer:
             out.append(
                 {
                     "name": f"thread {tid}",

@@ -234,6 +234,8 @@ def run_grid(
     `go_emulate`: also run each of them under that emulation in the cells it runs."""
     from tqdm import tqdm
 
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load_before = round(os.getloadavg()[0], 2)
     base = cell_scenario("native", 1, 100, "process", duration_s, {})
     machine, machine_note = machine_here(base, None)
     releases = (default_go_variants() if go is None else go) if "go" in worlds else ()
@@ -395,6 +397,10 @@ def run_grid(
         command += f" --go-emulate {go_emulate.name}"
     return {
         "command": command,
+        # When it ran, and how busy the machine was as it began (1-minute load average).
+        "started": started,
+        "finished": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "load_before": load_before,
         "machine": machine_facts(),
         "model_machine": machine,
         "notes": [machine_note]

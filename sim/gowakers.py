@@ -23,15 +23,18 @@ and takes no signal). It sleeps for a gap drawn from its measured distribution, 
 as equally spaced quantiles (`gap_points_ms`): a pair of neighbouring points picked
 uniformly, then a gap uniform between them. It wakes on a CPU picked at random with
 wake-up preemption (`Machine.wake_preempting`, as realprof's reader does, but without
-the protected slice: it was measured to take the CPU nearly every time), runs `run_us`
-and sleeps again. The thread it took the CPU from gets it back when it sleeps with
-probability `victim_resumes` (measured 0.8-0.9 for sysmon's µs-long runs); otherwise a
-queued thread runs first, as after realprof's reader.
+the protected slice: what is replayed are the measured takings of a busy thread's CPU,
+each a preemption), runs `run_us` and sleeps again. The thread it took the CPU from
+gets it back when it sleeps with probability `victim_resumes` (measured per thread and
+run: 0.35-0.92 for sysmon in this project's runs); otherwise a queued thread runs
+first, as after realprof's reader.
 
 Invariants:
 
-* Gaps run from wake-up to wake-up, as they were measured; a wake-up that falls due
-  while the waker is still up (queued, or running) is skipped and counted.
+* Gaps run from one taking of a busy thread's CPU to the next, as they were measured
+  (`lab.go_wakers`: the model replays the takings, not every wake-up); one that falls
+  due while the waker is still up (queued, or running) is skipped and counted.
+* A waker preempted in turn goes on with what is left of its run when it is back.
 * The wakers draw from a random stream of their own (`wakers/{seed}`), and a scenario
   without wakers creates no event: it runs bit for bit as it did before they existed.
 
@@ -83,6 +86,7 @@ class RuntimeWakers:
         for spec in wakers:
             thread = Thread.helper(f"go runtime: {spec.name}", "go-runtime", self._done)
             self.specs[thread] = spec
+        self.running: set[Thread] = set()  # woken, its run not yet done
         self.wakes = 0
         self.wakes_skipped = 0
 
@@ -107,8 +111,13 @@ class RuntimeWakers:
         self.machine.wake_preempting(thread, cpu, parity=False, victim_first=back_first)
 
     def run(self, thread: Thread) -> None:
-        """At its return to user mode: spend its CPU, then sleep (`_done`)."""
+        """At its return to user mode: spend its CPU, then sleep (`_done`). Dispatched
+        again after a preemption, it goes on with what is left of its run."""
+        if thread in self.running:
+            return
+        self.running.add(thread)
         self.machine.start_work(thread, max(1, round(self.specs[thread].run_us * 1000)))
 
     def _done(self, thread: Thread) -> None:
+        self.running.discard(thread)
         self.machine.block(thread, SLEEPING)

@@ -32,8 +32,9 @@ What it models (Linux 6.x, `kernel/sched/fair.c` with EEVDF, seen from far enoug
   realprof's reader, which wakes every 10 ms to watch for threads (`sim.reader`), and
   the Go runtime's own threads (`sim.gowakers`). The woken thread takes its CPU at once,
   unless the current thread has run less than a slice since it was dispatched (EEVDF's
-  RUN_TO_PARITY protects it; the sleeper then queues; the Go runtime's threads were
-  measured to take the CPU nearly every time, so they skip that check), and the victim
+  RUN_TO_PARITY protects it; the sleeper then queues; for the Go runtime's threads the
+  model replays measured takings of a busy thread's CPU, each a preemption, so they skip
+  that check), and the victim
   queues behind the threads that were waiting. So on oversubscribed CPUs a thread
   switched out at a tick can be switched back in between ticks, and run its deferred
   timer check there (`sim.model`).
@@ -344,8 +345,8 @@ class Machine:
         """A short sleeper's wake-up on `cpu` (EEVDF's wake-up preemption): it takes the
         CPU at once unless the current thread's slice is still protected (run for less
         than a slice since it was dispatched, RUN_TO_PARITY), in which case it queues as
-        any wake-up does; `parity=False` for a sleeper measured to take the CPU whenever
-        it wakes (`sim.gowakers`). The victim goes to the back of the queue: a thread that
+        any wake-up does; `parity=False` where the wake-up replays a measured preemption
+        (`sim.gowakers`). The victim goes to the back of the queue: a thread that
         has been waiting is owed more CPU than one that just ran, so it runs first when
         the sleeper leaves; with `victim_first` it goes to the front and gets the CPU
         back (a sleeper that ran a few µs, measured so). An idle CPU is taken as by

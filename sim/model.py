@@ -490,6 +490,7 @@ class Simulation:
             "reader_reads": self.reader.reads,
             "reader_watches": self.reader.watches,
             "runtime_wakes": self.wakers.wakes,
+            "runtime_wakes_skipped": self.wakers.wakes_skipped,
             "reader_records": self.reader.records,
             "profbuf_max_used_words": self.profbuf.max_used_words,
             "process_timer_fires": self.process_timer.fires if self.process_timer else 0,

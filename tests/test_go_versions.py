@@ -114,10 +114,12 @@ def test_each_release_runs_the_version_grid_within_the_tolerance_of_its_model(
     model = RELEASES_AND_MODELS[release]
     assert data["go_versions"] == {f"go{release}": {"version": version, "model": model}}
     if os.geteuid() == 0:
-        # Two busy goroutines leave no CPU spare: the twin replays the runtime's wakers,
-        # traced in the pass (sysmon at least wakes between ticks).
+        # Two busy goroutines leave no CPU spare: the pass traced the runtime's wakers
+        # for the twin (busy threads are switched out between ticks, by sysmon at least).
         (traced,) = data["go_runtime_wakers"]["by_threads"]["2"]
-        assert traced, data["go_runtime_wakers"]["runs"]
+        (run,) = data["go_runtime_wakers"]["runs"]
+        assert run["threads"] == 2 and run["busy_preempted_between_ticks_per_s"] > 0, run
+        assert all(w["run_us"] > 0 and len(w["gap_points_ms"]) == 101 for w in traced)
     for cell in data["cells"]:
         assert [run["go_version"] for run in cell[f"go{release}"]["runs"]] == [version]
     measured = gaps(data, (f"sim-{model}", f"go{release}"))

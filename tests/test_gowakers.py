@@ -148,13 +148,14 @@ def switch(prev: tuple[str, int], state: str, nxt: tuple[str, int]) -> str:
     )
 
 
-def synthetic_trace(wakes_between: int, gap_s: float) -> list[str]:
+def synthetic_trace(wakes_between: int, gap_s: float, after_tick_s: float = 0.001) -> list[str]:
     """Two busy goroutines (tids 11, 12) on CPUs 0 and 1, ticks every 4 ms on both, and a
-    runtime thread (tid 20) that wakes on CPU 0 `gap_s` apart, 1 ms after a tick: each
-    time it switches 11 out and, 10 µs later, sleeps and gives the CPU back."""
+    runtime thread (tid 20) that wakes on CPU 0 `gap_s` apart, `after_tick_s` after a tick
+    (`gap_s` a whole number of ticks): each time it switches 11 out and, 10 µs later,
+    sleeps and gives the CPU back."""
     busy, runtime = ("goworld", 11), ("goworld", 20)
     lines = []
-    end = 0.001 + wakes_between * gap_s + 0.004
+    end = after_tick_s + wakes_between * gap_s + 0.004
     for k in range(int(end / 0.004) + 1):
         for cpu in (0, 1):
             lines.append(
@@ -176,7 +177,7 @@ def synthetic_trace(wakes_between: int, gap_s: float) -> list[str]:
         )
     )
     for i in range(wakes_between):
-        t = 0.001 + i * gap_s
+        t = after_tick_s + i * gap_s
         lines.append(trace_line("goworld", 11, 0, t, "sched_switch", switch(busy, "R", runtime)))
         lines.append(
             trace_line("goworld", 20, 0, t + 10e-6, "sched_switch", switch(runtime, "S", busy))
@@ -200,6 +201,12 @@ def test_the_analysis_finds_a_runtime_thread_waking_between_ticks():
     assert waker["run_us"] == 10.0
     assert waker["victim_resumes"] == 1.0  # each time, thread 11 gets CPU 0 back
     assert counts["busy_preempted_between_ticks_per_s"] > 0
+
+
+def test_a_preemption_at_the_tick_is_no_waker():
+    counts = analyse(synthetic_trace(40, 0.008, after_tick_s=20e-6), threads=2, rate_hz=150)
+    assert counts["busy_preempted_between_ticks_per_s"] == 0
+    assert wakers_from(counts) == []
 
 
 def test_a_thread_with_too_few_gaps_is_no_waker():

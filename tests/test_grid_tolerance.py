@@ -12,7 +12,7 @@ import math
 import pytest
 
 from lab.grid import resimulate
-from lab.grid_results import render, tolerance
+from lab.grid_results import gaps, render, sign_check, tolerance
 
 TWO_THREADS = {"workload": "native", "threads": 2, "rate_hz": 250}
 
@@ -69,16 +69,47 @@ def test_the_tolerance_widens_with_the_scatter_and_the_slope():
     assert t_narrow == 0.05 < t_wide < t_steep
 
 
+def with_siblings(judged: dict, spread: float) -> list[dict]:
+    """The judged cell and two process-timer cells of as many threads at other rates,
+    whose runs scatter by `spread`: the world's scatter comes from those."""
+    siblings = [
+        cell("process", 0.4, 0.85, 0.85, runs=5, spread=spread) | {"rate_hz": rate}
+        for rate in (200, 500)
+    ]
+    return [judged, *siblings]
+
+
 def test_the_worlds_own_scatter_widens_it_and_more_runs_narrow_it():
-    calm = grid([cell("process", 0.5, 0.8, 0.8, spread=0.01)], SCATTERED)
-    restless = grid([cell("process", 0.5, 0.8, 0.8, spread=0.1)], SCATTERED)
-    many = grid([cell("process", 0.5, 0.8, 0.8, runs=30, spread=0.1)], SCATTERED)
+    calm = grid(with_siblings(cell("process", 0.5, 0.8, 0.8), 0.01), SCATTERED)
+    restless = grid(with_siblings(cell("process", 0.5, 0.8, 0.8), 0.1), SCATTERED)
+    many = grid(with_siblings(cell("process", 0.5, 0.8, 0.8, runs=30), 0.1), SCATTERED)
     t_calm, t_restless, t_many = (
         tolerance(d, d["cells"][0], ("sim", "real")) for d in (calm, restless, many)
     )
     assert t_calm < t_restless
     # More runs per cell leave less of the scatter in its median.
     assert t_many < t_restless
+
+
+def test_a_cell_that_misses_does_not_widen_its_own_tolerance():
+    steady = grid(with_siblings(cell("process", 0.5, 0.8, 0.8, spread=0.01), 0.01), [0.6] * 6)
+    wild = grid(with_siblings(cell("process", 0.5, 0.8, 0.8, spread=0.3), 0.01), [0.6] * 6)
+    assert tolerance(steady, steady["cells"][0], ("sim", "real")) == tolerance(
+        wild, wild["cells"][0], ("sim", "real")
+    )
+
+
+def test_a_bias_shared_by_the_cells_shows_in_the_sign_check():
+    cells = [
+        cell("process", 0.4, 0.80 + 0.02 * i, 0.75, spread=0.1) | {"rate_hz": rate}
+        for i, rate in enumerate((200, 250, 500, 1000, 300, 400))
+    ]
+    data = grid(cells, SCATTERED)
+    assert all(abs(g["gap"]) <= g["tolerance"] for g in gaps(data))  # each cell passes
+    lean = sign_check(data, ("sim", "real"), threads=2)
+    assert (lean["above"], lean["below"]) == (6, 0)
+    assert lean["p_value"] == 2 / 2**6
+    assert "6 above the model, 0 below" in render(data)
 
 
 def test_four_thread_cells_take_the_four_thread_runs():
