@@ -122,13 +122,17 @@ def test_record_keeps_failing_status_and_still_writes(
     hot, _profile = hot_samples(workdir / output)
     assert hot > 0
     if mode == "raise":
-        # The target's own traceback, without the runner's frames above it.
-        assert "Traceback" in result.stderr, result.stderr
-        assert "RuntimeError: the target failed on purpose" in result.stderr, result.stderr
-        assert 'target.py", line' in result.stderr, result.stderr
-        assert "realprof/__main__.py" not in result.stderr, result.stderr
-        assert "realprof/record.py" not in result.stderr, result.stderr
-        assert "runpy" not in result.stderr, result.stderr
+        # The target's own traceback, without the runner's frames above it. The summary
+        # after it may name them: a sample taken while runpy read the target has the
+        # runner below it (the CI run at 9ff18c5 caught one sample of 30 there).
+        traceback, _, summary = result.stderr.partition("\nrealprof: ")
+        assert summary, result.stderr
+        assert "Traceback" in traceback, result.stderr
+        assert "RuntimeError: the target failed on purpose" in traceback, result.stderr
+        assert 'target.py", line' in traceback, result.stderr
+        assert "realprof/__main__.py" not in traceback, result.stderr
+        assert "realprof/record.py" not in traceback, result.stderr
+        assert "runpy" not in traceback, result.stderr
 
 
 def test_record_module_with_pythonpath(tmp_path: Path) -> None:
