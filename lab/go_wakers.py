@@ -162,13 +162,10 @@ def analyse(
                 # One of the program's threads took a runnable one's CPU between ticks.
                 taken_from[cpu] = (prev, nxt)
                 took_cpu[nxt].append((ts, prev))
-            if f["next_comm"].startswith(program) and not (
-                cpu in last_tick and ts - last_tick[cpu] < AT_TICK_S
-            ):
+            if f["next_comm"].startswith(program) and not at_tick_now:
                 woke_between[nxt].append(ts)
             if f["prev_comm"].startswith(program):
-                at_tick = cpu in last_tick and ts - last_tick[cpu] < AT_TICK_S
-                switched_out.append((prev, at_tick, f["prev_state"], f["next_comm"], nxt))
+                switched_out.append((prev, at_tick_now, f["prev_state"], f["next_comm"], nxt))
                 if not f["prev_state"].startswith("R"):
                     blocked_at[prev].append(ts)
         elif event == "signal_generate" and int(f.get("code", 0)) == SI_TIMER:
@@ -187,11 +184,10 @@ def analyse(
     )
     preempts_by_tid = collections.Counter(s[4] for s in between)
     # After a runtime thread's run on a busy thread's CPU: does the victim come back?
-    back = [(v, n) for v, w, n in handed_back if v in busy and w not in busy]
+    back = [(v, w, n) for v, w, n in handed_back if v in busy and w not in busy]
     back_by_waker: dict[int, list[bool]] = collections.defaultdict(list)
-    for v, w, n in handed_back:
-        if v in busy and w not in busy:
-            back_by_waker[w].append(v == n)
+    for v, w, n in back:
+        back_by_waker[w].append(v == n)
     wakes = {}
     for tid in sorted(runtime_threads, key=lambda t: -len(blocked_at[t])):
         stamps = blocked_at[tid]
@@ -248,9 +244,9 @@ def analyse(
         "busy_preempted_at_tick_per_s": round(sum(1 for s in preempted if s[1]) / span_s, 1),
         "busy_preempted_between_ticks_per_s": round(len(between) / span_s, 1),
         "between_ticks_by": {k: round(v / span_s, 1) for k, v in by_whom.items()},
-        "victim_resumes": round(sum(v == n for v, n in back) / len(back), 3) if back else None,
+        "victim_resumes": round(sum(v == n for v, _, n in back) / len(back), 3) if back else None,
         "another_busy_thread_resumes": round(
-            sum(n in busy and n != v for v, n in back) / len(back), 3
+            sum(n in busy and n != v for v, _, n in back) / len(back), 3
         )
         if back
         else None,

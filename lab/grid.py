@@ -65,7 +65,7 @@ from lab.go_world import run_go_world
 from lab.grid_cells import FREE_THREADED_WORKLOAD, TIMERS, as_cell, cell_key, cell_scenario, cells
 from lab.grid_results import median_of
 from lab.interpreters import install_command, lab_python, report_under
-from lab.machine import machine_facts, machine_here
+from lab.machine import machine_facts, machine_here, usable_cpus
 from lab.workload import run_scenario
 from sim.model import simulate
 
@@ -155,7 +155,7 @@ def _real_run(
     different machine (no same-round collisions, for one). Such a run is retried.
     """
     workload, threads, _, _ = cell
-    cpus = len(os.sched_getaffinity(0))
+    cpus = usable_cpus()
     wanted = (min(threads, cpus) if workload != "python" else 1) * duration_s * 0.9
     summary: dict[str, Any] = {}
     for _ in range(BUSY_ATTEMPTS):
@@ -202,7 +202,7 @@ def _simulated(
 def wakers_threads(grid: list[tuple[str, int, int, str]], variants) -> list[int]:
     """The busy-thread counts whose Go cells need the runtime's wakers measured: those
     with no idle CPU for them (with one busy thread on two CPUs they take the idle one)."""
-    cpus = len(os.sched_getaffinity(0))
+    cpus = usable_cpus()
     return sorted(
         {cell[1] for cell in grid if cell[1] >= cpus and any(v.runs_in(cell) for v in variants)}
     )
