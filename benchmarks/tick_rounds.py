@@ -15,6 +15,13 @@ share of 2-delivery rounds over the share of 2-generation rounds is that surviva
 model's `same_round_survival` p (sim/signals.py). Per run, so its spread shows. The
 count is `lab.calibrate.survival_from_rounds`, the estimator calibration uses.
 
+`--cprobe` counts the rounds of the C probe (lab/cprobe.c: the same busy threads with a
+trivial handler, no reader, no Python) instead. `--interleave` runs the rates in turn, one
+run of each per cycle, the first rate rotating, so that a drift of p over minutes touches
+every rate alike; it then also prints each rate's p against its cycle's mean (the median
+of those differences, and how many cycles it was above), which is what shows whether p
+depends on the rate.
+
 This is a script, not a test: the numbers depend on the machine and on its load.
 """
 
@@ -53,12 +60,36 @@ def one_run(rate_hz: int, threads: int, duration_s: float, hz: int) -> dict[str,
     return {"capture": report.capture_ratio} | survival_from_rounds(stamps, rate_hz, hz, threads)
 
 
+def one_probe_run(rate_hz: int, threads: int, duration_s: float, hz: int) -> dict[str, float]:
+    from lab import cprobe
+
+    run = cprobe.probe_run(threads, rate_hz, duration_s, hz)
+    p = run["p"] if run["p"] is not None else float("nan")
+    return {"capture": run["capture_ratio"], "p": p} | {
+        k: run[k] for k in ("rounds", "f0", "f1", "f2")
+    }
+
+
+def schedule(rates: list[int], runs: int, interleave: bool) -> list[tuple[int, int]]:
+    """(cycle, rate) in the order they run: rate by rate, or one of each per cycle with the
+    first rate rotating."""
+    if not interleave:
+        return [(run, rate) for rate in rates for run in range(runs)]
+    order = []
+    for cycle in range(runs):
+        shift = cycle % len(rates)
+        order += [(cycle, rate) for rate in rates[shift:] + rates[:shift]]
+    return order
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rates", default="250,500,1000")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--duration", type=float, default=2.0)
+    parser.add_argument("--cprobe", action="store_true", help="the C probe's rounds")
+    parser.add_argument("--interleave", action="store_true", help="rates in turn, run by run")
     args = parser.parse_args(argv)
     try:
         rates = [int(r) for r in args.rates.split(",") if r.strip()]
@@ -77,22 +108,53 @@ def main(argv: list[str] | None = None) -> int:
         f"{facts.get('tick_alignment')}; {args.threads} busy native threads, process timer, "
         f"{args.duration:g} s per run"
     )
+    measure = one_probe_run if args.cprobe else one_run
+    print(
+        f"{'the C probe' if args.cprobe else 'realprof'}, "
+        f"{'interleaved' if args.interleave else 'rate by rate'}"
+    )
     print(f"{'Hz':>6} {'run':>4} {'capture':>8} {'rounds':>7} {'0':>6} {'1':>6} {'2':>6} {'p':>6}")
+    by_cycle: dict[int, dict[int, float]] = {}
+    for cycle, rate in schedule(rates, args.runs, args.interleave):
+        r = measure(rate, args.threads, args.duration, hz)
+        by_cycle.setdefault(cycle, {})[rate] = r["p"]
+        print(
+            f"{rate:>6} {cycle + 1:>4} {r['capture']:>8.3f} {r['rounds']:>7} {r['f0']:>6.3f} "
+            f"{r['f1']:>6.3f} {r['f2']:>6.3f} {r['p']:>6.2f}"
+        )
     for rate in rates:
-        ps = []
-        for run in range(1, args.runs + 1):
-            r = one_run(rate, args.threads, args.duration, hz)
-            ps.append(r["p"])
-            print(
-                f"{rate:>6} {run:>4} {r['capture']:>8.3f} {r['rounds']:>7} {r['f0']:>6.3f} "
-                f"{r['f1']:>6.3f} {r['f2']:>6.3f} {r['p']:>6.2f}"
-            )
-        valid = [p for p in ps if p == p]
-        if valid:
-            print(
-                f"{rate:>6}  all: p median {statistics.median(valid):.2f}, range "
-                f"{min(valid):.2f}-{max(valid):.2f}"
-            )
+        valid = [ps[rate] for ps in by_cycle.values() if ps.get(rate) == ps.get(rate)]
+        if not valid:
+            continue
+        line = (
+            f"{rate:>6}  all: p median {statistics.median(valid):.2f}, range "
+            f"{min(valid):.2f}-{max(valid):.2f}"
+        )
+        if args.interleave and len(rates) > 1:
+            diffs = []
+            for ps in by_cycle.values():
+                cycle_ps = [p for p in ps.values() if p == p]
+                if ps.get(rate) == ps.get(rate) and len(cycle_ps) == len(rates):
+                    diffs.append(ps[rate] - statistics.fmean(cycle_ps))
+            if diffs:
+                line += (
+                    f"; against its cycle's mean {statistics.median(diffs):+.3f} (median), "
+                    f"above in {sum(d > 0 for d in diffs)} of {len(diffs)} cycles"
+                )
+        print(line)
+    spread = [
+        p - statistics.fmean(ps.values())
+        for ps in by_cycle.values()
+        if len(ps) == len(rates) and all(v == v for v in ps.values())
+        for p in ps.values()
+    ]
+    if args.interleave and len(rates) > 1 and len(spread) > 2:
+        sd = statistics.stdev(spread)
+        se = 1.25 * sd / len(by_cycle) ** 0.5
+        print(
+            f"differences from the cycle's mean scatter by {sd:.3f}: a rate's median of "
+            f"{len(by_cycle)} is uncertain by about {se:.3f} (1.25 sd / sqrt(cycles))"
+        )
     return 0
 
 

@@ -33,6 +33,11 @@ def one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
+def counted(n: int, noun: str) -> str:
+    """`n` and the noun, plural unless one: messages that count what the user gave."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def error_line(message: str) -> str:
     """The line a command prints for bad input (`python -m sim` and the playground page
     print the same line for the same scenario text, from this function)."""

@@ -69,7 +69,7 @@ import yaml
 
 from contract.scenario import Scenario, validate_scenario
 from lab.grid_cells import cell_scenario
-from lab.machine import machine_facts
+from lab.machine import cpus_wanted, got_its_cpus, machine_facts
 from lab.workload import run_scenario, spin_native
 from realprof.sampler import Sampler
 from sim.model import simulate
@@ -266,13 +266,14 @@ def fresh_prediction(
     was clean.
     """
     scenario = cell_scenario(*cell, duration_s, machine)
-    cpus = os.cpu_count() or 1
-    wanted = min(cell[1], cpus) * duration_s * 0.9
+    wanted = cpus_wanted(cell[0], cell[1])
     counted, measured, busy = [], [], 0
     for _ in range(pairs):
         survival = survival_run(rate_hz, 2, duration_s, hz)
         report = run_scenario(scenario).report
-        if survival["cpu_seconds"] < min(2, cpus) * duration_s * 0.9 or report.cpu_seconds < wanted:
+        if not got_its_cpus(
+            survival["cpu_seconds"], cpus_wanted("native", 2), duration_s
+        ) or not got_its_cpus(report.cpu_seconds, wanted, duration_s):
             busy += 1
             continue
         counted.append(survival)

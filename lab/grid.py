@@ -27,20 +27,22 @@ Go run by its release and emulation (`go1.23`, `go1.19-as-go1.17`) and each twin
 model (`sim-go1.18`, `sim-go1.17`); `go_versions` in grid.json names the exact version
 each ran (go1.23.5). `--worlds go` runs only the cells Go runs.
 
-None of these cells is used by `realprof calibrate` (it measures at 150, 400 and 750 Hz),
-so the grid is a held-out test of the calibrated model. Real runs are interleaved: pass k
-runs every cell once, so a drift of the host (on a VM, the process timer's same-round
-survival changes over minutes) affects all cells alike. Each pass also repeats
-calibration's survival runs, and the simulated worlds run last with this session's
-medians of p and p-after-switch; the other calibrated values (CPU check bias, handler
-cost) come from the machine profile. Where Go runs cells with no CPU to spare (as many
-busy goroutines as CPUs, or more), each pass also traces the Go runtime's own wake-ups
-between ticks beside the first release (`lab.go_wakers`, root only, at 150 Hz: no
-cell's rate), and the Go twins replay them (`workload.runtime_wakers`, `sim.gowakers`),
-seed i the i-th pass's (`go_runtime_wakers` in grid.json); without tracefs the twins run
-without them and the notes say why. The survival runs, the medians and the model's
-machine are stored with the cells in `grid.json`; `plot_grid` redraws the figure from
-that file alone, so the committed figure is reproducible from the committed data.
+None of these cells is used by `realprof calibrate` (it measures at 150, 400 and 750
+Hz), so the grid is a held-out test of the calibrated model. Real runs are interleaved:
+pass k runs every cell once, so a drift of the host (on a VM, the process timer's
+same-round survival changes over minutes) affects all cells alike. Each pass also
+repeats calibration's survival runs, each experiment twice, spread evenly among the
+pass's cells so that they sample the minutes the cells ran in, and the simulated worlds
+run last with this session's medians of p and p-after-switch; the other calibrated
+values (CPU check bias, handler cost) come from the machine profile. Where Go runs cells
+with no CPU to spare (as many busy goroutines as CPUs, or more), each pass also traces
+the Go runtime's own wake-ups between ticks beside the first release (`lab.go_wakers`,
+root only, at 150 Hz: no cell's rate), and the Go twins replay them
+(`workload.runtime_wakers`, `sim.gowakers`), seed i the i-th pass's (`go_runtime_wakers`
+in grid.json); without tracefs the twins run without them and the notes say why. The
+survival runs, the medians and the model's machine are stored with the cells in
+`grid.json`; `plot_grid` redraws the figure from that file alone, so the committed
+figure is reproducible from the committed data.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ from lab.go_world import run_go_world
 from lab.grid_cells import FREE_THREADED_WORKLOAD, TIMERS, as_cell, cell_key, cell_scenario, cells
 from lab.grid_results import median_of
 from lab.interpreters import install_command, lab_python, report_under
-from lab.machine import machine_facts, machine_here, usable_cpus
+from lab.machine import cpus_wanted, got_its_cpus, machine_facts, machine_here, usable_cpus
 from lab.workload import run_scenario
 from sim.model import simulate
 
@@ -100,6 +102,9 @@ GO_VERSIONS_COMMAND = (
     f"--go-emulate go1.17 --repeat 3 --out {GO_RELEASES_OUT}"
 )
 BUSY_ATTEMPTS = 3
+# Each survival experiment runs twice a pass, at spread positions: p drifts within a pass
+# on a VM, and runs bunched at a pass's start sampled only its first minute.
+SURVIVAL_SLOTS_PER_EXPERIMENT = 2
 # The simulated worlds and the runtime each one models; a Go twin is "sim-" and its
 # model's name ("sim-go1.26", `GoVariant.twin`).
 SIMULATED_RUNTIMES = {"sim": "realprof", "sim-cprobe": "cprobe"}
@@ -155,12 +160,11 @@ def _real_run(
     different machine (no same-round collisions, for one). Such a run is retried.
     """
     workload, threads, _, _ = cell
-    cpus = usable_cpus()
-    wanted = (min(threads, cpus) if workload != "python" else 1) * duration_s * 0.9
+    wanted = cpus_wanted(workload, threads)
     summary: dict[str, Any] = {}
     for _ in range(BUSY_ATTEMPTS):
         summary = measure()
-        summary["machine_busy"] = summary["cpu_seconds"] < wanted
+        summary["machine_busy"] = not got_its_cpus(summary["cpu_seconds"], wanted, duration_s)
         if not summary["machine_busy"]:
             break
     return summary
@@ -197,6 +201,35 @@ def _simulated(
             at.append(simulate(cell_scenario(*cell, duration_s, on, runtime, wakers)).report)
         entry["capture_per_p"] = round(at[1].capture_ratio - at[0].capture_ratio, 4)
     return entry
+
+
+def survival_slots(pass_index: int, with_cprobe: bool) -> list[list[tuple[str, Any]]]:
+    """One pass's survival runs, in slots of one experiment each (realprof's run, then the
+    probe's beside it): every experiment SURVIVAL_SLOTS_PER_EXPERIMENT times, the order
+    rotated by the pass so each experiment samples different minutes of the pass."""
+    experiments = calibrate.survival_experiments() * SURVIVAL_SLOTS_PER_EXPERIMENT
+    shift = pass_index % len(experiments)
+    experiments = experiments[shift:] + experiments[:shift]
+    worlds = ("calibrate", "cprobe-calibrate") if with_cprobe else ("calibrate",)
+    return [[(world, exp) for world in worlds] for exp in experiments]
+
+
+def spread(jobs: list[Any], slots: list[list[Any]]) -> list[Any]:
+    """`jobs` with the slots' jobs set in at even intervals, the first half an interval in.
+
+    p drifts over minutes on a VM, so survival runs bunched at a pass's start measure
+    the p of its first minute, not of the minutes its cells ran in."""
+    out: list[Any] = []
+    positions = [int((i + 0.5) * len(jobs) / len(slots) + 0.5) for i in range(len(slots))]
+    slot_iter = iter(zip(positions, slots, strict=True))
+    nxt = next(slot_iter, None)
+    for index in range(len(jobs) + 1):
+        while nxt is not None and nxt[0] == index:
+            out += nxt[1]
+            nxt = next(slot_iter, None)
+        if index < len(jobs):
+            out.append(jobs[index])
+    return out
 
 
 def wakers_threads(grid: list[tuple[str, int, int, str]], variants) -> list[int]:
@@ -260,8 +293,9 @@ def run_grid(
     # Real worlds drift (the process timer's same-round survival changes over minutes on
     # a VM), so their repeats are interleaved: pass k runs every cell once, and a drift
     # affects all cells alike instead of whichever cell ran at the wrong minute. Each pass
-    # also repeats calibration's survival runs (400 and 750 Hz: not grid cells), and the
-    # simulated worlds, deterministic per seed, run last on this session's medians.
+    # also repeats calibration's survival runs (400 and 750 Hz: not grid cells), spread
+    # among its cells (`survival_slots`, `spread`), and the simulated worlds,
+    # deterministic per seed, run last on this session's medians.
     hz = int(machine.get("kernel_hz") or 250)
     # The emulated Go runs use the process timer alone, so their twins need this
     # session's p as much as realprof's process-timer cells do.
@@ -277,18 +311,17 @@ def run_grid(
     if wakers_why:
         wakers_for = []
     real_jobs: list[tuple[str, Any]] = []
-    for _ in range(repeat):
+    for pass_index in range(repeat):
         real_jobs += [("wakers", n) for n in wakers_for]
-        if calibrating:
-            real_jobs += [("calibrate", exp) for exp in calibrate.survival_experiments()]
-            if with_cprobe:
-                real_jobs += [("cprobe-calibrate", e) for e in calibrate.survival_experiments()]
+        cell_jobs: list[tuple[str, Any]] = []
         for cell in grid:
             if "real" in worlds and (cell[0] != FREE_THREADED_WORKLOAD or ft_python):
-                real_jobs.append(("real", cell))
+                cell_jobs.append(("real", cell))
             if with_cprobe and cprobe.probes(cell):
-                real_jobs.append(("cprobe", cell))
-            real_jobs += [(v.world, cell) for v in variants if v.runs_in(cell)]
+                cell_jobs.append(("cprobe", cell))
+            cell_jobs += [(v.world, cell) for v in variants if v.runs_in(cell)]
+        slots = survival_slots(pass_index, with_cprobe) if calibrating else []
+        real_jobs += spread(cell_jobs, slots)
     sim_jobs = []
     for cell in grid:
         if "sim" in worlds or "real" in worlds:
@@ -412,7 +445,7 @@ def run_grid(
         )
         + (
             [
-                "same-round survival measured in this session, between the grid's passes: "
+                "same-round survival measured in this session, spread through the grid's passes: "
                 f"p = {session['same_round_survival']}, after a context switch "
                 f"{session['same_round_survival_after_switch']} (medians of "
                 f"{len(session['runs'])} runs at "

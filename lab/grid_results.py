@@ -23,6 +23,7 @@ from typing import Any
 
 from lab.go_variant import variant_of_world
 from lab.grid_cells import as_cell, cell_key, grid_order
+from lab.machine import cpus_wanted, got_its_cpus
 
 # Grid data written before the Go world took a release ran the go on PATH, Go 1.19
 # (Debian bookworm's golang-go), as world "go" beside its twin "sim-go", the go1.18 model,
@@ -72,11 +73,10 @@ def revalidate(data: dict[str, Any], cpus: int = 2) -> dict[str, Any]:
     for cell in data["cells"]:
         if "real" not in cell:
             continue
-        threads = cell["threads"]
-        wanted = (min(threads, cpus) if cell["workload"] == "native" else 1) * duration * 0.9
+        wanted = cpus_wanted(cell["workload"], cell["threads"], cpus)
         runs = cell["real"]["runs"]
         for run in runs:
-            run["machine_busy"] = run["cpu_seconds"] < wanted
+            run["machine_busy"] = not got_its_cpus(run["cpu_seconds"], wanted, duration)
         clean = [run for run in runs if not run["machine_busy"]]
         if clean:
             cell["real"] = median_of(clean) | {"runs": runs}
@@ -318,7 +318,7 @@ def _median_factor(n: int) -> float:
 
 
 def _world_p_scatter(
-    data: dict[str, Any], pair: tuple[str, str], threads: int, leave_out: dict[str, Any]
+    data: dict[str, Any], pair: tuple[str, str], threads: int, leave_out: dict[str, Any] | None
 ) -> float | None:
     """The run-to-run scatter of p as a world's own runs show it, from its process-timer
     cells with `threads` busy threads but the one judged (`leave_out`, so that a miss
@@ -356,18 +356,12 @@ def tolerance(data: dict[str, Any], cell: dict[str, Any], pair: tuple[str, str])
     so a drift over minutes moves both sides alike and partly cancels in the gap: the
     tolerance is an upper bound, generous to the model. Cells whose capture does not
     follow p (per-thread timers, one busy thread) keep 0.05. A bias that many cells share
-    hides in wide tolerances: `sign_check` looks for it."""
+    hides in wide tolerances: `p_offset_check` looks for it."""
     model, world = pair
     slope = cell.get(model, {}).get("capture_per_p")
     if not slope or abs(slope) < MIN_SLOPE:
         return FIXED_TOLERANCE
-    calibration = data.get("cprobe_calibration" if model == "sim-cprobe" else "session_calibration")
-    threads = 4 if cell["threads"] > 2 else 2
-    ps = [
-        r["p"]
-        for r in (calibration or {}).get("runs", [])
-        if r.get("p") is not None and r.get("threads") == threads
-    ]
+    ps = _session_ps(data, model, cell["threads"])
     if len(ps) < 3:
         return FIXED_TOLERANCE
     s_k = statistics.stdev(ps)
@@ -381,15 +375,38 @@ def tolerance(data: dict[str, Any], cell: dict[str, Any], pair: tuple[str, str])
     return max(FIXED_TOLERANCE, round(TOLERANCE_SE * se, 3))
 
 
-def sign_check(data: dict[str, Any], pair: tuple[str, str], threads: int) -> dict[str, Any] | None:
-    """Do a world's gaps lean one way where its capture follows p? Over its process-timer
-    cells with `threads` busy threads whose capture moves with p (one prediction of p
-    serves them all): how many gaps are positive and how
-    many negative, and how likely a split at least this uneven is from a model with no
-    bias (each sign a fair coin; two-sided binomial). Wide tolerances judge each cell
-    alone; a shared bias shows here."""
+def _session_ps(data: dict[str, Any], model: str, threads: int) -> list[float]:
+    """The p the session's survival runs counted for a twin's cells of `threads` threads:
+    the probe's own runs for the probe, four-thread runs for cells with more than two."""
+    calibration = data.get("cprobe_calibration" if model == "sim-cprobe" else "session_calibration")
+    wanted = 4 if threads > 2 else 2
+    return [
+        r["p"]
+        for r in (calibration or {}).get("runs", [])
+        if r.get("p") is not None and r.get("threads") == wanted
+    ]
+
+
+def p_offset_check(
+    data: dict[str, Any], pair: tuple[str, str], threads: int
+) -> dict[str, Any] | None:
+    """Do a world's cells lean one way where their capture follows p, beyond what the
+    session's own estimate of p explains?
+
+    Over its process-timer cells with `threads` busy threads whose capture moves with p,
+    each gap divided by the cell's slope (`capture_per_p`) is the p the cell behaves as
+    if it had, minus the p its twin used. Their mean d would be zero for a model without
+    bias but for two errors: each cell's median of its r runs (independent, s_w as in
+    `tolerance`) and the session's median of its k survival runs, which every cell's
+    twin used alike. That second error is shared: a session that counted p low puts
+    every gap above the model, so a count of signs would take bad luck in k runs for a
+    bias. Its standard error is sqrt(Σ f_r²·s_w²/r / n² + f_k²·s_k²/k); `p_value` is the
+    two-sided normal probability of a mean offset at least as large from an unbiased
+    model."""
     model, world = pair
-    signs = []
+    offsets, world_terms, above = [], [], 0
+    s_w = _world_p_scatter(data, pair, threads, leave_out=None)
+    ps = _session_ps(data, model, threads)
     for cell in data["cells"]:
         slope = cell.get(model, {}).get("capture_per_p")
         if cell["timer"] != "process" or cell["threads"] != threads or world not in cell:
@@ -397,14 +414,26 @@ def sign_check(data: dict[str, Any], pair: tuple[str, str], threads: int) -> dic
         if not slope or abs(slope) < MIN_SLOPE:
             continue
         gap = cell[world]["capture_ratio"] - cell[model]["capture_ratio"]
-        if gap:
-            signs.append(gap > 0)
-    if len(signs) < 2:
+        offsets.append(gap / slope)
+        above += gap > 0
+        r = len(cell[world].get("runs", [])) or 1
+        world_terms.append((_median_factor(r) * (s_w or 0.0)) ** 2 / r)
+    if len(offsets) < 2 or len(ps) < 3 or s_w is None:
         return None
-    n, above = len(signs), sum(signs)
-    fewer = min(above, n - above)
-    tail = sum(math.comb(n, i) for i in range(fewer + 1)) / 2**n
-    return {"cells": n, "above": above, "below": n - above, "p_value": min(1.0, 2 * tail)}
+    n, k = len(offsets), len(ps)
+    shared = (_median_factor(k) * statistics.stdev(ps)) ** 2 / k
+    se = math.sqrt(sum(world_terms) / n**2 + shared)
+    mean = statistics.fmean(offsets)
+    z = mean / se if se else math.inf
+    return {
+        "cells": n,
+        "above": above,
+        "below": n - above,
+        "offset_p": mean,
+        "se": se,
+        "z": z,
+        "p_value": math.erfc(abs(z) / math.sqrt(2)),
+    }
 
 
 def _scatter_lines(data: dict[str, Any]) -> list[str]:
@@ -496,13 +525,15 @@ def render(data: dict[str, Any]) -> str:
             )
     for pair, name in worlds:
         for threads in sorted({c["threads"] for c in data["cells"]}):
-            lean = sign_check(data, pair, threads)
+            lean = p_offset_check(data, pair, threads)
             if lean:
                 lines.append(
-                    f"{name}: {threads} threads, process-timer gaps where the capture "
-                    f"follows p: {lean['above']} above the model, {lean['below']} below "
-                    f"(an unbiased model splits {lean['cells']} cells at least this "
-                    f"unevenly with probability {lean['p_value']:.2g})"
+                    f"{name}: {threads} threads, process-timer cells where the capture "
+                    f"follows p: {lean['above']} above the model, {lean['below']} below; "
+                    f"they behave as if p were {lean['offset_p']:+.3f} from the session's "
+                    f"(SE {lean['se']:.3f}, the session's own error included: "
+                    f"{lean['z']:+.1f} SE, probability {lean['p_value']:.2g} for an "
+                    "unbiased model)"
                 )
     for pair, name in [(("sim", "real"), "realprof"), *go_named]:
         checks = share_checks(data, pair)

@@ -201,6 +201,23 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
+# A run got the CPUs it asked for when its threads used at least this share of their CPU
+# time: less, and another process took a CPU, so two of its threads took turns on one and
+# a tick round held fewer of its ticks than the model's machine gives it.
+GOT_ITS_CPUS = 0.9
+
+
+def cpus_wanted(workload: str, threads: int, cpus: int | None = None) -> int:
+    """The CPUs a cell's busy threads keep busy: one per thread up to the usable CPUs,
+    one in all for Python threads that take turns under the GIL."""
+    return 1 if workload == "python" else min(threads, cpus or usable_cpus())
+
+
+def got_its_cpus(cpu_s: float, cpus: int, duration_s: float) -> bool:
+    """Whether a run of `duration_s` that wanted `cpus` CPUs busy had them (`GOT_ITS_CPUS`)."""
+    return cpu_s >= cpus * duration_s * GOT_ITS_CPUS
+
+
 def machine_facts() -> dict[str, Any]:
     """This machine's facts, in the shape of a report's ``machine`` mapping."""
     hz, hz_source = kernel_hz()

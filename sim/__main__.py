@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from contract.cli import EXIT_BAD_INPUT, add_scenario_options, error_line, int_in
+from contract.cli import EXIT_BAD_INPUT, add_scenario_options, counted, error_line, int_in
 from contract.cli import OneLineParser as _Parser
 from contract.scenario import ScenarioError, json_schema
 from contract.scenario_file import load_scenario
@@ -196,13 +196,9 @@ def _observation(args: argparse.Namespace):
     if args.pprof_percent is not None:
         raise ScenarioError("give --profile or --pprof-percent, not both")
     if len(cpu_forms[0]) != len(profiles):
-
-        def count(n: int, what: str) -> str:
-            return f"{n} {what}" + ("" if n == 1 else "s")
-
         raise ScenarioError(
-            f"give the process's CPU once per --profile: {count(len(profiles), 'profile')}, "
-            f"{count(len(cpu_forms[0]), 'CPU value')}"
+            f"give the process's CPU once per --profile: {counted(len(profiles), 'profile')}, "
+            f"{counted(len(cpu_forms[0]), 'CPU value')}"
         )
     if args.duration_s is not None and len(profiles) > 1:
         raise ScenarioError(

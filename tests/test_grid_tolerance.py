@@ -8,11 +8,12 @@ capture-per-p slope, which the grid measures on the model. Elsewhere it stays 0.
 from __future__ import annotations
 
 import math
+import statistics
 
 import pytest
 
 from lab.grid import resimulate
-from lab.grid_results import gaps, render, sign_check, tolerance
+from lab.grid_results import gaps, p_offset_check, render, tolerance
 
 TWO_THREADS = {"workload": "native", "threads": 2, "rate_hz": 250}
 
@@ -99,17 +100,33 @@ def test_a_cell_that_misses_does_not_widen_its_own_tolerance():
     )
 
 
-def test_a_bias_shared_by_the_cells_shows_in_the_sign_check():
-    cells = [
-        cell("process", 0.4, 0.80 + 0.02 * i, 0.75, spread=0.1) | {"rate_hz": rate}
+def leaning_cells() -> list[dict]:
+    """Six process-timer cells, every one above the model by 0.03-0.13 (p 0.075-0.325 at
+    a slope of 0.4), each within its tolerance."""
+    return [
+        cell("process", 0.4, 0.78 + 0.02 * i, 0.75, spread=0.1) | {"rate_hz": rate}
         for i, rate in enumerate((200, 250, 500, 1000, 300, 400))
     ]
-    data = grid(cells, SCATTERED)
+
+
+def test_a_bias_shared_by_the_cells_shows_in_the_offset_check():
+    data = grid(leaning_cells(), [0.55, 0.6, 0.65, 0.6, 0.58, 0.62])
     assert all(abs(g["gap"]) <= g["tolerance"] for g in gaps(data))  # each cell passes
-    lean = sign_check(data, ("sim", "real"), threads=2)
+    lean = p_offset_check(data, ("sim", "real"), threads=2)
     assert (lean["above"], lean["below"]) == (6, 0)
-    assert lean["p_value"] == 2 / 2**6
-    assert "6 above the model, 0 below" in render(data)
+    assert math.isclose(lean["offset_p"], statistics.fmean(0.075 + 0.05 * i for i in range(6)))
+    assert lean["p_value"] < 0.01
+    assert "6 above the model, 0 below; they behave as if p were +0.200" in render(data)
+
+
+def test_a_lean_the_sessions_own_error_explains_is_no_bias():
+    # The same gaps, but the session counted p in a few widely scattered runs: its median
+    # may be off by as much, and every cell's twin used it. Six signs alike would be
+    # 1 in 32 for independent cells; they are not independent.
+    data = grid(leaning_cells(), [0.2, 0.8, 0.35])
+    lean = p_offset_check(data, ("sim", "real"), threads=2)
+    assert (lean["above"], lean["below"]) == (6, 0)
+    assert lean["p_value"] > 0.05
 
 
 def test_four_thread_cells_take_the_four_thread_runs():
