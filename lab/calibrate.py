@@ -38,10 +38,10 @@ grid stays a held-out test of the model:
    vCPUs, and scatters from one 2 s run to the next; rates far above the grid's gave a
    lower p than the grid's own in interleaved runs (measured with
    `benchmarks/tick_rounds.py`: benchmarks/README.md, "Tick rounds of the process
-   timer"). So `realprof grid` repeats these runs between its own passes and simulates
-   with the medians of its session (`survival_run`, `survival_medians`; stored as
-   `session_calibration` in grid.json), and 400 and 750 Hz stay in the grid's range
-   without being its cells.
+   timer"). So `realprof grid` repeats these runs among the cells of each of its
+   passes and simulates with the medians of its session (`survival_run`,
+   `survival_medians`; stored as `session_calibration` in grid.json), and 400 and 750 Hz
+   stay in the grid's range without being its cells.
 2. Two busy native threads pinned one per CPU under the process timer at 150 Hz: every
    round is contested, and the share of the CPU-0 thread is the share of rounds CPU 0
    wins. The bias is fitted through the simulator (bisection on CPU 0's weight).

@@ -5,13 +5,16 @@ themselves. This module is what is computed from that data alone, so it serves a
 run, a `--plot-only` redraw and `--resimulate` alike: `median_of` (a world's entry from
 its runs), `gaps` (measured − predicted capture per cell), `share_checks` (each thread's
 share error against the model's, within binomial standard errors), `scatter_checks` (a
-process-timer gap beside its runs' spread and its binomial standard error), `render` (the
-table), `merge_grids` (a partial run merged into stored data) and `revalidate` (runs
-recorded before busy runs were retried, flagged after the fact), and `read_grid` (the
-data from its file, older data's Go worlds keyed by release). `go_pairs` lists the Go
-worlds (one per release, `go1.23`, and one per emulated release, `go1.19-as-go1.17`) with
-the twin each is held against (`sim-go1.18`, `sim-go1.17`), from the `go_versions` the
-grid stored or, where it stored none, from the world's key (`lab.go_variant`).
+process-timer gap beside its runs' spread and its binomial standard error), `tolerance`
+(how far a cell's gap may go: 0.05, or three standard errors where the run-to-run
+scatter of p sets more), `p_offset_check` (whether a group of cells leans beyond what
+the session's own estimate of p explains), `render` (the table), `merge_grids` (a
+partial run merged into stored data) and `revalidate` (runs recorded before busy runs
+were retried, flagged after the fact), and `read_grid` (the data from its file, older
+data's Go worlds keyed by release). `go_pairs` lists the Go worlds (one per release,
+`go1.23`, and one per emulated release, `go1.19-as-go1.17`) with the twin each is held
+against (`sim-go1.18`, `sim-go1.17`), from the `go_versions` the grid stored or, where
+it stored none, from the world's key (`lab.go_variant`).
 """
 
 from __future__ import annotations
@@ -309,7 +312,8 @@ TOLERANCE_SE = 3.0
 # Cells whose capture moves less than this per unit of p do not follow p.
 MIN_SLOPE = 0.05
 # A median's standard error over a mean's, for n normal runs: sqrt(1/efficiency) of the
-# sample median (n = 3: 0.743, 4: 0.838, 5: 0.697), and sqrt(pi/2) for large n.
+# sample median (n = 3: 0.743, 4: 0.838, 5: 0.697), and sqrt(pi/2) for large n, which
+# overstates it by up to a tenth for n = 6-8 (a wider tolerance, never a narrower one).
 MEDIAN_FACTOR = {1: 1.0, 2: 1.0, 3: 1.160, 4: 1.092, 5: 1.198}
 
 
@@ -396,16 +400,22 @@ def p_offset_check(
     Over its process-timer cells with `threads` busy threads whose capture moves with p,
     each gap divided by the cell's slope (`capture_per_p`) is the p the cell behaves as
     if it had, minus the p its twin used. Their mean d would be zero for a model without
-    bias but for two errors: each cell's median of its r runs (independent, s_w as in
-    `tolerance`) and the session's median of its k survival runs, which every cell's
-    twin used alike. That second error is shared: a session that counted p low puts
-    every gap above the model, so a count of signs would take bad luck in k runs for a
-    bias. Its standard error is sqrt(Σ f_r²·s_w²/r / n² + f_k²·s_k²/k); `p_value` is the
-    two-sided normal probability of a mean offset at least as large from an unbiased
-    model."""
+    bias but for two errors: each cell's median of its r runs (taken as independent from
+    cell to cell, with s_w pooled as in `tolerance` but over all the group's cells; where
+    no cell has two runs, the survival runs' scatter) and the session's median of its k
+    survival runs, which every cell's twin used alike. That second error is shared: a
+    session that counted p low puts every gap above the model, so a count of signs would
+    take bad luck in k runs for a bias. The standard error is sqrt(Σ f_r²·s_w²/r / n² +
+    f_k²·s_k²/k); `p_value` is the two-sided normal probability of a mean offset at least
+    as large from an unbiased model.
+
+    An approximation, on two counts: the passes interleave the cells' runs with the
+    survival runs, so drift within a pass is shared by both and the split into an
+    independent and a shared part is not exact; and a cell with more threads than CPUs
+    follows both p and p after a switch (its slope moves them together), while the
+    shared term counts the four-thread survival runs alone."""
     model, world = pair
-    offsets, world_terms, above = [], [], 0
-    s_w = _world_p_scatter(data, pair, threads, leave_out=None)
+    offsets, runs_per_cell, above, below = [], [], 0, 0
     ps = _session_ps(data, model, threads)
     for cell in data["cells"]:
         slope = cell.get(model, {}).get("capture_per_p")
@@ -416,19 +426,25 @@ def p_offset_check(
         gap = cell[world]["capture_ratio"] - cell[model]["capture_ratio"]
         offsets.append(gap / slope)
         above += gap > 0
-        r = len(cell[world].get("runs", [])) or 1
-        world_terms.append((_median_factor(r) * (s_w or 0.0)) ** 2 / r)
-    if len(offsets) < 2 or len(ps) < 3 or s_w is None:
+        below += gap < 0
+        runs_per_cell.append(len(cell[world].get("runs", [])) or 1)
+    if len(offsets) < 2 or len(ps) < 3:
         return None
+    s_k = statistics.stdev(ps)
+    s_w = _world_p_scatter(data, pair, threads, leave_out=None)
+    if s_w is None:
+        s_w = s_k
     n, k = len(offsets), len(ps)
-    shared = (_median_factor(k) * statistics.stdev(ps)) ** 2 / k
-    se = math.sqrt(sum(world_terms) / n**2 + shared)
+    own = sum((_median_factor(r) * s_w) ** 2 / r for r in runs_per_cell) / n**2
+    se = math.sqrt(own + (_median_factor(k) * s_k) ** 2 / k)
     mean = statistics.fmean(offsets)
-    z = mean / se if se else math.inf
+    # With no scatter anywhere, any offset at all is a lean.
+    lean_without_scatter = math.copysign(math.inf, mean) if mean else 0.0
+    z = mean / se if se else lean_without_scatter
     return {
         "cells": n,
         "above": above,
-        "below": n - above,
+        "below": below,
         "offset_p": mean,
         "se": se,
         "z": z,

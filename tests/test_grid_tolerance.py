@@ -123,10 +123,26 @@ def test_a_lean_the_sessions_own_error_explains_is_no_bias():
     # The same gaps, but the session counted p in a few widely scattered runs: its median
     # may be off by as much, and every cell's twin used it. Six signs alike would be
     # 1 in 32 for independent cells; they are not independent.
-    data = grid(leaning_cells(), [0.2, 0.8, 0.35])
+    survival = [0.2, 0.8, 0.35]
+    data = grid(leaning_cells(), survival)
     lean = p_offset_check(data, ("sim", "real"), threads=2)
     assert (lean["above"], lean["below"]) == (6, 0)
     assert lean["p_value"] > 0.05
+    # Each cell's three runs lie at -0.1, 0 and +0.1 from its median (variance 0.01) on
+    # a slope of 0.4, so p scatters by sqrt(0.01 / 0.4²) a run; a median of three is
+    # 1.160 times a mean's error; the session's median of three shares its error with
+    # every cell.
+    median_of_3 = 1.160
+    s_w = math.sqrt(0.01 / 0.4**2)
+    own = 6 * (median_of_3 * s_w) ** 2 / 3 / 6**2
+    shared = (median_of_3 * statistics.stdev(survival)) ** 2 / 3
+    assert math.isclose(math.sqrt(own + shared), lean["se"])
+
+
+def test_without_any_scatter_any_offset_is_a_lean():
+    steady = [cell("process", 0.4, 0.77, 0.75, spread=0.0) | {"rate_hz": r} for r in (200, 500)]
+    lean = p_offset_check(grid(steady, [0.6] * 4), ("sim", "real"), threads=2)
+    assert (0.0, math.inf, 0.0) == (lean["se"], lean["z"], lean["p_value"])
 
 
 def test_four_thread_cells_take_the_four_thread_runs():
