@@ -146,12 +146,16 @@ def test_the_emulation_gives_the_go117_capture_and_plain_go_the_go118_one(
 ) -> None:
     """2 busy goroutines, 2 CPUs, 250 Hz: every tick round raises two process-timer
     expiries, so Go 1.17's profiler keeps (1 + p) / 2 of the samples and per-thread timers
-    nearly all. The tolerance is the noise of one 3 s run against one pass of survival
-    runs: p scatters by about ±0.06 from one 2 s run to the next on this VM (chapter 11),
-    which is ±0.03 of capture here, for the Go run and for the session's p alike, so 3
-    combined standard deviations is 0.13. The four-goroutine cells miss by more (Go's
-    emulated process timer captures more than the model with realprof's p: open in the
-    version grid), so this test holds the two-goroutine cell only."""
+    nearly all. The tolerance is the noise of one Go run against the median of one pass's
+    four two-thread survival runs, through the slope of 0.5: in the committed Go release
+    grid (docs/data/go-releases/grid.json, pooled as lab.grid_results.tolerance pools it)
+    emulated Go 1.19's runs scatter in p by 0.095 from one run to the next (pooled over
+    its two-goroutine cells; 0.14-0.18 for later releases) and the session's survival
+    runs by 0.126, so one standard deviation of the gap is 0.5 * sqrt(0.095² + (1.092 *
+    0.126)² / 4) = 0.059, and three are 0.18. (It was 0.13, from a scatter of ±0.06 that
+    single runs exceed: a CI run missed by 0.148, with the Go run at p ≈ 0.33 and the
+    session at 0.63.) That cannot tell the two models apart on its own, so the test also
+    asks the emulated run to lose what plain Go keeps."""
     if (os.cpu_count() or 1) < 2:
         pytest.skip("needs 2 CPUs: one CPU's ticks cannot collide")
     from lab.grid import run_grid
@@ -172,11 +176,12 @@ def test_the_emulation_gives_the_go117_capture_and_plain_go_the_go118_one(
     if any(run["machine_busy"] for run in measured["runs"]):
         pytest.skip(f"the Go runs got fewer than 2 CPUs (machine busy): {measured['runs']}")
     predicted = entry[which.twin]["capture_ratio"]
-    assert abs(measured["capture_ratio"] - predicted) <= 0.13, (measured, predicted)
+    assert abs(measured["capture_ratio"] - predicted) <= 0.18, (measured, predicted)
     plain, _ = run_go_world(cell_scenario("native", 2, 250, "process", 3.0, {}, "go1.18"))
     if _busy(plain, 2, 3.0):
         pytest.skip("the plain Go run got fewer than 2 CPUs (machine busy)")
     assert plain.capture_ratio >= 0.95
+    assert measured["capture_ratio"] < plain.capture_ratio
     # (1 + p) / 2 stays below 0.95 unless p passes 0.9, which no survival run here reached.
     assert measured["capture_ratio"] <= plain.capture_ratio - 0.05
 
