@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     from lab.cprobe import CProbeError, build, probe_run
-    from lab.machine import machine_facts
+    from lab.machine import cpus_wanted, got_its_cpus, machine_facts
 
     try:
         build()
@@ -136,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
                                 rusage=rusage,
                                 keep_times=True,
                             )
-                        if run["cpu_seconds"] >= 0.9 * min(n, 2) * args.duration:
+                        if got_its_cpus(
+                            run["cpu_seconds"], cpus_wanted("native", n, 2), args.duration
+                        ):
                             break
                     runs[(n, rate, name)].append(run)
     print(f"{'cell':>10} {'world':<22} {'capture':>7} {'range':>11} {'late':>6} {'3+':>6}")

@@ -49,7 +49,7 @@ from lab.go_toolchain import GoWorldError
 from lab.go_variant import GoVariant, path_variant
 from lab.go_world import run_go_world
 from lab.grid_cells import cell_scenario
-from lab.machine import kernel_hz, usable_cpus
+from lab.machine import cpus_wanted, got_its_cpus, kernel_hz, usable_cpus
 
 P_RATE_HZ = 400  # calibration's survival rate (not a grid cell)
 _FIT_LINE = re.compile(
@@ -92,7 +92,7 @@ def go_fit_check(
     variant = (go or path_variant()).emulated(EMULATIONS["go1.17"])
     hz = kernel_hz()[0] or 250
     cpus = usable_cpus()
-    wanted_cpu_s = min(threads, cpus) * duration_s * 0.9
+    wanted = cpus_wanted("native", threads, cpus)
     realprof_runs: list[dict[str, Any]] = []
     probe_runs: list[dict[str, Any]] = []
     go_runs: list[dict[str, Any]] = []
@@ -109,7 +109,7 @@ def go_fit_check(
                 "cpu_seconds": report.cpu_seconds,
                 "samples": profile.total_samples,
                 "capture_ratio": report.capture_ratio,
-                "machine_busy": report.cpu_seconds < wanted_cpu_s,
+                "machine_busy": not got_its_cpus(report.cpu_seconds, wanted, duration_s),
                 "fit_command": " ".join(["python", *command[1:]]),
                 "fit": run_fit(command),
             }

@@ -34,6 +34,7 @@ from lab.go_toolchain import GoWorldError, build_program, go_toolchain, version_
 from lab.go_variant import path_variant
 from lab.go_world import run_go_world
 from lab.grid_cells import cell_scenario
+from lab.machine import cpus_wanted, got_its_cpus
 from sim.model import simulate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -137,7 +138,7 @@ def test_an_emulated_run_is_reported_as_the_go117_model(go: str, launcher) -> No
 
 
 def _busy(report, threads: int, duration_s: float) -> bool:
-    return report.cpu_seconds < min(threads, os.cpu_count() or 1) * duration_s * 0.9
+    return not got_its_cpus(report.cpu_seconds, cpus_wanted("native", threads), duration_s)
 
 
 @pytest.mark.real
