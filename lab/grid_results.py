@@ -317,29 +317,47 @@ MIN_SLOPE = 0.05
 MEDIAN_FACTOR = {1: 1.0, 2: 1.0, 3: 1.160, 4: 1.092, 5: 1.198}
 
 
-def _median_factor(n: int) -> float:
-    return MEDIAN_FACTOR.get(n, math.sqrt(math.pi / 2))
+def _median_variance(scatter: float, n: int) -> float:
+    """The variance of the median of n runs that each scatter by `scatter`."""
+    return (MEDIAN_FACTOR.get(n, math.sqrt(math.pi / 2)) * scatter) ** 2 / n
 
 
-def _world_p_scatter(
+def _follows_p(cell: dict[str, Any], model: str, threads: int) -> bool:
+    """A process-timer cell of `threads` busy threads whose twin's capture moves with p."""
+    slope = cell.get(model, {}).get("capture_per_p")
+    return (
+        cell["timer"] == "process"
+        and cell["threads"] == threads
+        and bool(slope)
+        and abs(slope) >= MIN_SLOPE
+    )
+
+
+def _p_scatter(
     data: dict[str, Any], pair: tuple[str, str], threads: int, leave_out: dict[str, Any] | None
-) -> float | None:
-    """The run-to-run scatter of p as a world's own runs show it, from its process-timer
-    cells with `threads` busy threads but the one judged (`leave_out`, so that a miss
-    cannot widen its own tolerance): each cell's runs scatter by slope × p's scatter, so
-    s² = Σ(n − 1)·var / Σ(n − 1)·slope², which weighs a cell by how much p moves it."""
+) -> tuple[float, float, int] | None:
+    """(s_w, s_k, k): how far p scatters from run to run in the world's runs and in the
+    session's k survival runs (`_session_ps`), or None with fewer than three of those.
+
+    s_w comes from the world's cells of `threads` busy threads whose capture follows p,
+    but the one judged (`leave_out`, so that a miss cannot widen its own tolerance): each
+    cell's runs scatter by slope × p's scatter, so s_w² = Σ(n − 1)·var / Σ(n − 1)·slope²,
+    which weighs a cell by how much p moves it. Where no such cell has two runs, s_w is
+    the survival runs' s_k."""
     model, world = pair
+    ps = _session_ps(data, model, threads)
+    if len(ps) < 3:
+        return None
+    s_k = statistics.stdev(ps)
     squares = weights = 0.0
     for cell in data["cells"]:
-        if cell is leave_out or cell["timer"] != "process" or cell["threads"] != threads:
-            continue
-        slope = cell.get(model, {}).get("capture_per_p")
         runs = [r["capture_ratio"] for r in cell.get(world, {}).get("runs", [])]
-        if not slope or abs(slope) < MIN_SLOPE or len(runs) < 2:
+        if cell is leave_out or not _follows_p(cell, model, threads) or len(runs) < 2:
             continue
         squares += (len(runs) - 1) * statistics.variance(runs)
-        weights += (len(runs) - 1) * slope**2
-    return math.sqrt(squares / weights) if weights else None
+        weights += (len(runs) - 1) * cell[model]["capture_per_p"] ** 2
+    s_w = math.sqrt(squares / weights) if weights else s_k
+    return s_w, s_k, len(ps)
 
 
 def tolerance(data: dict[str, Any], cell: dict[str, Any], pair: tuple[str, str]) -> float:
@@ -349,7 +367,7 @@ def tolerance(data: dict[str, Any], cell: dict[str, Any], pair: tuple[str, str])
     On the process timer the capture follows p (chapter 3), and p scatters from one 2 s
     run to the next far more than its counting error (single runs 0.2-0.8 on this VM).
     Both sides of the gap carry that scatter, each measured where it happens: the world's
-    median of its r runs (s_w: `_world_p_scatter`, the world's other cells with as many
+    median of its r runs (s_w: `_p_scatter`, the world's other cells with as many
     busy threads), and the p its twin used, the median of the session's k survival runs
     (s_k: their standard deviation; the probe's own runs for the probe; four-thread runs
     for cells with more threads than two). With the twin's capture per unit of p
@@ -362,19 +380,13 @@ def tolerance(data: dict[str, Any], cell: dict[str, Any], pair: tuple[str, str])
     follow p (per-thread timers, one busy thread) keep 0.05. A bias that many cells share
     hides in wide tolerances: `p_offset_check` looks for it."""
     model, world = pair
-    slope = cell.get(model, {}).get("capture_per_p")
-    if not slope or abs(slope) < MIN_SLOPE:
+    scatter = _p_scatter(data, pair, cell["threads"], cell)
+    if not _follows_p(cell, model, cell["threads"]) or scatter is None:
         return FIXED_TOLERANCE
-    ps = _session_ps(data, model, cell["threads"])
-    if len(ps) < 3:
-        return FIXED_TOLERANCE
-    s_k = statistics.stdev(ps)
-    s_w = _world_p_scatter(data, pair, cell["threads"], cell)
-    if s_w is None:
-        s_w = s_k
-    r, k = len(cell.get(world, {}).get("runs", [])) or 1, len(ps)
-    se = abs(slope) * math.sqrt(
-        (_median_factor(r) * s_w) ** 2 / r + (_median_factor(k) * s_k) ** 2 / k
+    s_w, s_k, k = scatter
+    r = len(cell.get(world, {}).get("runs", [])) or 1
+    se = abs(cell[model]["capture_per_p"]) * math.sqrt(
+        _median_variance(s_w, r) + _median_variance(s_k, k)
     )
     return max(FIXED_TOLERANCE, round(TOLERANCE_SE * se, 3))
 
@@ -416,27 +428,21 @@ def p_offset_check(
     shared term counts the four-thread survival runs alone."""
     model, world = pair
     offsets, runs_per_cell, above, below = [], [], 0, 0
-    ps = _session_ps(data, model, threads)
     for cell in data["cells"]:
-        slope = cell.get(model, {}).get("capture_per_p")
-        if cell["timer"] != "process" or cell["threads"] != threads or world not in cell:
-            continue
-        if not slope or abs(slope) < MIN_SLOPE:
+        if world not in cell or not _follows_p(cell, model, threads):
             continue
         gap = cell[world]["capture_ratio"] - cell[model]["capture_ratio"]
-        offsets.append(gap / slope)
+        offsets.append(gap / cell[model]["capture_per_p"])
         above += gap > 0
         below += gap < 0
         runs_per_cell.append(len(cell[world].get("runs", [])) or 1)
-    if len(offsets) < 2 or len(ps) < 3:
+    scatter = _p_scatter(data, pair, threads, leave_out=None)
+    if len(offsets) < 2 or scatter is None:
         return None
-    s_k = statistics.stdev(ps)
-    s_w = _world_p_scatter(data, pair, threads, leave_out=None)
-    if s_w is None:
-        s_w = s_k
-    n, k = len(offsets), len(ps)
-    own = sum((_median_factor(r) * s_w) ** 2 / r for r in runs_per_cell) / n**2
-    se = math.sqrt(own + (_median_factor(k) * s_k) ** 2 / k)
+    s_w, s_k, k = scatter
+    n = len(offsets)
+    own = sum(_median_variance(s_w, r) for r in runs_per_cell) / n**2
+    se = math.sqrt(own + _median_variance(s_k, k))
     mean = statistics.fmean(offsets)
     # With no scatter anywhere, any offset at all is a lean.
     lean_without_scatter = math.copysign(math.inf, mean) if mean else 0.0
