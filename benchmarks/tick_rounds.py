@@ -122,6 +122,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{rate:>6} {cycle + 1:>4} {r['capture']:>8.3f} {r['rounds']:>7} {r['f0']:>6.3f} "
             f"{r['f1']:>6.3f} {r['f2']:>6.3f} {r['p']:>6.2f}"
         )
+    # Cycles where every rate counted a p: only they give each rate a cycle's mean.
+    complete = [
+        ps for ps in by_cycle.values() if len(ps) == len(rates) and all(p == p for p in ps.values())
+    ]
+    compare = args.interleave and len(rates) > 1
     for rate in rates:
         valid = [ps[rate] for ps in by_cycle.values() if ps.get(rate) == ps.get(rate)]
         if not valid:
@@ -130,25 +135,15 @@ def main(argv: list[str] | None = None) -> int:
             f"{rate:>6}  all: p median {statistics.median(valid):.2f}, range "
             f"{min(valid):.2f}-{max(valid):.2f}"
         )
-        if args.interleave and len(rates) > 1:
-            diffs = []
-            for ps in by_cycle.values():
-                cycle_ps = [p for p in ps.values() if p == p]
-                if ps.get(rate) == ps.get(rate) and len(cycle_ps) == len(rates):
-                    diffs.append(ps[rate] - statistics.fmean(cycle_ps))
-            if diffs:
-                line += (
-                    f"; against its cycle's mean {statistics.median(diffs):+.3f} (median), "
-                    f"above in {sum(d > 0 for d in diffs)} of {len(diffs)} cycles"
-                )
+        diffs = [ps[rate] - statistics.fmean(ps.values()) for ps in complete]
+        if compare and diffs:
+            line += (
+                f"; against its cycle's mean {statistics.median(diffs):+.3f} (median), "
+                f"above in {sum(d > 0 for d in diffs)} of {len(diffs)} cycles"
+            )
         print(line)
-    spread = [
-        p - statistics.fmean(ps.values())
-        for ps in by_cycle.values()
-        if len(ps) == len(rates) and all(v == v for v in ps.values())
-        for p in ps.values()
-    ]
-    if args.interleave and len(rates) > 1 and len(spread) > 2:
+    spread = [p - statistics.fmean(ps.values()) for ps in complete for p in ps.values()]
+    if compare and len(spread) > 2:
         sd = statistics.stdev(spread)
         se = 1.25 * sd / len(by_cycle) ** 0.5
         print(
