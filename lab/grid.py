@@ -219,17 +219,14 @@ def spread(jobs: list[Any], slots: list[list[Any]]) -> list[Any]:
 
     p drifts over minutes on a VM, so survival runs bunched at a pass's start measure
     the p of its first minute, not of the minutes its cells ran in."""
+    before: dict[int, list[Any]] = {}  # job index -> the slots' jobs that go before it
+    for i, slot in enumerate(slots):
+        before.setdefault(int((i + 0.5) * len(jobs) / len(slots) + 0.5), []).extend(slot)
     out: list[Any] = []
-    positions = [int((i + 0.5) * len(jobs) / len(slots) + 0.5) for i in range(len(slots))]
-    slot_iter = iter(zip(positions, slots, strict=True))
-    nxt = next(slot_iter, None)
-    for index in range(len(jobs) + 1):
-        while nxt is not None and nxt[0] == index:
-            out += nxt[1]
-            nxt = next(slot_iter, None)
-        if index < len(jobs):
-            out.append(jobs[index])
-    return out
+    for index, job in enumerate(jobs):
+        out += before.pop(index, [])
+        out.append(job)
+    return out + before.pop(len(jobs), [])
 
 
 def wakers_threads(grid: list[tuple[str, int, int, str]], variants) -> list[int]:
