@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from contract.profile_files import read_profile
 from realprof.sampler import PerfEventUnavailable, Sampler, c_handler_available
 from realprof.sampler_notes import record_hints
 
@@ -297,10 +298,14 @@ GIL_HOLD_TARGET = textwrap.dedent(
         if n == 0:
             return sum(range(count))
         return down(n - 1, count)
-    # Sized on this machine: sum() over 10**6 ints, then as many as `seconds` of CPU take.
-    t0 = time.thread_time()
-    sum(range(10**6))
-    per_million = max(time.thread_time() - t0, 1e-4)
+    # Sized on this machine: the fastest of five sums over 10**6 ints, then as many as
+    # `seconds` of CPU take. One timing can run slow (a CI run's took 1.7 times the rest
+    # and held the GIL 1.4 s of 2.5); the fastest errs, if at all, toward a longer hold.
+    per_million = 1.0
+    for _ in range(5):
+        t0 = time.thread_time()
+        sum(range(10**6))
+        per_million = min(per_million, max(time.thread_time() - t0, 1e-4))
     down(int(sys.argv[1]), int(float(sys.argv[2]) / per_million * 10**6))
     """
 )
@@ -363,13 +368,12 @@ def test_the_default_ring_outlasts_a_long_gil_hold_at_1000_hz(tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
-    in_profile, expected = capture_of(result.stderr)
-    assert expected >= 1500, result.stderr  # the hold outlasted Go's ring
     assert lost_overflow_of(result.stderr) == 0, result.stderr
-    # More than Go's ring could hold (1,024 such records). Not ">= 1500": the gap from
-    # `expected` to the profile is CPU no timer samples (start-up, the reader's; capture
-    # 0.93-0.96 at 1000 Hz here), and a 3.13 CI run had 1,488 of 1,593.8, none lost.
-    assert in_profile > 1024, result.stderr
+    # The samples taken inside the hold, all kept, are more than Go's ring holds (1,024
+    # such records). Counted in `down`, not from `expected` or the whole profile: those
+    # include the start-up's CPU, and the hold's length rests on the target's sizing.
+    held = read_profile(tmp_path / "realprof.pb.gz").by_function().get("target.down", 0)
+    assert held > 1024, result.stderr
 
 
 HOT_TARGET = textwrap.dedent(
