@@ -317,7 +317,7 @@ MIN_SLOPE = 0.05
 MEDIAN_FACTOR = {1: 1.0, 2: 1.0, 3: 1.160, 4: 1.092, 5: 1.198}
 
 
-def _median_variance(scatter: float, n: int) -> float:
+def median_variance(scatter: float, n: int) -> float:
     """The variance of the median of n runs that each scatter by `scatter`."""
     return (MEDIAN_FACTOR.get(n, math.sqrt(math.pi / 2)) * scatter) ** 2 / n
 
@@ -386,7 +386,7 @@ def tolerance(data: dict[str, Any], cell: dict[str, Any], pair: tuple[str, str])
     s_w, s_k, k = scatter
     r = len(cell.get(world, {}).get("runs", [])) or 1
     se = abs(cell[model]["capture_per_p"]) * math.sqrt(
-        _median_variance(s_w, r) + _median_variance(s_k, k)
+        median_variance(s_w, r) + median_variance(s_k, k)
     )
     return max(FIXED_TOLERANCE, round(TOLERANCE_SE * se, 3))
 
@@ -441,8 +441,8 @@ def p_offset_check(
         return None
     s_w, s_k, k = scatter
     n = len(offsets)
-    own = sum(_median_variance(s_w, r) for r in runs_per_cell) / n**2
-    se = math.sqrt(own + _median_variance(s_k, k))
+    own = sum(median_variance(s_w, r) for r in runs_per_cell) / n**2
+    se = math.sqrt(own + median_variance(s_k, k))
     mean = statistics.fmean(offsets)
     # With no scatter anywhere, any offset at all is a lean.
     lean_without_scatter = math.copysign(math.inf, mean) if mean else 0.0
