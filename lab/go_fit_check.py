@@ -2,6 +2,7 @@
 
     python -m realprof go-fit [--out DIR] [--repeat 3] [--duration 4] [--threads 2]
                               [--rate-hz 250]
+    python -m realprof go-fit --verdict-only GO_FIT_JSON [--out DIR]
 
 The fit (`sim.fit`, `python -m sim fit --profile`) answers a Go 1.17 user with the
 same-round survival p that explains their profile. This command checks that answer on
@@ -22,13 +23,16 @@ this machine, in one sitting, against p measured the way the project measures it
 
 Steps 1 and 2 are interleaved, `repeat` times, so a drift of the host's p affects both
 alike. The verdict: whether each measured median p agrees with one fit of all the Go
-runs' profiles together (step 3 with every profile), whose range holds the Go runs'
-scatter (`sim.fit.pool`). The median has a scatter of its own, from its `repeat` survival
-runs: its standard error (the median's factor, `lab.grid_results.median_variance`) at
-`sim.fit.Z_RANGE` widens the pooled range's side that faces it, the two half-widths
-added in quadrature as independent errors (`agreement`). Held to the range as if it
-were exact, realprof's median of three fell outside it in a CI run on a host whose
-survival runs scatter 0.16 to 0.28 in one sitting. Each run's own fit, with its
+runs' profiles together (step 3 with every profile), whose range is the error of their
+mean capture, from their scatter, at Student's t (`sim.fit.pool`). The median has an
+error of its own, from its `repeat` survival runs: its standard error (the median's
+factor, `lab.grid_results.median_variance`) at Student's t with one degree of freedom
+fewer than its runs, at `sim.fit.Z_RANGE`'s coverage as the fit's range is, widens the
+pooled range's side that faces it, the two half-widths added in quadrature
+(`agreement`). That treats the two errors as independent; a drift shared by the
+interleaved runs moves both alike, so the allowance errs wide. Held to the range as if
+it were exact, realprof's median of three fell outside it in a CI run on a host whose
+survival runs scatter 0.17 to 0.28 in one sitting. Each run's own fit, with its
 counting noise alone, is shown too. With two busy CPUs at rate = HZ every tick round
 generates two signals, so the capture is (1 + p)/2 and the profile carries p with
 little noise; with fewer CPUs than busy goroutines free (another job on the machine),
@@ -57,7 +61,7 @@ from lab.go_world import run_go_world
 from lab.grid_cells import cell_scenario
 from lab.grid_results import median_variance
 from lab.machine import cpus_wanted, got_its_cpus, kernel_hz, machine_facts, usable_cpus
-from sim.fit import Z_RANGE
+from sim.fit import Z_RANGE, t_quantile
 
 P_RATE_HZ = 400  # calibration's survival rate (not a grid cell)
 _FIT_LINE = re.compile(
@@ -78,18 +82,24 @@ def fit_command(profiles: list[tuple[Path, float]], cpus: int, hz: int, threads:
 
 def agreement(pooled: dict[str, Any], runs: list[float]) -> dict[str, Any]:
     """Whether the median of `runs` (measured p) agrees with the pooled Go fit: the gap
-    between them within the pooled range's half-width on the median's side and Z_RANGE
-    standard errors of the median, added in quadrature. One run has no scatter to add."""
+    between them within the pooled range's half-width on the median's side and the
+    median's standard error at Student's t (n - 1 degrees of freedom, Z_RANGE's
+    coverage), added in quadrature. One run has no scatter to add. The verdict is taken
+    on the rounded gap and allowance, the numbers the output prints."""
+    n = len(runs)
     median = statistics.median(runs)
-    se = math.sqrt(median_variance(statistics.stdev(runs), len(runs))) if len(runs) > 1 else 0.0
+    se = math.sqrt(median_variance(statistics.stdev(runs), n)) if n > 1 else 0.0
+    multiplier = t_quantile(n - 1) if n > 1 else Z_RANGE
     side = pooled["p"] - pooled["low"] if median < pooled["p"] else pooled["high"] - pooled["p"]
-    allowed = math.hypot(side, Z_RANGE * se)
+    gap = round(median - pooled["p"], 4)
+    allowed = round(math.hypot(side, multiplier * se), 4)
     return {
         "median": round(median, 4),
         "median_se": round(se, 4),
-        "gap": round(median - pooled["p"], 4),
-        "allowed": round(allowed, 4),
-        "agrees": abs(median - pooled["p"]) <= allowed,
+        "t": round(multiplier, 3),
+        "gap": gap,
+        "allowed": allowed,
+        "agrees": abs(gap) <= allowed,
     }
 
 
@@ -207,12 +217,20 @@ def read_result(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path}: cannot read go-fit data: {exc}") from exc
     needed = ("cell", "load_average", "measured_p", "realprof_survival_runs")
     needed += ("cprobe_survival_runs", "go_runs", "p_in_fitted_range", "pooled_fit")
+    needed += ("pooled_fit_command",)
     missing = [key for key in needed if not isinstance(result, dict) or key not in result]
     if missing:
         raise ValueError(
             f"{path}: not go-fit data (written by python -m realprof go-fit): "
             f"no {', '.join(missing)}"
         )
+    try:
+        render(judge(dict(result)))
+    except (KeyError, TypeError, AttributeError, ValueError, statistics.StatisticsError) as exc:
+        raise ValueError(
+            f"{path}: not go-fit data (written by python -m realprof go-fit): "
+            f"{type(exc).__name__} {exc}"
+        ) from exc
     return result
 
 
@@ -262,8 +280,8 @@ def render(result: dict[str, Any]) -> str:
                 f"{name}'s median p {verdict['median']} (SE {verdict['median_se']} from its "
                 f"runs) is {abs(verdict['gap']):.3f} {'below' if verdict['gap'] < 0 else 'above'}"
                 f" it, {'within' if agrees else 'beyond'} the {verdict['allowed']:.3f} that the "
-                f"range and that SE allow: Go's p {'does not differ' if agrees else 'differs'} "
-                f"from {name}'s"
+                f"range and t = {verdict.get('t', Z_RANGE):.2f} such SEs allow: Go's p "
+                f"{'does not differ' if agrees else 'differs'} from {name}'s"
             )
     return "\n".join(lines) + "\n"
 
@@ -272,7 +290,11 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m realprof go-fit", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--out", type=Path, default=Path("go-fit"), help="directory for files")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="directory for files (default go-fit; with --verdict-only, none: print only)",
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--duration", type=float, default=4.0, help="seconds per run")
     parser.add_argument("--threads", type=int, default=2, help="busy goroutines")
@@ -287,16 +309,25 @@ def main(argv: list[str]) -> int:
     if args.repeat < 1 or args.duration <= 0 or args.threads < 1 or args.rate_hz < 1:
         print("error: --repeat, --threads, --rate-hz >= 1 and --duration > 0", file=sys.stderr)
         return 2
-    try:
-        if args.verdict_only:
+    if args.verdict_only:
+        try:
             result = judge(read_result(args.verdict_only))
-        else:
-            result = go_fit_check(args.out, args.repeat, args.duration, args.threads, args.rate_hz)
-    except (GoWorldError, calibrate.CalibrationError, cprobe.CProbeError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        # Written, where asked, under its own name: a sitting re-judged stays that sitting.
+        target = args.out / args.verdict_only.name if args.out else None
+    else:
+        out = args.out or Path("go-fit")
+        try:
+            result = go_fit_check(out, args.repeat, args.duration, args.threads, args.rate_hz)
+        except (GoWorldError, calibrate.CalibrationError, cprobe.CProbeError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        target = out / "go-fit.json"
     sys.stdout.write(render(result))
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "go-fit.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {args.out / 'go-fit.json'}", file=sys.stderr)
+    if target is not None:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {target}", file=sys.stderr)
     return 0

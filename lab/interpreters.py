@@ -10,10 +10,11 @@ built for its own ABI (each `.so` carries its ABI in its name, so builds for sev
 Pythons sit side by side in `realprof/`): a virtual environment of that interpreter with
 this checkout installed (`pip install -e .`) has both.
 
-Where the free-threaded interpreter is looked for (`lab_python`): the environment variable
-`SIGPROF_LAB_PYTHON_314T` (CI sets it), else the virtual environment
-`~/.cache/sigprof-lab/venvs/3.14t`, made from the interpreter that `.ci/cpython-builds`
-builds into `~/.cache/sigprof-lab/cpython/3.14t` (`install_command` prints the recipe).
+Where the free-threaded interpreter is looked for (`lab_python`): the environment
+variable `SIGPROF_LAB_PYTHON_314T` (CI sets it where 3.14t could be built), else the
+virtual environment `~/.cache/sigprof-lab/venvs/3.14t`, made from the interpreter that
+`.ci/cpython-builds` builds into `~/.cache/sigprof-lab/cpython/3.14t` (`install_command`
+prints the recipe).
 
 Whether the GIL is on is the interpreter's business at run time, not its build's: a `t`
 build runs without it unless `PYTHON_GIL=1` (or `-X gil=1`) turns it on, or an extension

@@ -54,7 +54,7 @@ commands:
                        the validation grid: the model against every real world
   go-samples [--out DIR] [--scale MS]
                        real Go samples for the walkthrough: labels, trace, cgo threads
-  go-fit [--out DIR] [--repeat N] [--duration S]
+  go-fit [--out DIR] [--repeat N] [--duration S] | --verdict-only GO_FIT_JSON
                        python -m sim fit on real go1.17-emulated Go profiles vs measured p
 
 `python -m realprof COMMAND --help` explains each command.

@@ -21,12 +21,13 @@ Mechanism and invariants:
   sampling noise of that many samples, not the model's error.
 * Several profiles of the same program and machine (`pool`) are fitted as one: their
   samples and CPU add up. A machine's p drifts from run to run more than one profile's
-  samples say (on this project's VM, five 4 s Go runs in one sitting fit 0.49 to 0.75,
-  each range 0.09 to 0.11 wide: docs/data/go-fit.json), so when the profiles' captures
-  scatter more than binomially, the standard error of their mean, s/sqrt(k), replaces
-  the binomial one and the range takes Student's t with k - 1 degrees of freedom at
-  `Z_RANGE`'s coverage (`t_quantile`): a range that holds the run-to-run drift as well
-  as the counting noise. One profile cannot show its drift; the answer says so.
+  samples say (on this project's VM, on an AMD EPYC host, five 4 s Go runs in one
+  sitting fit 0.49 to 0.75, each range 0.09 to 0.11 wide: docs/data/go-fit.json), so
+  when the profiles' captures scatter more than binomially, the standard error of their
+  mean, s/sqrt(k), replaces the binomial one and the range takes Student's t with k - 1
+  degrees of freedom at `Z_RANGE`'s coverage (`t_quantile`): a range that holds the
+  run-to-run drift as well as the counting noise. One profile cannot show its drift; the
+  answer says so.
 * Each simulation runs at most `SIMULATED_CPU_TICKS` CPU-ticks (CPUs × HZ × seconds;
   5 s on 32 CPUs at HZ=250), fewer seconds than the user's profile when that is longer:
   the capture of steady busy threads is stationary. Every run uses the scenario's seed,
