@@ -30,9 +30,17 @@ grid stays a held-out test of the model:
    every sample with CLOCK_MONOTONIC, this machine's ticks fall on multiples of 1/HZ of
    that clock (lab/machine.py reads the alignment), the samples split into tick
    rounds, and p is the share of whole rounds that delivered two (`survival_from_rounds`;
-   about 500 rounds per 2 s run, binomial standard error ≈ 0.02). The median over runs is
-   the calibrated value. As a check of the model, the simulator's twin of the same
-   experiment is run with it, and its capture ratio is compared with the measured one.
+   about 500 rounds per 2 s run, binomial standard error ≈ 0.02). The median over the
+   two-thread runs is the calibrated p. The after-switch p is *fitted*: a four-thread
+   run's rounds mix checks made right after a switch at the tick with plain ones, in
+   proportions only the scheduler decides, so the value is the one with which the
+   simulator's twin of those runs captures what they captured (`survival_medians`,
+   `fit_after_switch`). The busy threads stay in C for long calls, as in the grid's
+   native cells: threads back in Python every 2 ms (until 7 December) queued for the
+   GIL four on two CPUs, switched between ticks, and counted a survival the cells never
+   see (benchmarks/README.md, "Which second SIGPROF of a round survives"). As a check of
+   the model, the simulator's twin of each experiment is run with the values, and its
+   capture ratio is compared with the measured one.
 
    On a VM, p drifts from one quarter hour to the next with how the host schedules the
    vCPUs, and scatters from one 2 s run to the next; rates far above the grid's gave a
@@ -55,6 +63,7 @@ the fitted values and the residuals, so a reader can judge the fit.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import math
 import os
@@ -79,6 +88,8 @@ SURVIVAL_RATES_HZ = (400, 750)
 SURVIVAL_THREADS = (2, 4)
 BIAS_RATE_HZ = 150
 P_GRID = tuple(round(i * 0.05, 2) for i in range(21))
+# Shortest GIL-free call of a survival run's busy thread near its deadline.
+MIN_CHUNK_NS = 100_000
 DEFAULT_OUT = Path("machines") / "this-machine.yaml"
 
 
@@ -130,13 +141,22 @@ def _busy_native(
     cpu_ns: dict[str, int] = {}
     deadline = [0.0]
 
+    # Each thread's CPU share while all spin: what one GIL-free call asks for per second
+    # of wall time left, so the deadline holds.
+    share = min(1.0, len(cpus) / threads_n) if not pin else 1.0
+
     def work(index: int) -> None:
         if pin:
             os.sched_setaffinity(0, {cpus[index % len(cpus)]})
         barrier.wait()
         start = time.thread_time_ns()
-        while time.monotonic() < deadline[0]:
-            spin_native(2_000_000)
+        # Long GIL-free calls, as the grid's native cells make (lab.workload): a thread
+        # back in Python every few ms takes the GIL, and with more threads than CPUs
+        # they queue for it and switch between ticks, which moves their timer checks
+        # apart and measures a survival the cells never see (benchmarks/README.md,
+        # "Which second SIGPROF of a round survives").
+        while (wall_left_ns := (deadline[0] - time.monotonic()) * 1e9) > 0:
+            spin_native(max(int(wall_left_ns * share), MIN_CHUNK_NS))
         cpu_ns[f"cpu{index}"] = time.thread_time_ns() - start
 
     threads = [
@@ -230,17 +250,65 @@ def survival_run(rate_hz: int, threads_n: int, duration_s: float, hz: int) -> di
     }
 
 
-def survival_medians(runs: list[dict[str, Any]]) -> dict[str, float | None]:
-    """The calibrated p (two threads) and p after a switch (four) from survival runs."""
+def counted_p(runs: list[dict[str, Any]], threads_n: int) -> float | None:
+    """The median p counted in the tick rounds of the survival runs of `threads_n` threads."""
+    values = [r["p"] for r in runs if r["threads"] == threads_n and r["p"] is not None]
+    return round(statistics.median(values), 3) if values else None
 
-    def median_p(threads_n: int) -> float | None:
-        values = [r["p"] for r in runs if r["threads"] == threads_n and r["p"] is not None]
-        return round(statistics.median(values), 3) if values else None
 
-    return {
-        "same_round_survival": median_p(SURVIVAL_THREADS[0]),
-        "same_round_survival_after_switch": median_p(SURVIVAL_THREADS[1]),
+def survival_medians(
+    runs: list[dict[str, Any]],
+    machine: dict[str, Any],
+    duration_s: float,
+    runtime: str = "realprof",
+) -> dict[str, float | None]:
+    """The calibrated p and p after a switch from survival runs, for the model of `runtime`.
+
+    p is counted: the median over the two-thread runs, whose rounds hold two plain checks.
+    p after a switch is fitted: a four-thread run's rounds mix checks made right after a
+    switch at the tick with plain ones, and its counted p is a blend of the model's two
+    parameters in proportions only the scheduler decides, so the value is the one with
+    which the simulator's twin of those runs (`runtime`'s model on `machine`, p as
+    counted) captures what they captured (`fit_after_switch`)."""
+    p = counted_p(runs, SURVIVAL_THREADS[0])
+    four = [r for r in runs if r["threads"] == SURVIVAL_THREADS[1] and "capture_ratio" in r]
+    captures = {
+        rate: statistics.median(r["capture_ratio"] for r in four if r["rate_hz"] == rate)
+        for rate in sorted({r["rate_hz"] for r in four})
     }
+    p_after = None
+    if p is not None and captures:
+        on = machine | {"same_round_survival": p}
+        p_after = fit_after_switch(on, captures, duration_s, runtime)
+    return {"same_round_survival": p, "same_round_survival_after_switch": p_after}
+
+
+def fit_after_switch(
+    machine: dict[str, Any],
+    captures: dict[int, float],
+    duration_s: float,
+    runtime: str = "realprof",
+    seeds: int = 3,
+) -> float:
+    """Least-squares p after a switch over P_GRID: the twin of the four-thread survival runs
+    (`runtime`'s model on `machine`, `seeds` runs per rate) against their median captures."""
+    best: tuple[float, float] | None = None
+    for p_after in P_GRID:
+        on = machine | {"same_round_survival_after_switch": p_after}
+        error = 0.0
+        for rate, measured in captures.items():
+            twin = cell_scenario(
+                "native", SURVIVAL_THREADS[1], rate, "process", duration_s, on, runtime
+            )
+            predicted = statistics.mean(
+                simulate(dataclasses.replace(twin, seed=seed)).report.capture_ratio
+                for seed in range(1, seeds + 1)
+            )
+            error += (predicted - measured) ** 2
+        if best is None or error < best[0]:
+            best = (error, p_after)
+    assert best is not None
+    return best[1]
 
 
 def fresh_prediction(
@@ -281,7 +349,7 @@ def fresh_prediction(
     result: dict[str, Any] = {"busy_pairs": busy, "p_runs": [r["p"] for r in counted]}
     if not counted:
         return result | {"p": None, "predicted": None, "measured": [], "gap": None}
-    p = survival_medians(counted)["same_round_survival"]
+    p = counted_p(counted, 2)
     if p is None:
         raise CalibrationError(f"no tick round at {rate_hz} Hz generated two signals")
     twin = cell_scenario(*cell, duration_s, machine | {"same_round_survival": p})
@@ -366,7 +434,12 @@ def calibrate(repeat: int = 3, duration_s: float = 3.0, progress: bool = True) -
     p_by_capture, _ = fit_survival(
         facts, {rate: captures[(rate, 2)] for rate in SURVIVAL_RATES_HZ}, duration_s
     )
-    medians = survival_medians(survival_runs)
+    twin_machine = {
+        "cpus": facts["cpus"],
+        "kernel_hz": facts["kernel_hz"],
+        "tick_skew": facts.get("tick_alignment") == "skewed",
+    }
+    medians = survival_medians(survival_runs, twin_machine, duration_s)
     if facts.get("tick_alignment") == "aligned" and medians["same_round_survival"] is not None:
         p, p_after_switch = (
             medians["same_round_survival"],

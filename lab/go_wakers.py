@@ -38,8 +38,9 @@ import os
 import re
 import statistics
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from contract.report import Report
 from lab.go_variant import GoVariant
@@ -58,6 +59,7 @@ TICK_FUNCTIONS = ("tick_nohz_handler", "tick_sched_timer")
 AT_TICK_S = 100e-6
 SIGPROF = 27
 SI_TIMER = -2
+T = TypeVar("T")
 LINE = re.compile(
     r"^\s*(?P<task>.+?)-(?P<tid>\d+)\s+\[(?P<cpu>\d+)\]\s+\S+\s+(?P<ts>[\d.]+): "
     r"(?P<event>\w+): (?P<rest>.*)$"
@@ -80,27 +82,34 @@ def tracefs_ready() -> str | None:
     return None
 
 
-def traced_run(
-    threads: int, rate_hz: int, duration_s: float, variant: GoVariant | None
-) -> tuple[Report, list[str]]:
-    """One Go world run under tracefs: (report, trace lines)."""
-    scenario = cell_scenario("native", threads, rate_hz, "per-thread", duration_s, {}, "go1.18")
+def trace_while(run: Callable[[], T], events: tuple[str, ...] = EVENTS) -> tuple[T, list[str]]:
+    """`run()` under tracefs recording `events` (SIGPROF only, for the signal events):
+    (its result, the trace lines). Root only: see `tracefs_ready`."""
     _write("tracing_on", "0")
     _write("trace", "")
     _write("buffer_size_kb", "65536")
-    for event in EVENTS:
+    for event in events:
         _write(f"events/{event}/enable", "1")
     for event in ("signal_generate", "signal_deliver"):
         _write(f"events/signal/{event}/filter", f"sig == {SIGPROF}")
     _write("tracing_on", "1")
     try:
-        report, _profile = run_go_world(scenario, variant=variant)
+        result = run()
     finally:
         _write("tracing_on", "0")
-        for event in EVENTS:
+        for event in events:
             _write(f"events/{event}/enable", "0")
     lines = (TRACEFS / "trace").read_text(encoding="utf-8", errors="replace").splitlines()
     _write("trace", "")
+    return result, lines
+
+
+def traced_run(
+    threads: int, rate_hz: int, duration_s: float, variant: GoVariant | None
+) -> tuple[Report, list[str]]:
+    """One Go world run under tracefs: (report, trace lines)."""
+    scenario = cell_scenario("native", threads, rate_hz, "per-thread", duration_s, {}, "go1.18")
+    (report, _profile), lines = trace_while(lambda: run_go_world(scenario, variant=variant))
     return report, lines
 
 

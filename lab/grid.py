@@ -397,11 +397,13 @@ def run_grid(
             bar.update(1)
         session: dict[str, Any] | None = None
         if survival_runs:
-            medians = calibrate.survival_medians(survival_runs)
+            medians = calibrate.survival_medians(survival_runs, machine, duration_s)
             session = {"runs": survival_runs} | medians
             machine = machine | {k: v for k, v in medians.items() if v is not None}
         cprobe_medians = (
-            calibrate.survival_medians(cprobe_survival_runs) if cprobe_survival_runs else {}
+            calibrate.survival_medians(cprobe_survival_runs, machine, duration_s, "cprobe")
+            if cprobe_survival_runs
+            else {}
         )
         for world, cell in sim_jobs:
             bar.set_postfix_str(f"{world} {cell_key(*cell)}")
@@ -443,10 +445,10 @@ def run_grid(
         + (
             [
                 "same-round survival measured in this session, spread through the grid's passes: "
-                f"p = {session['same_round_survival']}, after a context switch "
-                f"{session['same_round_survival_after_switch']} (medians of "
-                f"{len(session['runs'])} runs at "
-                f"{', '.join(str(r) for r in calibrate.SURVIVAL_RATES_HZ)} Hz)"
+                f"p = {session['same_round_survival']} (counted, median of the two-thread "
+                f"runs), after a context switch {session['same_round_survival_after_switch']} "
+                f"(fitted to the four-thread runs' captures), from {len(session['runs'])} "
+                f"runs at {', '.join(str(r) for r in calibrate.SURVIVAL_RATES_HZ)} Hz"
             ]
             if session
             else []
@@ -454,10 +456,7 @@ def run_grid(
         "session_calibration": session,
         **({"go_runtime_wakers": go_wakers} if go_wakers["by_threads"] else {}),
         **(
-            {
-                "cprobe_calibration": {"runs": cprobe_survival_runs}
-                | calibrate.survival_medians(cprobe_survival_runs)
-            }
+            {"cprobe_calibration": {"runs": cprobe_survival_runs} | cprobe_medians}
             if cprobe_survival_runs
             else {}
         ),

@@ -51,7 +51,13 @@ Invariants:
 
 Left out: realprof's reader keeps a fixed-rate schedule (its next drain is due one
 period after the previous one was due, `realprof/reader.py`), where the model's sleeps
-one period after its work, as Go's does.
+one period after its work, as Go's does. The watch the other way round: realprof's C
+watch naps 10 ms after each scan (`watch_threads` in `realprof/_sampler.c`), where the
+model arms each watch sleep at the instant the last one fell due, so its wake-ups drift
+across the tick grid by the timer slack alone and beat slowly against it: four busy
+threads at 200 Hz capture 0.80 in the model's second second and 0.70 in its fourth
+(`python benchmarks/cell_windows.py`; benchmarks/README.md, "The model's capture window
+by window", which also says why it stays).
 """
 
 from __future__ import annotations

@@ -14,9 +14,10 @@ Models `kernel/signal.c` (`send_signal`, `legacy_queue`, `complete_signal`):
   undelivered from an earlier round always causes a drop. A generation whose check ran
   after a context switch (the checking thread was preempted at the tick and checks when
   it next returns to user mode, `POSIX_CPU_TIMERS_TASK_WORK`) survives with
-  `same_round_survival_after_switch` instead: the switches spread the CPUs' checks
-  further apart than their ticks alone, so it is usually the larger of the two (values
-  calibrated on a real machine: docs/walkthrough/03-signals-and-coalescing.md).
+  `same_round_survival_after_switch` instead: a thread switched in runs its check a few
+  µs later than one that kept its CPU. On a real machine p is counted in tick rounds and
+  the after-switch value fitted through this model (`lab.calibrate`;
+  docs/walkthrough/03-signals-and-coalescing.md).
 * The receiver is the thread whose check generated the signal when it can take it
   (SIGPROF not blocked, i.e. not inside its own handler); otherwise a round-robin walk
   from `curr_target` over running threads (`complete_signal`, `wants_signal`). If nobody
@@ -31,7 +32,11 @@ Models `kernel/signal.c` (`send_signal`, `legacy_queue`, `complete_signal`):
   blocked, so it never nests on a thread.
 
 Left out: the µs-scale latency itself (folded into p), other signals, sigaltstack, and
-signals sent with kill(2).
+signals sent with kill(2). And the kind of the *earlier* check: the kernel's survival
+depends on how far apart a round's two checks land, and two checks right after switches
+at the same tick are as close as two plain ones (`benchmarks/tick_round_kinds.py`); the
+model keys it on the later check alone, and the fitted after-switch value averages over
+the pairs.
 """
 
 from __future__ import annotations
