@@ -6,7 +6,8 @@
 
 A grid cell is a 2 s run, and the model's capture need not be the same in every part of
 a run. This simulates the cell on the machine a stored grid was predicted on (its
-`model_machine`, with the session's survival values) for durations `step`, `2·step`,
+`model_machine`, with the session's survival values; with `--runtime cprobe`, the
+probe's own, as the grid gives them to its model) for durations `step`, `2·step`,
 ... `until`, with `seeds` seeds each, and prints the capture of each window between two
 durations: (samples(d₂) − samples(d₁)) / ((CPU(d₂) − CPU(d₁)) · rate). The runs of one
 seed share their history up to the shorter one's end, so a window's capture is what
@@ -30,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from lab.grid import world_machine
 from lab.grid_cells import cell_scenario
 from sim import reader as sim_reader
 from sim.machine import SLEEPING
@@ -81,11 +83,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runtime", default="realprof", help="the model: realprof, cprobe")
     parser.add_argument("--watch-after-scan", action="store_true")
     args = parser.parse_args(argv)
+    if args.runtime not in ("realprof", "cprobe"):
+        parser.error(f"--runtime: {args.runtime!r}; allowed: realprof, cprobe")
+    if args.step <= 0 or args.until < args.step or args.seeds <= 0:
+        parser.error("--step and --seeds must be positive and --until at least --step")
+    try:
+        data = json.loads(args.grid_json.read_text())
+        machine = world_machine(
+            data["model_machine"],
+            "sim-cprobe" if args.runtime == "cprobe" else "sim",
+            {k: v for k, v in (data.get("cprobe_calibration") or {}).items() if k != "runs"},
+        )
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        parser.error(f"{args.grid_json}: not a grid.json of `python -m realprof grid` ({exc})")
+    try:
+        workload, threads, rate, timer = args.cell.split("/")
+        threads_n, rate_hz = int(threads.removesuffix("t")), int(rate.removesuffix("Hz"))
+    except ValueError:
+        parser.error(f"--cell: {args.cell!r}; the form is native/4t/200Hz/process")
     if args.watch_after_scan:
         watch_after_scan()
-    machine = json.loads(args.grid_json.read_text())["model_machine"]
-    workload, threads, rate, timer = args.cell.split("/")
-    threads_n, rate_hz = int(threads.rstrip("t")), int(rate.removesuffix("Hz"))
     print(f"{args.cell}, {args.runtime} model on {args.grid_json}'s machine, {args.seeds} seeds")
     previous = (0.0, 0.0, 0.0)
     steps = round(args.until / args.step)

@@ -15,13 +15,15 @@ did, root only (it mounts tracefs if needed):
 
 * it runs the grid's `native` process-timer cell (`threads` busy GIL-free threads) in
   realprof, in this process (`lab.workload.run_scenario`), or the C probe
-  (`lab/cprobe.c`, no reader, no Python), while tracefs records the local APIC timer
-  interrupt (`irq_vectors:local_timer_entry`, x86), `sched_switch`, and SIGPROF's
+  (`lab/cprobe.c`, no reader, no Python), while tracefs records the tick's hrtimer
+  (`hrtimer_expire_entry` of `tick_nohz_handler`, `tick_sched_timer` before Linux 6.9,
+  as `lab.go_wakers` tells ticks apart), `sched_switch`, and SIGPROF's
   `signal_generate` (whose `res` says 0 queued, 2 dropped as already pending) and
   `signal_deliver`;
-* a generation is *switched* if a `sched_switch` ran on its CPU between the last timer
-  interrupt (its tick) and the check: the thread that checks was switched in at that
-  tick. Two generations less than 1 ms apart are one round's first and second;
+* a generation is *switched* if a `sched_switch` ran on its CPU between its CPU's last
+  tick and the check: the thread that checks was switched in at that tick, or between
+  it and the check. Two generations less than 1 ms apart are one round's first and
+  second;
 * per run it prints the capture and, for the rounds' second generations, how many
   survived, by the kinds of the two checks (`plain/plain`, `plain/switched`,
   `switched/plain`, `switched/switched`), with the median gap between the two checks.
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import datetime
 import functools
 import itertools
 import json
@@ -44,10 +47,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lab.go_wakers import FIELD, LINE, trace_while, tracefs_ready
+from lab.go_wakers import FIELD, LINE, TICK_FUNCTIONS, trace_while, tracefs_ready
 
 EVENTS = (
-    "irq_vectors/local_timer_entry",
+    "timer/hrtimer_expire_entry",
     "sched/sched_switch",
     "signal/signal_generate",
     "signal/signal_deliver",
@@ -66,8 +69,9 @@ def analyse(lines: list[str]) -> dict[str, Any]:
         if match is None:
             continue
         cpu, ts, event = int(match["cpu"]), float(match["ts"]), match["event"]
-        if event == "local_timer_entry":
-            last_tick[cpu] = ts
+        if event == "hrtimer_expire_entry":
+            if any(name in match["rest"] for name in TICK_FUNCTIONS):
+                last_tick[cpu] = ts
         elif event == "sched_switch":
             last_switch[cpu] = ts
         elif event == "signal_generate" and cpu in last_tick:
@@ -146,19 +150,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-json", type=Path)
     args = parser.parse_args(argv)
     if args.from_json is not None:
-        _print(json.loads(args.from_json.read_text())["runs"])
+        try:
+            runs = json.loads(args.from_json.read_text())["runs"]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            parser.error(f"--from-json {args.from_json}: not a file this script wrote ({exc})")
+        _print(runs)
         return 0
     worlds = args.worlds.split(",")
     unknown = [w for w in worlds if w not in MEASURES]
     if unknown:
         parser.error(f"--worlds: unknown {', '.join(unknown)}; allowed: {', '.join(MEASURES)}")
+    try:
+        rates = [int(r) for r in args.rates.split(",")]
+    except ValueError:
+        parser.error(f"--rates: {args.rates!r} is not a list of whole numbers, e.g. 100,200")
+    if min(rates) <= 0 or args.runs <= 0 or args.threads <= 0 or args.duration <= 0:
+        parser.error("--rates, --runs, --threads and --duration must be positive")
     why = tracefs_ready()
     if why is not None:
         print(f"error: {why}", file=sys.stderr)
         return 2
+    started = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     runs = []
     for index in range(args.runs):
-        for rate in (int(r) for r in args.rates.split(",")):
+        for rate in rates:
             for world in worlds:
                 capture, lines = trace_while(
                     functools.partial(MEASURES[world], args.threads, rate, args.duration),
@@ -173,7 +188,13 @@ def main(argv: list[str] | None = None) -> int:
 
         args.json.write_text(
             json.dumps(
-                {"command": " ".join(sys.argv), "machine": machine_facts(), "runs": runs}, indent=1
+                {
+                    "command": " ".join(sys.argv),
+                    "started": started,
+                    "machine": machine_facts(),
+                    "runs": runs,
+                },
+                indent=1,
             )
             + "\n"
         )

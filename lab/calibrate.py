@@ -11,8 +11,10 @@ the kernel's code (docs/walkthrough/03-signals-and-coalescing.md):
   latency: ≈ 0 on bare metal with aligned ticks, up to 1 with skewed ticks or virtual
   CPUs whose ticks drift.
 * `same_round_survival_after_switch`: the same when the check ran after a context switch
-  (more busy threads than CPUs: the thread preempted at the tick checks when it runs
-  again), which spreads the checks further.
+  (more busy threads than CPUs: the thread switched in at the tick checks on its first
+  return to user mode, the one preempted when it runs again). Whether that spreads a
+  round's checks depends on the other check of the round (tracefs:
+  benchmarks/README.md, "Which second SIGPROF of a round survives"), so it is fitted.
 * `cpu_check_bias`: which CPU tends to run its timer check first in a round and so wins
   the round's one signal (golang/go #14434 reported 80/20 for equal work).
 
@@ -38,17 +40,20 @@ grid stays a held-out test of the model:
    `fit_after_switch`). The busy threads stay in C for long calls, as in the grid's
    native cells: threads back in Python every 2 ms (until 7 December) queued for the
    GIL four on two CPUs, switched between ticks, and counted a survival the cells never
-   see (benchmarks/README.md, "Which second SIGPROF of a round survives"). As a check of
-   the model, the simulator's twin of each experiment is run with the values, and its
-   capture ratio is compared with the measured one.
+   see (benchmarks/README.md, "Which second SIGPROF of a round survives"). As a check,
+   the simulator's twin of each experiment is run with the values, and its capture
+   ratio is compared with the measured one: a check of the model for the two-thread
+   runs, of the fit only for the four-thread runs. A machine with a CPU per busy
+   thread has nothing to switch, and its after-switch p stays unset.
 
    On a VM, p drifts from one quarter hour to the next with how the host schedules the
    vCPUs, and scatters from one 2 s run to the next; rates far above the grid's gave a
    lower p than the grid's own in interleaved runs (measured with
    `benchmarks/tick_rounds.py`: benchmarks/README.md, "Tick rounds of the process
    timer"). So `realprof grid` repeats these runs among the cells of each of its
-   passes and simulates with the medians of its session (`survival_run`,
-   `survival_medians`; stored as `session_calibration` in grid.json), and 400 and 750 Hz
+   passes and simulates with its session's values (`survival_run`, `survival_medians`:
+   p the two-thread runs' median, p after a switch fitted to the four-thread runs;
+   stored as `session_calibration` in grid.json), and 400 and 750 Hz
    stay in the grid's range without being its cells.
 2. Two busy native threads pinned one per CPU under the process timer at 150 Hz: every
    round is contested, and the share of the CPU-0 thread is the share of rounds CPU 0
@@ -142,7 +147,8 @@ def _busy_native(
     deadline = [0.0]
 
     # Each thread's CPU share while all spin: what one GIL-free call asks for per second
-    # of wall time left, so the deadline holds.
+    # of wall time left, so a call ends near the deadline (tens of ms past it at worst,
+    # as in the grid's cells). Pinned, one long call each.
     share = min(1.0, len(cpus) / threads_n) if not pin else 1.0
 
     def work(index: int) -> None:
@@ -272,6 +278,8 @@ def survival_medians(
     counted) captures what they captured (`fit_after_switch`)."""
     p = counted_p(runs, SURVIVAL_THREADS[0])
     four = [r for r in runs if r["threads"] == SURVIVAL_THREADS[1] and "capture_ratio" in r]
+    if machine.get("cpus", 2) >= SURVIVAL_THREADS[1]:
+        four = []  # a thread per CPU: nothing switches, nothing to fit
     captures = {
         rate: statistics.median(r["capture_ratio"] for r in four if r["rate_hz"] == rate)
         for rate in sorted({r["rate_hz"] for r in four})
@@ -439,13 +447,16 @@ def calibrate(repeat: int = 3, duration_s: float = 3.0, progress: bool = True) -
         "kernel_hz": facts["kernel_hz"],
         "tick_skew": facts.get("tick_alignment") == "skewed",
     }
-    medians = survival_medians(survival_runs, twin_machine, duration_s)
-    if facts.get("tick_alignment") == "aligned" and medians["same_round_survival"] is not None:
+    p_counted = counted_p(survival_runs, SURVIVAL_THREADS[0])
+    if facts.get("tick_alignment") == "aligned" and p_counted is not None:
+        medians = survival_medians(survival_runs, twin_machine, duration_s)
         p, p_after_switch = (
             medians["same_round_survival"],
             medians["same_round_survival_after_switch"],
         )
-        p_method = "counted in tick rounds"
+        # The four-thread rows' residuals are the fit's own: they check the fit, not the
+        # model.
+        p_method = "p counted in tick rounds, after a switch fitted to the captures"
     else:
         # Rounds cannot be told apart without aligned ticks: fall back to the capture fit.
         p, p_after_switch, p_method = p_by_capture, None, "fitted to the capture ratio"

@@ -33,7 +33,9 @@ pass k runs every cell once, so a drift of the host (on a VM, the process timer'
 same-round survival changes over minutes) affects all cells alike. Each pass also
 repeats calibration's survival runs, each experiment twice, spread evenly among the
 pass's cells so that they sample the minutes the cells ran in, and the simulated worlds
-run last with this session's medians of p and p-after-switch; the other calibrated
+run last with this session's values: p, the two-thread runs' median, and p after a
+switch, fitted to the four-thread runs' captures (`lab.calibrate.survival_medians`;
+the probe's from its own runs, through its own model); the other calibrated
 values (CPU check bias, handler cost) come from the machine profile. Where Go runs cells
 with no CPU to spare (as many busy goroutines as CPUs, or more), each pass also traces
 the Go runtime's own wake-ups between ticks beside the first release (`lab.go_wakers`,
@@ -240,7 +242,9 @@ def wakers_threads(grid: list[tuple[str, int, int, str]], variants) -> list[int]
 
 def world_machine(machine: dict[str, Any], world: str, cprobe_medians: dict[str, Any]) -> dict:
     """The machine a simulated world runs on: the C probe's model takes the same-round
-    survival its own survival runs counted in the session, realprof's model realprof's.
+    survival its own survival runs gave in the session (p counted, p after a switch
+    fitted through the probe's model), realprof's model realprof's; a value the probe's
+    runs could not give stays realprof's.
     p belongs to the process as much as to the machine: realprof's reader wakes between
     ticks and moves the checks (`sim.reader`), the probe has no reader."""
     if world != "sim-cprobe":
@@ -476,16 +480,30 @@ def run_grid(
 def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     """Run the simulated worlds of stored grid data again, on the machine stored with it.
 
-    For a change of the model: the real measurements and the session's calibration stay
-    as they were measured, only the predictions are recomputed (same seeds, same repeat).
+    For a change of the model: the real measurements, and the survival runs with the p
+    they counted, stay as they were measured; p after a switch, which is fitted through
+    the model, is fitted again from those runs (`lab.calibrate.survival_medians`), and
+    the predictions are recomputed (same seeds, same repeat).
     """
     from tqdm import tqdm
 
+    # p after a switch is fitted through the model, so a changed model fits it again from
+    # the stored survival runs (their captures); p itself is counted and stays.
+    duration_s = data["duration_s"]
+    session = data.get("session_calibration") or {}
+    if session.get("runs"):
+        fitted = calibrate.survival_medians(session["runs"], data["model_machine"], duration_s)
+        session.update(fitted)
+        data["model_machine"] |= {k: v for k, v in fitted.items() if v is not None}
+    probe = data.get("cprobe_calibration") or {}
+    if probe.get("runs"):
+        probe.update(
+            calibrate.survival_medians(probe["runs"], data["model_machine"], duration_s, "cprobe")
+        )
     jobs = [(cell, world) for cell in data["cells"] for world in cell if simulated_runtime(world)]
     with tqdm(
         total=len(jobs), desc="resimulate", unit="cell", disable=not progress, file=sys.stderr
     ) as bar:
-        probe = data.get("cprobe_calibration") or {}
         cprobe_medians = {k: v for k, v in probe.items() if k != "runs"}
         for cell, world in jobs:
             on = world_machine(data["model_machine"], world, cprobe_medians)

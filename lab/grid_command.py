@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,35 @@ from lab.go_variant import go_variants
 from lab.grid import resimulate, run_grid
 from lab.grid_cells import TIMERS, cell_key, cells
 from lab.grid_results import merge_grids, read_grid, render
+
+
+def survival_lines(data: dict[str, Any]) -> list[str]:
+    """What each process's survival runs counted and captured, and the values its model
+    used (p counted in the two-thread runs, p after a switch fitted: `lab.calibrate`)."""
+    lines = []
+    for key, who in (("session_calibration", "realprof"), ("cprobe_calibration", "C probe")):
+        runs, cal = (data.get(key) or {}).get("runs", []), data.get(key) or {}
+        for n in sorted({r["threads"] for r in runs}):
+            mine = [r for r in runs if r["threads"] == n and r.get("p") is not None]
+            rates = ", ".join(
+                f"{rate} Hz capture {statistics.median(r['capture_ratio'] for r in at):.3f} "
+                f"p {statistics.median(r['p'] for r in at):.3f}"
+                for rate in sorted({r["rate_hz"] for r in mine})
+                if (at := [r for r in mine if r["rate_hz"] == rate and "capture_ratio" in r])
+            )
+            p = statistics.median(r["p"] for r in mine) if mine else None
+            lines.append(f"{who} survival runs, {n} threads (medians): {rates}; p counted {p:.3f}")
+        if runs:
+            lines.append(
+                f"{who} model: p {cal.get('same_round_survival')}, "
+                f"after a switch {cal.get('same_round_survival_after_switch')}"
+            )
+    return lines
+
+
+def table(data: dict[str, Any]) -> str:
+    """The printed grid: the verdicts (`lab.grid_results.render`), then the survival runs."""
+    return render(data) + "".join(f"{line}\n" for line in survival_lines(data))
 
 
 def plot_grid(data: dict[str, Any], path: Path) -> str:
@@ -89,7 +119,7 @@ def main(argv: list[str]) -> int:
             print(f"error: {args.resimulate}: cannot read grid data: {exc}", file=sys.stderr)
             return 2
         data = resimulate(data, not args.no_progress)
-        sys.stdout.write(render(data))
+        sys.stdout.write(table(data))
         args.resimulate.write_text(
             json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8"
         )
@@ -103,7 +133,7 @@ def main(argv: list[str]) -> int:
         except (OSError, ValueError) as exc:
             print(f"error: {args.plot_only}: cannot read grid data: {exc}", file=sys.stderr)
             return 2
-        sys.stdout.write(render(data))
+        sys.stdout.write(table(data))
         if args.figure:
             print(plot_grid(data, args.figure), file=sys.stderr)
         return 0
@@ -179,7 +209,7 @@ def main(argv: list[str]) -> int:
     )
     if old is not None:
         data = merge_grids(old, data)
-    sys.stdout.write(render(data))
+    sys.stdout.write(table(data))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / name).write_text(
         json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8"

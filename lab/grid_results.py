@@ -370,7 +370,9 @@ def tolerance(data: dict[str, Any], cell: dict[str, Any], pair: tuple[str, str])
     median of its r runs (s_w: `_p_scatter`, the world's other cells with as many
     busy threads), and the p its twin used, the median of the session's k survival runs
     (s_k: their standard deviation; the probe's own runs for the probe; four-thread runs
-    for cells with more threads than two). With the twin's capture per unit of p
+    for cells with more threads than two, whose twin uses p after a switch fitted to
+    those runs' captures: their counted p stands in for its larger error). With the
+    twin's capture per unit of p
     (`capture_per_p`, the model at p = 1 minus at p = 0) the standard error of the gap is
     |slope|·sqrt(f_r²·s_w²/r + f_k²·s_k²/k), f the median's factor (`MEDIAN_FACTOR`), and
     the tolerance is `TOLERANCE_SE` of those where that exceeds 0.05. The two terms add

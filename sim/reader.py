@@ -56,8 +56,8 @@ watch naps 10 ms after each scan (`watch_threads` in `realprof/_sampler.c`), whe
 model arms each watch sleep at the instant the last one fell due, so its wake-ups drift
 across the tick grid by the timer slack alone and beat slowly against it: four busy
 threads at 200 Hz capture 0.80 in the model's second second and 0.70 in its fourth
-(`python benchmarks/cell_windows.py`; benchmarks/README.md, "The model's capture window
-by window", which also says why it stays).
+(`python benchmarks/cell_windows.py docs/data/xeon/grid.json`; benchmarks/README.md,
+"The model's capture window by window", which also says why it stays).
 """
 
 from __future__ import annotations

@@ -12,11 +12,11 @@ Models `kernel/signal.c` (`send_signal`, `legacy_queue`, `complete_signal`):
   rounds: the first generation of a round is always queued; every further generation in
   the same round survives only with probability `same_round_survival` (p). A signal still
   undelivered from an earlier round always causes a drop. A generation whose check ran
-  after a context switch (the checking thread was preempted at the tick and checks when
-  it next returns to user mode, `POSIX_CPU_TIMERS_TASK_WORK`) survives with
-  `same_round_survival_after_switch` instead: a thread switched in runs its check a few
-  µs later than one that kept its CPU. On a real machine p is counted in tick rounds and
-  the after-switch value fitted through this model (`lab.calibrate`;
+  after a context switch survives with `same_round_survival_after_switch` instead: the
+  check runs at the checking thread's return to user mode (`POSIX_CPU_TIMERS_TASK_WORK`),
+  a few µs late for a thread switched in at the tick, and whenever it next runs for a
+  thread preempted there. On a real machine p is counted in tick rounds and the
+  after-switch value fitted through this model (`lab.calibrate`;
   docs/walkthrough/03-signals-and-coalescing.md).
 * The receiver is the thread whose check generated the signal when it can take it
   (SIGPROF not blocked, i.e. not inside its own handler); otherwise a round-robin walk
@@ -35,8 +35,9 @@ Left out: the µs-scale latency itself (folded into p), other signals, sigaltsta
 signals sent with kill(2). And the kind of the *earlier* check: the kernel's survival
 depends on how far apart a round's two checks land, and two checks right after switches
 at the same tick are as close as two plain ones (`benchmarks/tick_round_kinds.py`); the
-model keys it on the later check alone, and the fitted after-switch value averages over
-the pairs.
+model keys it on the later check alone, and one fitted value stands for a check switched
+in at the tick (µs late) and one deferred between ticks (often hundreds of µs), whose
+mix changes with the rate.
 """
 
 from __future__ import annotations
