@@ -32,7 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from lab.grid import world_machine
-from lab.grid_cells import cell_scenario
+from lab.grid_cells import TIMERS, WORKLOADS, cell_scenario
 from sim import reader as sim_reader
 from sim.machine import SLEEPING
 from sim.model import simulate
@@ -101,6 +101,10 @@ def main(argv: list[str] | None = None) -> int:
         threads_n, rate_hz = int(threads.removesuffix("t")), int(rate.removesuffix("Hz"))
     except ValueError:
         parser.error(f"--cell: {args.cell!r}; the form is native/4t/200Hz/process")
+    if workload not in WORKLOADS or timer not in TIMERS:
+        parser.error(
+            f"--cell: {args.cell!r}; workloads {', '.join(WORKLOADS)}, timers {', '.join(TIMERS)}"
+        )
     if args.watch_after_scan:
         watch_after_scan()
     print(f"{args.cell}, {args.runtime} model on {args.grid_json}'s machine, {args.seeds} seeds")

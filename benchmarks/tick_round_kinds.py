@@ -151,10 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.from_json is not None:
         try:
-            runs = json.loads(args.from_json.read_text())["runs"]
+            _print(json.loads(args.from_json.read_text())["runs"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             parser.error(f"--from-json {args.from_json}: not a file this script wrote ({exc})")
-        _print(runs)
         return 0
     worlds = args.worlds.split(",")
     unknown = [w for w in worlds if w not in MEASURES]

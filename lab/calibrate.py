@@ -456,7 +456,9 @@ def calibrate(repeat: int = 3, duration_s: float = 3.0, progress: bool = True) -
         )
         # The four-thread rows' residuals are the fit's own: they check the fit, not the
         # model.
-        p_method = "p counted in tick rounds, after a switch fitted to the captures"
+        p_method = "p counted in tick rounds" + (
+            ", after a switch fitted to the captures" if p_after_switch is not None else ""
+        )
     else:
         # Rounds cannot be told apart without aligned ticks: fall back to the capture fit.
         p, p_after_switch, p_method = p_by_capture, None, "fitted to the capture ratio"

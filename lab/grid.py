@@ -489,17 +489,24 @@ def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
 
     # p after a switch is fitted through the model, so a changed model fits it again from
     # the stored survival runs (their captures); p itself is counted and stays.
+    # A value the runs cannot give (no captures stored) stays as stored, in both places.
     duration_s = data["duration_s"]
     session = data.get("session_calibration") or {}
+    refits = []
     if session.get("runs"):
         fitted = calibrate.survival_medians(session["runs"], data["model_machine"], duration_s)
-        session.update(fitted)
-        data["model_machine"] |= {k: v for k, v in fitted.items() if v is not None}
+        kept = {k: v for k, v in fitted.items() if v is not None}
+        session.update(kept)
+        data["model_machine"] |= kept
+        refits.append(f"realprof {kept.get('same_round_survival_after_switch')}")
     probe = data.get("cprobe_calibration") or {}
     if probe.get("runs"):
-        probe.update(
-            calibrate.survival_medians(probe["runs"], data["model_machine"], duration_s, "cprobe")
+        fitted = calibrate.survival_medians(
+            probe["runs"], data["model_machine"], duration_s, "cprobe"
         )
+        kept = {k: v for k, v in fitted.items() if v is not None}
+        probe.update(kept)
+        refits.append(f"C probe {kept.get('same_round_survival_after_switch')}")
     jobs = [(cell, world) for cell in data["cells"] for world in cell if simulated_runtime(world)]
     with tqdm(
         total=len(jobs), desc="resimulate", unit="cell", disable=not progress, file=sys.stderr
@@ -518,9 +525,10 @@ def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
             bar.update(1)
     when = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
     notes = [n for n in data.get("notes", []) if not n.startswith("predictions recomputed")]
+    refitted = f"; p after a switch fitted again: {', '.join(refits)}" if refits else ""
     data["notes"] = [
         *notes,
         f"predictions recomputed on the stored machine by `--resimulate` ({when}); "
-        "the real runs are as measured",
+        f"the real runs are as measured{refitted}",
     ]
     return data

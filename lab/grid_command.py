@@ -24,26 +24,42 @@ from lab.grid_cells import TIMERS, cell_key, cells
 from lab.grid_results import merge_grids, read_grid, render
 
 
+def _median_text(values: list[float]) -> str:
+    return f"{statistics.median(values):.3f}" if values else "—"
+
+
 def survival_lines(data: dict[str, Any]) -> list[str]:
-    """What each process's survival runs counted and captured, and the values its model
-    used (p counted in the two-thread runs, p after a switch fitted: `lab.calibrate`)."""
+    """What each process's survival runs counted and captured (medians per rate), and the
+    values its model ran on (p counted in the two-thread runs, p after a switch fitted:
+    `lab.calibrate`; the probe's model takes realprof's where its own runs gave none)."""
+    probe = {k: v for k, v in (data.get("cprobe_calibration") or {}).items() if k != "runs"}
+    machine = data.get("model_machine") or {}
     lines = []
-    for key, who in (("session_calibration", "realprof"), ("cprobe_calibration", "C probe")):
-        runs, cal = (data.get(key) or {}).get("runs", []), data.get(key) or {}
+    for key, who, world in (
+        ("session_calibration", "realprof", "sim"),
+        ("cprobe_calibration", "C probe", "sim-cprobe"),
+    ):
+        runs = (data.get(key) or {}).get("runs", [])
         for n in sorted({r["threads"] for r in runs}):
-            mine = [r for r in runs if r["threads"] == n and r.get("p") is not None]
-            rates = ", ".join(
-                f"{rate} Hz capture {statistics.median(r['capture_ratio'] for r in at):.3f} "
-                f"p {statistics.median(r['p'] for r in at):.3f}"
-                for rate in sorted({r["rate_hz"] for r in mine})
-                if (at := [r for r in mine if r["rate_hz"] == rate and "capture_ratio" in r])
-            )
-            p = statistics.median(r["p"] for r in mine) if mine else None
-            lines.append(f"{who} survival runs, {n} threads (medians): {rates}; p counted {p:.3f}")
-        if runs:
+            mine = [r for r in runs if r["threads"] == n]
+            per_rate = []
+            for rate in sorted({r["rate_hz"] for r in mine}):
+                at = [r for r in mine if r["rate_hz"] == rate]
+                captures = [r["capture_ratio"] for r in at if "capture_ratio" in r]
+                counted = [r["p"] for r in at if r.get("p") is not None]
+                per_rate.append(
+                    f"{rate} Hz capture {_median_text(captures)} p {_median_text(counted)}"
+                )
+            counted = [r["p"] for r in mine if r.get("p") is not None]
             lines.append(
-                f"{who} model: p {cal.get('same_round_survival')}, "
-                f"after a switch {cal.get('same_round_survival_after_switch')}"
+                f"{who} survival runs, {n} threads (medians): {', '.join(per_rate)}; "
+                f"p counted {_median_text(counted)}"
+            )
+        if runs:
+            on = lab.grid.world_machine(machine, world, probe)
+            lines.append(
+                f"{who} model ran on: p {on.get('same_round_survival')}, "
+                f"after a switch {on.get('same_round_survival_after_switch')}"
             )
     return lines
 
@@ -119,11 +135,11 @@ def main(argv: list[str]) -> int:
             print(f"error: {args.resimulate}: cannot read grid data: {exc}", file=sys.stderr)
             return 2
         data = resimulate(data, not args.no_progress)
-        sys.stdout.write(table(data))
         args.resimulate.write_text(
             json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8"
         )
         print(f"wrote {args.resimulate}", file=sys.stderr)
+        sys.stdout.write(table(data))
         if args.figure:
             print(plot_grid(data, args.figure), file=sys.stderr)
         return 0
@@ -209,12 +225,13 @@ def main(argv: list[str]) -> int:
     )
     if old is not None:
         data = merge_grids(old, data)
-    sys.stdout.write(table(data))
+    # Written before it is printed: a session of real runs must not be lost to the table.
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / name).write_text(
         json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8"
     )
     print(f"wrote {args.out / name}", file=sys.stderr)
+    sys.stdout.write(table(data))
     if args.figure:
         print(plot_grid(data, args.figure), file=sys.stderr)
     return 0

@@ -34,7 +34,7 @@ Models `kernel/signal.c` (`send_signal`, `legacy_queue`, `complete_signal`):
 Left out: the µs-scale latency itself (folded into p), other signals, sigaltstack, and
 signals sent with kill(2). And the kind of the *earlier* check: the kernel's survival
 depends on how far apart a round's two checks land, and two checks right after switches
-at the same tick are as close as two plain ones (`benchmarks/tick_round_kinds.py`); the
+at the same tick land only 2-3 µs apart (`benchmarks/tick_round_kinds.py`); the
 model keys it on the later check alone, and one fitted value stands for a check switched
 in at the tick (µs late) and one deferred between ticks (often hundreds of µs), whose
 mix changes with the rate.
