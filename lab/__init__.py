@@ -12,8 +12,10 @@ reached through `python -m realprof` (`scenario`, `compare`, `calibrate`, `grid`
   the Go world, the same workload written as Go, built and profiled by runtime/pprof;
 * `lab.compare`: one scenario in every world, side by side;
 * `lab.calibrate`: the kernel model's parameters measured on this machine;
-* `lab.grid_cells`, `lab.grid`, `lab.grid_results`, `lab.grid_figure`: the validation
-  grid, the model against every real world, cell by cell; `lab.cprobe` (with
+  `lab.survival_fit` turns survival runs into the values a model runs on;
+* `lab.grid_cells`, `lab.grid`, `lab.grid_results`, `lab.grid_shares`, `lab.medians`,
+  `lab.grid_figure`: the validation grid, the model against every real world, cell by
+  cell; `lab.cprobe` (with
   `lab/cprobe.c`) is its independent check of the process timer, a C program with a
   trivial handler;
 * `lab.go_samples`, `lab.go_samples_program`, `lab.go_samples_figure`: the walkthrough's

@@ -36,8 +36,8 @@ grid stays a held-out test of the model:
    two-thread runs is the calibrated p. The after-switch p is *fitted*: a four-thread
    run's rounds mix checks made right after a switch at the tick with plain ones, in
    proportions only the scheduler decides, so the value is the one with which the
-   simulator's twin of those runs captures what they captured (`survival_medians`,
-   `fit_after_switch`). The busy threads stay in C for long calls, as in the grid's
+   simulator's twin of those runs captures what they captured (`lab.survival_fit`, which
+   also gives the fit's standard error). The busy threads stay in C for long calls, as in the grid's
    native cells: threads back in Python every 2 ms (until 7 December) queued for the
    GIL four on two CPUs, switched between ticks, and counted a survival the cells never
    see (benchmarks/README.md, "Which second SIGPROF of a round survives"). As a check,
@@ -51,10 +51,10 @@ grid stays a held-out test of the model:
    lower p than the grid's own in interleaved runs (measured with
    `benchmarks/tick_rounds.py`: benchmarks/README.md, "Tick rounds of the process
    timer"). So `realprof grid` repeats these runs among the cells of each of its
-   passes and simulates with its session's values (`survival_run`, `survival_medians`:
-   p the two-thread runs' median, p after a switch fitted to the four-thread runs;
-   stored as `session_calibration` in grid.json), and 400 and 750 Hz
-   stay in the grid's range without being its cells.
+   passes and simulates with its session's values (`survival_run`,
+   `lab.survival_fit.survival_medians`: p the two-thread runs' median, p after a switch
+   fitted to the four-thread runs; stored as `session_calibration` in grid.json), and
+   400 and 750 Hz stay in the grid's range without being its cells.
 2. Two busy native threads pinned one per CPU under the process timer at 150 Hz: every
    round is contested, and the share of the CPU-0 thread is the share of rounds CPU 0
    wins. The bias is fitted through the simulator (bisection on CPU 0's weight).
@@ -68,7 +68,6 @@ the fitted values and the residuals, so a reader can judge the fit.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import datetime
 import math
 import os
@@ -84,15 +83,13 @@ import yaml
 from contract.scenario import Scenario, validate_scenario
 from lab.grid_cells import cell_scenario
 from lab.machine import cpus_wanted, got_its_cpus, machine_facts
+from lab.survival_fit import P_GRID, SURVIVAL_THREADS, counted_p, survival_medians
 from lab.workload import run_scenario, spin_native
 from realprof.sampler import Sampler
 from sim.model import simulate
 
 SURVIVAL_RATES_HZ = (400, 750)
-# Busy threads for p (one per CPU) and for p after a switch (two per CPU).
-SURVIVAL_THREADS = (2, 4)
 BIAS_RATE_HZ = 150
-P_GRID = tuple(round(i * 0.05, 2) for i in range(21))
 # Shortest GIL-free call of a survival run's busy thread near its deadline.
 MIN_CHUNK_NS = 100_000
 DEFAULT_OUT = Path("machines") / "this-machine.yaml"
@@ -256,69 +253,6 @@ def survival_run(rate_hz: int, threads_n: int, duration_s: float, hz: int) -> di
     }
 
 
-def counted_p(runs: list[dict[str, Any]], threads_n: int) -> float | None:
-    """The median p counted in the tick rounds of the survival runs of `threads_n` threads."""
-    values = [r["p"] for r in runs if r["threads"] == threads_n and r["p"] is not None]
-    return round(statistics.median(values), 3) if values else None
-
-
-def survival_medians(
-    runs: list[dict[str, Any]],
-    machine: dict[str, Any],
-    duration_s: float,
-    runtime: str = "realprof",
-) -> dict[str, float | None]:
-    """The calibrated p and p after a switch from survival runs, for the model of `runtime`.
-
-    p is counted: the median over the two-thread runs, whose rounds hold two plain checks.
-    p after a switch is fitted: a four-thread run's rounds mix checks made right after a
-    switch at the tick with plain ones, and its counted p is a blend of the model's two
-    parameters in proportions only the scheduler decides, so the value is the one with
-    which the simulator's twin of those runs (`runtime`'s model on `machine`, p as
-    counted) captures what they captured (`fit_after_switch`)."""
-    p = counted_p(runs, SURVIVAL_THREADS[0])
-    four = [r for r in runs if r["threads"] == SURVIVAL_THREADS[1] and "capture_ratio" in r]
-    if machine.get("cpus", 2) >= SURVIVAL_THREADS[1]:
-        four = []  # a thread per CPU: nothing switches, nothing to fit
-    captures = {
-        rate: statistics.median(r["capture_ratio"] for r in four if r["rate_hz"] == rate)
-        for rate in sorted({r["rate_hz"] for r in four})
-    }
-    p_after = None
-    if p is not None and captures:
-        on = machine | {"same_round_survival": p}
-        p_after = fit_after_switch(on, captures, duration_s, runtime)
-    return {"same_round_survival": p, "same_round_survival_after_switch": p_after}
-
-
-def fit_after_switch(
-    machine: dict[str, Any],
-    captures: dict[int, float],
-    duration_s: float,
-    runtime: str = "realprof",
-    seeds: int = 3,
-) -> float:
-    """Least-squares p after a switch over P_GRID: the twin of the four-thread survival runs
-    (`runtime`'s model on `machine`, `seeds` runs per rate) against their median captures."""
-    best: tuple[float, float] | None = None
-    for p_after in P_GRID:
-        on = machine | {"same_round_survival_after_switch": p_after}
-        error = 0.0
-        for rate, measured in captures.items():
-            twin = cell_scenario(
-                "native", SURVIVAL_THREADS[1], rate, "process", duration_s, on, runtime
-            )
-            predicted = statistics.mean(
-                simulate(dataclasses.replace(twin, seed=seed)).report.capture_ratio
-                for seed in range(1, seeds + 1)
-            )
-            error += (predicted - measured) ** 2
-        if best is None or error < best[0]:
-            best = (error, p_after)
-    assert best is not None
-    return best[1]
-
-
 def fresh_prediction(
     cell: tuple[str, int, int, str],
     machine: dict[str, Any],
@@ -447,9 +381,10 @@ def calibrate(repeat: int = 3, duration_s: float = 3.0, progress: bool = True) -
         "kernel_hz": facts["kernel_hz"],
         "tick_skew": facts.get("tick_alignment") == "skewed",
     }
-    p_counted = counted_p(survival_runs, SURVIVAL_THREADS[0])
-    if facts.get("tick_alignment") == "aligned" and p_counted is not None:
+    medians: dict[str, float | None] = {"same_round_survival": None}
+    if facts.get("tick_alignment") == "aligned":
         medians = survival_medians(survival_runs, twin_machine, duration_s)
+    if medians["same_round_survival"] is not None:
         p, p_after_switch = (
             medians["same_round_survival"],
             medians["same_round_survival_after_switch"],
@@ -460,7 +395,8 @@ def calibrate(repeat: int = 3, duration_s: float = 3.0, progress: bool = True) -
             ", after a switch fitted to the captures" if p_after_switch is not None else ""
         )
     else:
-        # Rounds cannot be told apart without aligned ticks: fall back to the capture fit.
+        # Rounds cannot be told apart without aligned ticks (or none were counted): fall
+        # back to the capture fit.
         p, p_after_switch, p_method = p_by_capture, None, "fitted to the capture ratio"
     residuals = {
         (rate, n): _sim_capture(facts, rate, duration_s, p, None, n, p_after_switch)[0]
@@ -501,6 +437,7 @@ def calibrate(repeat: int = 3, duration_s: float = 3.0, progress: bool = True) -
                 for rate, n in survival
             },
             "survival_method": p_method,
+            "survival_after_switch_se": medians.get("same_round_survival_after_switch_se"),
             "survival_fitted_to_capture": p_by_capture,
             "bias": {
                 "rate_hz": BIAS_RATE_HZ,
@@ -526,13 +463,15 @@ def _fmt_p(value: float | None) -> str:
 def render(profile: dict[str, Any]) -> str:
     m = profile["machine"]
     meas = profile["measurements"]
+    se = meas.get("survival_after_switch_se")
     lines = [
         "Calibration of this machine",
         f"  facts: {m['cpus']} CPUs, HZ={m['kernel_hz']}, ticks "
         f"{profile['facts'].get('tick_alignment') or 'unknown'}, "
         f"kernel {profile['facts'].get('kernel')}",
         f"  same-round survival p = {m['same_round_survival']:.2f}, after a context switch "
-        f"{_fmt_p(m.get('same_round_survival_after_switch'))} "
+        f"{_fmt_p(m.get('same_round_survival_after_switch'))}"
+        f"{f' (SE {se:.3f})' if se else ''} "
         f"({meas.get('survival_method', 'fitted to the capture ratio')}; process timer, "
         "busy native threads):",
     ]

@@ -26,7 +26,7 @@ alike. The verdict: whether each measured median p agrees with one fit of all th
 runs' profiles together (step 3 with every profile), whose range is the error of their
 mean capture, from their scatter, at Student's t (`sim.fit.pool`). The median has an
 error of its own, from its `repeat` survival runs: its standard error (the median's
-factor, `lab.grid_results.median_variance`) at Student's t with one degree of freedom
+factor, `lab.medians.median_variance`) at Student's t with one degree of freedom
 fewer than its runs, at `sim.fit.Z_RANGE`'s coverage as the fit's range is, widens the
 pooled range's side that faces it, the two half-widths added in quadrature
 (`agreement`). That treats the two errors as independent; a drift shared by the
@@ -59,8 +59,8 @@ from lab.go_toolchain import GoWorldError
 from lab.go_variant import GoVariant, path_variant
 from lab.go_world import run_go_world
 from lab.grid_cells import cell_scenario
-from lab.grid_results import median_variance
 from lab.machine import cpus_wanted, got_its_cpus, kernel_hz, machine_facts, usable_cpus
+from lab.medians import median_variance
 from sim.fit import Z_RANGE, t_quantile
 
 P_RATE_HZ = 400  # calibration's survival rate (not a grid cell)

@@ -34,7 +34,7 @@ same-round survival changes over minutes) affects all cells alike. Each pass als
 repeats calibration's survival runs, each experiment twice, spread evenly among the
 pass's cells so that they sample the minutes the cells ran in, and the simulated worlds
 run last with this session's values: p, the two-thread runs' median, and p after a
-switch, fitted to the four-thread runs' captures (`lab.calibrate.survival_medians`;
+switch, fitted to the four-thread runs' captures (`lab.survival_fit.survival_medians`;
 the probe's from its own runs, through its own model); the other calibrated
 values (CPU check bias, handler cost) come from the machine profile. Where Go runs cells
 with no CPU to spare (as many busy goroutines as CPUs, or more), each pass also traces
@@ -70,6 +70,7 @@ from lab.grid_cells import FREE_THREADED_WORKLOAD, TIMERS, as_cell, cell_key, ce
 from lab.grid_results import median_of
 from lab.interpreters import install_command, lab_python, report_under
 from lab.machine import cpus_wanted, got_its_cpus, machine_facts, machine_here, usable_cpus
+from lab.survival_fit import SE_KEY, model_values, survival_medians
 from lab.workload import run_scenario
 from sim.model import simulate
 
@@ -249,7 +250,7 @@ def world_machine(machine: dict[str, Any], world: str, cprobe_medians: dict[str,
     ticks and moves the checks (`sim.reader`), the probe has no reader."""
     if world != "sim-cprobe":
         return machine
-    return machine | {k: v for k, v in cprobe_medians.items() if v is not None}
+    return machine | model_values(cprobe_medians)
 
 
 def run_grid(
@@ -401,11 +402,11 @@ def run_grid(
             bar.update(1)
         session: dict[str, Any] | None = None
         if survival_runs:
-            medians = calibrate.survival_medians(survival_runs, machine, duration_s)
+            medians = survival_medians(survival_runs, machine, duration_s)
             session = {"runs": survival_runs} | medians
-            machine = machine | {k: v for k, v in medians.items() if v is not None}
+            machine = machine | model_values(medians)
         cprobe_medians = (
-            calibrate.survival_medians(cprobe_survival_runs, machine, duration_s, "cprobe")
+            survival_medians(cprobe_survival_runs, machine, duration_s, "cprobe")
             if cprobe_survival_runs
             else {}
         )
@@ -477,42 +478,56 @@ def run_grid(
     }
 
 
+def _refit_after_switch(
+    calibration: dict[str, Any], machine: dict[str, Any], duration_s: float, runtime: str
+) -> dict[str, float]:
+    """Fits a calibration's p after a switch (and its error) again from its stored survival
+    runs, in place; returns the model's values the runs could give (a value they cannot
+    give stays as stored)."""
+    fitted = survival_medians(calibration["runs"], machine, duration_s, runtime)
+    kept = {k: v for k, v in fitted.items() if v is not None}
+    calibration.update(kept)
+    if "same_round_survival_after_switch" in kept and fitted[SE_KEY] is None:
+        calibration.pop(SE_KEY, None)  # a new value without an error: not the old one's
+    return model_values(kept)
+
+
 def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     """Run the simulated worlds of stored grid data again, on the machine stored with it.
 
     For a change of the model: the real measurements, and the survival runs with the p
     they counted, stay as they were measured; p after a switch, which is fitted through
-    the model, is fitted again from those runs (`lab.calibrate.survival_medians`), and
+    the model, is fitted again from those runs (`lab.survival_fit.survival_medians`), and
     the predictions are recomputed (same seeds, same repeat).
     """
     from tqdm import tqdm
 
     # p after a switch is fitted through the model, so a changed model fits it again from
     # the stored survival runs (their captures); p itself is counted and stays.
-    # A value the runs cannot give (no captures stored) stays as stored, in both places.
     duration_s = data["duration_s"]
     session = data.get("session_calibration") or {}
-    refits = []
-    if session.get("runs"):
-        fitted = calibrate.survival_medians(session["runs"], data["model_machine"], duration_s)
-        kept = {k: v for k, v in fitted.items() if v is not None}
-        session.update(kept)
-        data["model_machine"] |= kept
-        refits.append(f"realprof {kept.get('same_round_survival_after_switch')}")
     probe = data.get("cprobe_calibration") or {}
-    if probe.get("runs"):
-        fitted = calibrate.survival_medians(
-            probe["runs"], data["model_machine"], duration_s, "cprobe"
-        )
-        kept = {k: v for k, v in fitted.items() if v is not None}
-        probe.update(kept)
-        refits.append(f"C probe {kept.get('same_round_survival_after_switch')}")
+    labels = {"realprof": "realprof", "cprobe": "C probe"}
+    to_refit = [(c, r) for c, r in [(session, "realprof"), (probe, "cprobe")] if c.get("runs")]
     jobs = [(cell, world) for cell in data["cells"] for world in cell if simulated_runtime(world)]
+    refits = []
     with tqdm(
-        total=len(jobs), desc="resimulate", unit="cell", disable=not progress, file=sys.stderr
+        total=len(to_refit) + len(jobs),
+        desc="resimulate",
+        unit="step",
+        disable=not progress,
+        file=sys.stderr,
     ) as bar:
+        for calibration, runtime in to_refit:
+            bar.set_postfix_str(f"fitting {runtime}'s p after a switch")
+            kept = _refit_after_switch(calibration, data["model_machine"], duration_s, runtime)
+            if runtime == "realprof":
+                data["model_machine"] |= kept
+            refits.append(f"{labels[runtime]} {kept.get('same_round_survival_after_switch')}")
+            bar.update(1)
         cprobe_medians = {k: v for k, v in probe.items() if k != "runs"}
         for cell, world in jobs:
+            bar.set_postfix_str(f"{cell_key(*as_cell(cell))} {world}")
             on = world_machine(data["model_machine"], world, cprobe_medians)
             cell[world] = _simulated(
                 as_cell(cell),

@@ -30,8 +30,9 @@ def _median_text(values: list[float]) -> str:
 
 def survival_lines(data: dict[str, Any]) -> list[str]:
     """What each process's survival runs counted and captured (medians per rate), and the
-    values its model ran on (p counted in the two-thread runs, p after a switch fitted:
-    `lab.calibrate`; the probe's model takes realprof's where its own runs gave none)."""
+    values its model ran on (p counted in the two-thread runs, p after a switch fitted,
+    with the fit's standard error where stored: `lab.survival_fit`; the probe's model
+    takes realprof's where its own runs gave none)."""
     probe = {k: v for k, v in (data.get("cprobe_calibration") or {}).items() if k != "runs"}
     machine = data.get("model_machine") or {}
     lines = []
@@ -57,9 +58,11 @@ def survival_lines(data: dict[str, Any]) -> list[str]:
             )
         if runs:
             on = lab.grid.world_machine(machine, world, probe)
+            se = (data.get(key) or {}).get("same_round_survival_after_switch_se")
             lines.append(
                 f"{who} model ran on: p {on.get('same_round_survival')}, "
                 f"after a switch {on.get('same_round_survival_after_switch')}"
+                + (f" (the fit's standard error {se})" if se is not None else "")
             )
     return lines
 

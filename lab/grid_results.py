@@ -3,8 +3,7 @@
 The grid (`lab.grid`) stores, per cell and world, the median of the runs with the runs
 themselves. This module is what is computed from that data alone, so it serves a fresh
 run, a `--plot-only` redraw and `--resimulate` alike: `median_of` (a world's entry from
-its runs), `gaps` (measured − predicted capture per cell), `share_checks` (each thread's
-share error against the model's, within binomial standard errors), `scatter_checks` (a
+its runs), `gaps` (measured − predicted capture per cell), `scatter_checks` (a
 process-timer gap beside its runs' spread and its binomial standard error), `tolerance`
 (how far a cell's gap may go: 0.05, or three standard errors where the run-to-run
 scatter of p sets more), `p_offset_check` (whether a group of cells leans beyond what
@@ -14,7 +13,8 @@ were retried, flagged after the fact), and `read_grid` (the data from its file, 
 data's Go worlds keyed by release). `go_pairs` lists the Go worlds (one per release,
 `go1.23`, and one per emulated release, `go1.19-as-go1.17`) with the twin each is held
 against (`sim-go1.18`, `sim-go1.17`), from the `go_versions` the grid stored or, where
-it stored none, from the world's key (`lab.go_variant`).
+it stored none, from the world's key (`lab.go_variant`). The table's share checks are
+`lab.grid_shares`; the error of a median of runs, `lab.medians`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from typing import Any
 
 from lab.go_variant import variant_of_world
 from lab.grid_cells import as_cell, cell_key, grid_order
+from lab.grid_shares import share_checks
 from lab.machine import cpus_wanted, got_its_cpus
+from lab.medians import median_variance
 
 # Grid data written before the Go world took a release ran the go on PATH, Go 1.19
 # (Debian bookworm's golang-go), as world "go" beside its twin "sim-go", the go1.18 model,
@@ -210,59 +212,6 @@ def _gap_text(data: dict[str, Any], cell: dict[str, Any], model: str, world: str
     return f"{gap:+.3f}{'!' if abs(gap) > tolerance(data, cell, (model, world)) else ' '}"
 
 
-def share_checks(
-    data: dict[str, Any], pair: tuple[str, str] = ("sim", "real"), z: float = 3.0
-) -> list[dict[str, Any]]:
-    """Per thread of every multi-thread cell: the profile's share error in each world.
-
-    What is compared is the share's *error*, the profile's share of a thread minus the
-    share of the CPU it really used: a real run's threads do not split the CPU exactly as
-    the scenario says (another task, an interrupt), and the profile follows the real
-    split. The model predicts the error; medians over the runs. The allowed gap is `z`
-    standard errors of the difference of two binomial proportions,
-    sqrt(s·(1 − s)·(1/n_model + 1/n_world)), with s the predicted share and n each
-    world's median samples per run (one run's count, which overstates the noise of a
-    median of several). Only the scenario's threads count: a thread of the harness (a
-    progress bar's monitor) has no twin in the model.
-    """
-    model, world = pair
-    out = []
-    for cell in data["cells"]:
-        if cell["threads"] < 2 or model not in cell or world not in cell:
-            continue
-        n_model = cell[model].get("samples_in_profile") or 0
-        n_world = cell[world].get("samples_in_profile") or 0
-        if n_model <= 0 or n_world <= 0:
-            continue
-        names = sorted({n for run in cell[model]["runs"] for n in run.get("thread_shares", {})})
-
-        def median_error(runs: list[dict[str, Any]], name: str) -> float:
-            return statistics.median(
-                run.get("thread_shares", {}).get(name, 0.0)
-                - run.get("thread_true_shares", {}).get(name, 0.0)
-                for run in runs
-            )
-
-        for name in names:
-            share = statistics.median(
-                run.get("thread_shares", {}).get(name, 0.0) for run in cell[model]["runs"]
-            )
-            predicted = median_error(cell[model]["runs"], name)
-            measured = median_error(cell[world]["runs"], name)
-            se = math.sqrt(max(share * (1 - share), 1e-9) * (1 / n_model + 1 / n_world))
-            out.append(
-                {
-                    "cell": cell_key(*as_cell(cell)),
-                    "thread": name,
-                    "model": predicted,
-                    "world": measured,
-                    "se": se,
-                    "ok": abs(measured - predicted) <= z * se,
-                }
-            )
-    return out
-
-
 BINOMIAL_BELOW = 0.95  # scatter_checks: a capture the collisions or the tick ceiling set
 
 
@@ -311,15 +260,6 @@ FIXED_TOLERANCE = 0.05
 TOLERANCE_SE = 3.0
 # Cells whose capture moves less than this per unit of p do not follow p.
 MIN_SLOPE = 0.05
-# A median's standard error over a mean's, for n normal runs: sqrt(1/efficiency) of the
-# sample median (n = 3: 0.743, 4: 0.838, 5: 0.697), and sqrt(pi/2) for large n, which
-# overstates it by up to a tenth for n = 6-8 (a wider tolerance, never a narrower one).
-MEDIAN_FACTOR = {1: 1.0, 2: 1.0, 3: 1.160, 4: 1.092, 5: 1.198}
-
-
-def median_variance(scatter: float, n: int) -> float:
-    """The variance of the median of n runs that each scatter by `scatter`."""
-    return (MEDIAN_FACTOR.get(n, math.sqrt(math.pi / 2)) * scatter) ** 2 / n
 
 
 def _follows_p(cell: dict[str, Any], model: str, threads: int) -> bool:
@@ -335,20 +275,35 @@ def _follows_p(cell: dict[str, Any], model: str, threads: int) -> bool:
 
 def _p_scatter(
     data: dict[str, Any], pair: tuple[str, str], threads: int, leave_out: dict[str, Any] | None
-) -> tuple[float, float, int] | None:
-    """(s_w, s_k, k): how far p scatters from run to run in the world's runs and in the
-    session's k survival runs (`_session_ps`), or None with fewer than three of those.
+) -> tuple[float, float] | None:
+    """(s_w, twin variance): how far p scatters from run to run in the world's runs, and
+    the variance of the p its twin used; None with fewer than three survival runs.
 
     s_w comes from the world's cells of `threads` busy threads whose capture follows p,
     but the one judged (`leave_out`, so that a miss cannot widen its own tolerance): each
     cell's runs scatter by slope × p's scatter, so s_w² = Σ(n − 1)·var / Σ(n − 1)·slope²,
     which weighs a cell by how much p moves it. Where no such cell has two runs, s_w is
-    the survival runs' s_k."""
+    the survival runs' scatter s_k.
+
+    The twin's p is the median of the session's k survival runs (`_session_ps`), with
+    variance `median_variance(s_k, k)`. A twin of more than two threads runs on two
+    values, p from the two-thread runs and p after a switch, and its slope moves both
+    together, so its variance is the larger of theirs: p after a switch's is the fit's
+    standard error where the calibration stored one (`lab.survival_fit`), else that of
+    the four-thread runs' counted median, which older data's twins ran on."""
     model, world = pair
     ps = _session_ps(data, model, threads)
     if len(ps) < 3:
         return None
     s_k = statistics.stdev(ps)
+    twin = median_variance(s_k, len(ps))
+    if threads > 2:
+        fit_se = _calibration(data, model).get("same_round_survival_after_switch_se")
+        if fit_se:
+            twin = fit_se**2
+        two = _session_ps(data, model, 2)
+        if len(two) >= 3:
+            twin = max(twin, median_variance(statistics.stdev(two), len(two)))
     squares = weights = 0.0
     for cell in data["cells"]:
         runs = [r["capture_ratio"] for r in cell.get(world, {}).get("runs", [])]
@@ -357,7 +312,7 @@ def _p_scatter(
         squares += (len(runs) - 1) * statistics.variance(runs)
         weights += (len(runs) - 1) * cell[model]["capture_per_p"] ** 2
     s_w = math.sqrt(squares / weights) if weights else s_k
-    return s_w, s_k, len(ps)
+    return s_w, twin
 
 
 def tolerance(data: dict[str, Any], cell: dict[str, Any], pair: tuple[str, str]) -> float:
@@ -369,13 +324,13 @@ def tolerance(data: dict[str, Any], cell: dict[str, Any], pair: tuple[str, str])
     Both sides of the gap carry that scatter, each measured where it happens: the world's
     median of its r runs (s_w: `_p_scatter`, the world's other cells with as many
     busy threads), and the p its twin used, the median of the session's k survival runs
-    (s_k: their standard deviation; the probe's own runs for the probe; four-thread runs
-    for cells with more threads than two, whose twin uses p after a switch fitted to
-    those runs' captures: their counted p stands in for its larger error). With the
-    twin's capture per unit of p
-    (`capture_per_p`, the model at p = 1 minus at p = 0) the standard error of the gap is
-    |slope|·sqrt(f_r²·s_w²/r + f_k²·s_k²/k), f the median's factor (`MEDIAN_FACTOR`), and
-    the tolerance is `TOLERANCE_SE` of those where that exceeds 0.05. The two terms add
+    (s_k: their standard deviation; the probe's own runs for the probe; for cells with
+    more threads than two, the larger error of the two values their twin runs on:
+    `_p_scatter`). With the twin's capture per unit of p (`capture_per_p`, the model at
+    p = 1 minus at p = 0, both values moved together) the standard error of the gap is
+    |slope|·sqrt(f_r²·s_w²/r + f_k²·s_k²/k), f
+    the median's factor (`lab.medians.MEDIAN_FACTOR`), and the tolerance is
+    `TOLERANCE_SE` of those where that exceeds 0.05. The two terms add
     as if independent, but the passes interleave the cell's runs with the survival runs,
     so a drift over minutes moves both sides alike and partly cancels in the gap: the
     tolerance is an upper bound, generous to the model. Cells whose capture does not
@@ -385,22 +340,25 @@ def tolerance(data: dict[str, Any], cell: dict[str, Any], pair: tuple[str, str])
     scatter = _p_scatter(data, pair, cell["threads"], cell)
     if not _follows_p(cell, model, cell["threads"]) or scatter is None:
         return FIXED_TOLERANCE
-    s_w, s_k, k = scatter
+    s_w, twin = scatter
     r = len(cell.get(world, {}).get("runs", [])) or 1
-    se = abs(cell[model]["capture_per_p"]) * math.sqrt(
-        median_variance(s_w, r) + median_variance(s_k, k)
-    )
+    se = abs(cell[model]["capture_per_p"]) * math.sqrt(median_variance(s_w, r) + twin)
     return max(FIXED_TOLERANCE, round(TOLERANCE_SE * se, 3))
+
+
+def _calibration(data: dict[str, Any], model: str) -> dict[str, Any]:
+    """The session's survival values and runs a twin used: the probe's for the probe."""
+    key = "cprobe_calibration" if model == "sim-cprobe" else "session_calibration"
+    return data.get(key) or {}
 
 
 def _session_ps(data: dict[str, Any], model: str, threads: int) -> list[float]:
     """The p the session's survival runs counted for a twin's cells of `threads` threads:
     the probe's own runs for the probe, four-thread runs for cells with more than two."""
-    calibration = data.get("cprobe_calibration" if model == "sim-cprobe" else "session_calibration")
     wanted = 4 if threads > 2 else 2
     return [
         r["p"]
-        for r in (calibration or {}).get("runs", [])
+        for r in _calibration(data, model).get("runs", [])
         if r.get("p") is not None and r.get("threads") == wanted
     ]
 
@@ -420,14 +378,16 @@ def p_offset_check(
     survival runs, which every cell's twin used alike. That second error is shared: a
     session that counted p low puts every gap above the model, so a count of signs would
     take bad luck in k runs for a bias. The standard error is sqrt(Σ f_r²·s_w²/r / n² +
-    f_k²·s_k²/k); `p_value` is the two-sided normal probability of a mean offset at least
-    as large from an unbiased model.
+    f_k²·s_k²/k) (for more than two threads, the larger of its two values': `_p_scatter`);
+    `p_value` is the two-sided normal probability of a mean offset at least as large
+    from an unbiased model.
 
     An approximation, on two counts: the passes interleave the cells' runs with the
     survival runs, so drift within a pass is shared by both and the split into an
     independent and a shared part is not exact; and a cell with more threads than CPUs
     follows both p and p after a switch (its slope moves them together), while the
-    shared term counts the four-thread survival runs alone."""
+    shared term takes the larger of their errors, not their sum: the fit of p after a
+    switch is made given the counted p, so their errors partly cancel."""
     model, world = pair
     offsets, runs_per_cell, above, below = [], [], 0, 0
     for cell in data["cells"]:
@@ -441,10 +401,10 @@ def p_offset_check(
     scatter = _p_scatter(data, pair, threads, leave_out=None)
     if len(offsets) < 2 or scatter is None:
         return None
-    s_w, s_k, k = scatter
+    s_w, twin = scatter
     n = len(offsets)
     own = sum(median_variance(s_w, r) for r in runs_per_cell) / n**2
-    se = math.sqrt(own + median_variance(s_k, k))
+    se = math.sqrt(own + twin)
     mean = statistics.fmean(offsets)
     # With no scatter anywhere, any offset at all is a lean.
     lean_without_scatter = math.copysign(math.inf, mean) if mean else 0.0
@@ -566,7 +526,8 @@ def render(data: dict[str, Any]) -> str:
             cells_with = len({c["cell"] for c in checks})
             lines.append(
                 f"{name}: {len(checks) - len(bad)}/{len(checks)} thread share errors in "
-                f"{cells_with} multi-thread cells within 3 binomial standard errors"
+                f"{cells_with} multi-thread cells within 3 standard errors (binomial, or the "
+                "runs' own scatter at Student's t where wider)"
                 + (
                     "; outside: "
                     + ", ".join(

@@ -14,6 +14,7 @@ import pytest
 
 from lab.grid import resimulate
 from lab.grid_results import gaps, p_offset_check, render, tolerance
+from lab.medians import median_variance
 
 TWO_THREADS = {"workload": "native", "threads": 2, "rate_hz": 250}
 
@@ -177,3 +178,49 @@ def test_the_grid_measures_how_far_a_cell_follows_p(timer, expected):
         # Two busy CPUs at 250 Hz: the timer is due twice a round and a round delivers
         # 1 + p, so the capture is (1 + p) / 2 (chapter 3): half a unit per unit of p.
         assert math.isclose(entry["capture_per_p"], expected, abs_tol=0.03)
+
+
+def four_thread_grid(fit_se: float | None) -> dict:
+    """A four-thread process-timer cell whose survival runs counted p alike (no scatter),
+    with the error of the fitted p after a switch stored, or not."""
+    data = grid([cell("process", 0.5, 0.8, 0.8) | {"threads": 4}], [0.6] * 6)
+    data["session_calibration"] = survival_runs([0.6] * 6, threads=4)
+    if fit_se is not None:
+        data["session_calibration"]["same_round_survival_after_switch_se"] = fit_se
+    return data
+
+
+def test_the_fitted_p_after_a_switch_widens_four_thread_cells_by_its_own_error():
+    unknown, fitted = four_thread_grid(None), four_thread_grid(0.1)
+    assert tolerance(unknown, unknown["cells"][0], ("sim", "real")) == 0.05
+    # 3 SE at a slope of 0.5: 3 × 0.5 × 0.1.
+    assert tolerance(fitted, fitted["cells"][0], ("sim", "real")) == pytest.approx(0.15)
+
+
+def test_the_fits_error_leaves_two_thread_cells_alone():
+    data = grid([cell("process", 0.5, 0.8, 0.8)], [0.6] * 6)
+    data["session_calibration"]["same_round_survival_after_switch_se"] = 0.1
+    assert tolerance(data, data["cells"][0], ("sim", "real")) == 0.05
+
+
+def test_a_fit_more_precise_than_the_counted_p_leaves_the_counted_ps_error():
+    # The twin of a four-thread cell runs on p (two-thread runs) and p after a switch
+    # (fitted): its error is the larger of the two, so a tight fit does not narrow it
+    # below what the two-thread runs' scatter leaves.
+    data = four_thread_grid(0.001)
+    data["session_calibration"]["runs"] += survival_runs(SCATTERED)["runs"]
+    expected = round(3 * 0.5 * math.sqrt(median_variance(statistics.stdev(SCATTERED), 6)), 3)
+    assert expected == tolerance(data, data["cells"][0], ("sim", "real"))
+
+
+def test_the_fits_error_is_shared_by_the_four_thread_offset_check():
+    cells = [
+        cell("process", 0.4, 0.8, 0.78, spread=0.01) | {"threads": 4, "rate_hz": rate}
+        for rate in (200, 250, 500)
+    ]
+    plain, fitted = (four_thread_grid(se) for se in (None, 0.1))
+    plain["cells"], fitted["cells"] = cells, [dict(c) for c in cells]
+    se_plain = p_offset_check(plain, ("sim", "real"), 4)["se"]
+    se_fitted = p_offset_check(fitted, ("sim", "real"), 4)["se"]
+    # The counted four-thread p does not scatter, so the shared term is the fit's 0.1².
+    assert se_fitted**2 - se_plain**2 == pytest.approx(0.01)

@@ -126,8 +126,8 @@ def short(name: str) -> str:
 
 
 # One-sided tail of 3 normal standard errors: the level every bound here is set at.
-# Where a proportion sits near 0 or 1 the normal approximation fails (at p = 0.998 and
-# n = 100, "3 SE" allows one miss where two happen 1 % of the time), so those
+# Where a proportion sits near 0 or 1 the normal approximation fails (at p = 0.995 and
+# n = 100, "3 SE" allows two misses where three or more happen 1.4 % of the time), so those
 # checks use the exact binomial tail instead.
 THREE_SE_TAIL = 0.00135
 
@@ -384,8 +384,8 @@ def test_a_function_created_per_call_keeps_its_samples(how):
     # p = (CPU inside the calls) / (CPU of the loop), both from the thread's clock
     # (each function times itself).
     # The count on fresh functions may not sit in the binomial's lower tail beyond
-    # EXACT_TAIL (exact: p is ~0.995, where 3 normal SE would allow one miss in 100
-    # trials while two happen 1 % of the time), and must meet the 90 %.
+    # EXACT_TAIL (exact: p is ~0.995, where 3 normal SE would allow two misses in 100
+    # trials while three or more happen 1.4 % of the time), and must meet the 90 %.
     p = r["inside"] / r["total"]
     share = on_fresh / n
     tail = binomial_cdf(on_fresh, n, p)
