@@ -507,8 +507,14 @@ def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
     duration_s = data["duration_s"]
     session = data.get("session_calibration") or {}
     probe = data.get("cprobe_calibration") or {}
-    labels = {"realprof": "realprof", "cprobe": "C probe"}
-    to_refit = [(c, r) for c, r in [(session, "realprof"), (probe, "cprobe")] if c.get("runs")]
+    to_refit = [
+        (calibration, runtime, label)
+        for calibration, runtime, label in [
+            (session, "realprof", "realprof"),
+            (probe, "cprobe", "C probe"),
+        ]
+        if calibration.get("runs")
+    ]
     jobs = [(cell, world) for cell in data["cells"] for world in cell if simulated_runtime(world)]
     refits = []
     with tqdm(
@@ -518,12 +524,12 @@ def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
         disable=not progress,
         file=sys.stderr,
     ) as bar:
-        for calibration, runtime in to_refit:
+        for calibration, runtime, label in to_refit:
             bar.set_postfix_str(f"fitting {runtime}'s p after a switch")
             kept = _refit_after_switch(calibration, data["model_machine"], duration_s, runtime)
             if runtime == "realprof":
                 data["model_machine"] |= kept
-            refits.append(f"{labels[runtime]} {kept.get('same_round_survival_after_switch')}")
+            refits.append(f"{label} {kept.get('same_round_survival_after_switch')}")
             bar.update(1)
         cprobe_medians = {k: v for k, v in probe.items() if k != "runs"}
         for cell, world in jobs:

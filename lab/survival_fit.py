@@ -42,7 +42,7 @@ SE_KEY = "same_round_survival_after_switch_se"
 
 class AfterSwitchFit(NamedTuple):
     value: float
-    se: float | None  # None where the twin's captures do not move with it
+    se: float | None  # None: a rate of one run, the grid's ends, or a flat twin
 
 
 def model_values(medians: dict[str, Any]) -> dict[str, float]:
