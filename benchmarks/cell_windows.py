@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         machine = world_machine(
             data["model_machine"],
             "sim-cprobe" if args.runtime == "cprobe" else "sim",
-            {k: v for k, v in (data.get("cprobe_calibration") or {}).items() if k != "runs"},
+            data.get("cprobe_calibration") or {},
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         parser.error(f"{args.grid_json}: not a grid.json of `python -m realprof grid` ({exc})")

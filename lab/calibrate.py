@@ -411,10 +411,7 @@ def calibrate(repeat: int = 3, duration_s: float = 3.0, progress: bool = True) -
         if r.get("handler_ns_total") and r.get("signals_delivered")
     ]
     handler_cost_us = round(statistics.median(handler_ns) / 1000, 3) if handler_ns else None
-    machine = {
-        "cpus": facts["cpus"],
-        "kernel_hz": facts["kernel_hz"],
-        "tick_skew": facts.get("tick_alignment") == "skewed",
+    machine = twin_machine | {
         "same_round_survival": p,
         "same_round_survival_after_switch": p_after_switch,
         "cpu_check_bias": bias if facts["cpus"] == 2 else None,

@@ -531,10 +531,9 @@ def resimulate(data: dict[str, Any], progress: bool = True) -> dict[str, Any]:
                 data["model_machine"] |= kept
             refits.append(f"{label} {kept.get('same_round_survival_after_switch')}")
             bar.update(1)
-        cprobe_medians = {k: v for k, v in probe.items() if k != "runs"}
         for cell, world in jobs:
             bar.set_postfix_str(f"{cell_key(*as_cell(cell))} {world}")
-            on = world_machine(data["model_machine"], world, cprobe_medians)
+            on = world_machine(data["model_machine"], world, probe)
             cell[world] = _simulated(
                 as_cell(cell),
                 world,

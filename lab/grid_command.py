@@ -33,14 +33,15 @@ def survival_lines(data: dict[str, Any]) -> list[str]:
     values its model ran on (p counted in the two-thread runs, p after a switch fitted,
     with the fit's standard error where stored: `lab.survival_fit`; the probe's model
     takes realprof's where its own runs gave none)."""
-    probe = {k: v for k, v in (data.get("cprobe_calibration") or {}).items() if k != "runs"}
+    probe = data.get("cprobe_calibration") or {}
     machine = data.get("model_machine") or {}
     lines = []
     for key, who, world in (
         ("session_calibration", "realprof", "sim"),
         ("cprobe_calibration", "C probe", "sim-cprobe"),
     ):
-        runs = (data.get(key) or {}).get("runs", [])
+        calibration = data.get(key) or {}
+        runs = calibration.get("runs", [])
         for n in sorted({r["threads"] for r in runs}):
             mine = [r for r in runs if r["threads"] == n]
             per_rate = []
@@ -58,7 +59,7 @@ def survival_lines(data: dict[str, Any]) -> list[str]:
             )
         if runs:
             on = lab.grid.world_machine(machine, world, probe)
-            se = (data.get(key) or {}).get("same_round_survival_after_switch_se")
+            se = calibration.get("same_round_survival_after_switch_se")
             lines.append(
                 f"{who} model ran on: p {on.get('same_round_survival')}, "
                 f"after a switch {on.get('same_round_survival_after_switch')}"
